@@ -1,0 +1,215 @@
+"""Capture per-layer activations while MusicGen generates, reduced on the fly.
+
+Method. A forward hook on each chosen ``lm.transformer.layers[i]`` sees the
+layer's output. Under audiocraft's KV cache the hook fires once per generation
+step with one position, shape ``[R, 1, D]``. With classifier-free guidance
+(``cfg_coef`` != 1, audiocraft's default path) the batch is doubled: rows
+``[:B]`` are conditional and ``[B:]`` unconditional. We keep the conditional
+rows of the whole batch, and optionally the unconditional ones as a
+prompt-free control.
+
+Nothing holds every step of every layer: each hook adds the step into running
+sums, per layer, for the mean over all steps and for ``K`` equal time bins over
+the generation steps (for early-versus-late analysis). Sums are float32 on the
+model's device; results are stored as float16. Hooks are removed when the
+context exits, also on error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+
+class CaptureError(RuntimeError):
+    """Capture saw something other than the generation it was set up for."""
+
+
+@dataclass
+class PooledActivations:
+    """Per-layer pooled activations of one batch (conditional rows).
+
+    ``mean[layer]``: [B, D] mean over generation steps; ``bins[layer]``:
+    [B, K, D] mean within each of K equal time bins; ``uncond_mean``: the
+    unconditional rows' mean, when kept.
+    """
+
+    mean: dict[int, np.ndarray]
+    bins: dict[int, np.ndarray]
+    uncond_mean: dict[int, np.ndarray] | None
+    n_steps: int
+
+
+def expected_generation_steps(lm, n_frames: int) -> int:
+    """How many times each layer's hook fires while generating ``n_frames``.
+
+    The delay pattern adds one step per codebook delay; generation starts at the
+    first sequence step holding timestep 0.
+    """
+    pattern = lm.pattern_provider.get_pattern(n_frames)
+    return len(pattern.layout) - pattern.get_first_step_with_timesteps(0)
+
+
+def time_bin_edges(n_steps: int, n_bins: int) -> np.ndarray:
+    """Step index where each of ``n_bins`` equal bins starts (plus the end)."""
+    if n_bins > n_steps:
+        raise CaptureError(f"{n_bins} time bins need at least as many steps, got {n_steps}")
+    return np.linspace(0, n_steps, n_bins + 1).round().astype(int)
+
+
+class ActivationCapture(contextlib.AbstractContextManager):
+    """Context manager hooking ``layers`` of ``lm`` for one generation call.
+
+    ``batch_size`` is B, the number of prompts (conditional rows). ``n_steps``
+    is the number of hook calls expected per layer; the bin a step falls in is
+    known from its index, which is why reduction can happen on the fly.
+    """
+
+    def __init__(self, lm, layers: Sequence[int], batch_size: int, n_steps: int,
+                 n_time_bins: int, keep_unconditional: bool = False):
+        self.lm = lm
+        self.layers = tuple(layers)
+        self.batch_size = batch_size
+        self.n_steps = n_steps
+        self.n_time_bins = n_time_bins
+        self.keep_unconditional = keep_unconditional
+        self._bin_of_step = np.searchsorted(time_bin_edges(n_steps, n_time_bins)[1:], np.arange(n_steps),
+                                            side="right")
+        self._handles: list = []
+        self._bin_sums: dict[int, object] = {}
+        self._uncond_sums: dict[int, object] = {}
+        self._steps_seen: dict[int, int] = {}
+
+    def __enter__(self):
+        transformer_layers = self.lm.transformer.layers
+        for layer in self.layers:
+            if not 0 <= layer < len(transformer_layers):
+                raise CaptureError(f"layer {layer} does not exist (model has {len(transformer_layers)})")
+        try:
+            for layer in self.layers:
+                self._steps_seen[layer] = 0
+                self._handles.append(transformer_layers[layer].register_forward_hook(self._hook_for(layer)))
+        except BaseException:
+            self._remove_hooks()
+            raise
+        return self
+
+    def __exit__(self, *exc_info):
+        self._remove_hooks()
+        return False
+
+    def _remove_hooks(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+    def _hook_for(self, layer: int):
+        def hook(_module, _inputs, output):
+            self._accumulate(layer, output)
+        return hook
+
+    def _accumulate(self, layer: int, output) -> None:
+        import torch
+
+        rows, positions, dim = output.shape
+        B = self.batch_size
+        if rows not in (B, 2 * B):
+            raise CaptureError(f"layer {layer}: expected {B} or {2 * B} rows, got {rows}")
+        start = self._steps_seen[layer]
+        if start + positions > self.n_steps:
+            raise CaptureError(f"layer {layer}: more than the expected {self.n_steps} generation steps")
+        if layer not in self._bin_sums:
+            self._bin_sums[layer] = torch.zeros(B, self.n_time_bins, dim, dtype=torch.float32, device=output.device)
+            if self.keep_unconditional:
+                self._uncond_sums[layer] = torch.zeros(B, dim, dtype=torch.float32, device=output.device)
+        values = output.detach().float()
+        for offset in range(positions):  # 1 under the KV cache; more without it
+            step = start + offset
+            self._bin_sums[layer][:, self._bin_of_step[step]] += values[:B, offset]
+            if self.keep_unconditional and rows == 2 * B:
+                self._uncond_sums[layer] += values[B:, offset]
+        self._steps_seen[layer] = start + positions
+
+    def result(self) -> PooledActivations:
+        """Means over steps and bins; CaptureError if any step went missing."""
+        missing = {layer: seen for layer, seen in self._steps_seen.items() if seen != self.n_steps}
+        if missing:
+            raise CaptureError(f"expected {self.n_steps} steps per layer, saw {missing}")
+        counts = np.diff(time_bin_edges(self.n_steps, self.n_time_bins)).astype(np.float32)
+        mean, bins, uncond = {}, {}, {}
+        for layer, sums in self._bin_sums.items():
+            sums = sums.cpu().numpy()
+            bins[layer] = (sums / counts[None, :, None]).astype(np.float16)
+            mean[layer] = (sums.sum(axis=1) / self.n_steps).astype(np.float16)
+            if self.keep_unconditional and layer in self._uncond_sums:
+                uncond[layer] = (self._uncond_sums[layer].cpu().numpy() / self.n_steps).astype(np.float16)
+        return PooledActivations(mean, bins, uncond if self.keep_unconditional else None, self.n_steps)
+
+
+@contextlib.contextmanager
+def per_sample_sampling(seeds: Sequence[int], device):
+    """Make each row's token sampling depend on its own seed alone.
+
+    audiocraft samples the whole batch from torch's global generator, so a
+    sample would depend on which other samples share its batch (and a resumed
+    run batches differently). Within this context, ``multinomial`` draws row
+    ``b`` from a generator seeded with ``seeds[b]``. What remains batch-
+    dependent is floating-point reduction order in the network itself.
+    """
+    import torch
+    from audiocraft.utils import utils as ac_utils
+
+    generators = [torch.Generator(device=device).manual_seed(int(s)) for s in seeds]
+    library_multinomial = ac_utils.multinomial
+
+    def multinomial(input, num_samples, replacement=False, *, generator=None):
+        if input.shape[0] != len(generators):
+            return library_multinomial(input, num_samples, replacement, generator=generator)
+        rows = [torch.multinomial(input[b].reshape(-1, input.shape[-1]), num_samples, replacement,
+                                  generator=generators[b]).reshape(*input.shape[1:-1], -1)
+                for b in range(len(generators))]
+        return torch.stack(rows)
+
+    ac_utils.multinomial = multinomial
+    try:
+        yield
+    finally:
+        ac_utils.multinomial = library_multinomial
+
+
+@dataclass
+class GeneratedBatch:
+    audio: np.ndarray  # [B, samples] float32, mono
+    sample_rate: int
+    codes: np.ndarray  # [B, K, frames] int64
+    activations: PooledActivations | None
+
+
+def generate_batch(model, prompts: Sequence[str], seeds: Sequence[int], *, duration_s: float,
+                   top_k: int, top_p: float, temperature: float, cfg_coef: float,
+                   layers: Sequence[int] | None, n_time_bins: int,
+                   keep_unconditional: bool = False) -> GeneratedBatch:
+    """Generate one batch, capturing ``layers`` (None: generate without capture)."""
+    import torch
+
+    if len(prompts) != len(seeds):
+        raise ValueError(f"{len(prompts)} prompts but {len(seeds)} seeds")
+    model.set_generation_params(use_sampling=True, top_k=top_k, top_p=top_p, temperature=temperature,
+                                duration=duration_s, cfg_coef=cfg_coef)
+    n_frames = int(duration_s * model.frame_rate)
+    capture = contextlib.nullcontext()
+    if layers is not None:
+        capture = ActivationCapture(model.lm, layers, len(prompts),
+                                    expected_generation_steps(model.lm, n_frames), n_time_bins,
+                                    keep_unconditional)
+    with torch.no_grad(), per_sample_sampling(seeds, model.device), capture:
+        audio, codes = model.generate(list(prompts), progress=False, return_tokens=True)
+    return GeneratedBatch(
+        audio=audio[:, 0].float().cpu().numpy(),
+        sample_rate=model.sample_rate,
+        codes=codes.cpu().numpy(),
+        activations=capture.result() if layers is not None else None,
+    )

@@ -1,0 +1,299 @@
+"""The experiment configuration: one TOML file, overridable per run.
+
+Every number that is a research choice (N, alpha, the 2% gap, the 80% acoustic
+agreement) lives in the experiment file. ``load_config`` reads it, applies the
+run's overrides and validates the result, so that a bad configuration fails
+with one clear message before any model is loaded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_CONFIG_PATH = REPO_ROOT / "configs" / "experiment.toml"
+DEFAULT_CACHE_DIR = REPO_ROOT / ".cache" / "emoprobe"
+
+
+class ConfigError(ValueError):
+    """The experiment configuration cannot be run as written."""
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    duration_s: float = 10.0
+    top_k: int = 250
+    top_p: float = 0.0
+    temperature: float = 1.0
+    cfg_coef: float = 3.0
+    batch_size: int = 8
+
+
+@dataclass(frozen=True)
+class CaptureParams:
+    layers: tuple[int, ...] | None = None  # None: every layer of the model
+    n_time_bins: int = 4
+    keep_unconditional: bool = False
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    alpha: float = 0.05
+    min_gap: float = 0.02
+    acoustic_agreement: float = 0.80
+    min_n_per_emotion: int = 20
+    effect_classes: Mapping[str, float] = field(
+        default_factory=lambda: {"noise": 0.01, "weak": 0.05, "moderate": 0.15})
+
+
+@dataclass(frozen=True)
+class StatisticsParams:
+    metric: str = "cosine"
+    n_permutations: int = 10_000
+    n_bootstrap: int = 2_000
+
+
+@dataclass(frozen=True)
+class AcousticContrast:
+    """Expected acoustic ordering of ``first`` against ``second``."""
+
+    first: str
+    second: str
+    directions: Mapping[str, str]  # feature name -> "higher" | "lower"
+    modes: tuple[str, str] | None = None  # expected mode of (first, second)
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    model: str
+    emotions: Mapping[str, tuple[str, ...]]
+    n_per_emotion: int
+    base_seed: int
+    generation: GenerationParams
+    capture: CaptureParams
+    thresholds: Thresholds
+    statistics: StatisticsParams
+    contrasts: tuple[AcousticContrast, ...]
+    extreme_pairs: tuple[tuple[str, str], ...]
+    n_per_extreme_prompt: int
+    cache_dir: Path
+    source: Path | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(dataclasses.asdict(self), default=str))
+
+    def config_hash(self) -> str:
+        """A short hash of everything that shapes the data and the verdict."""
+        payload = self.to_dict()
+        payload.pop("cache_dir", None)
+        payload.pop("source", None)
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Per-run overrides, as given on the pytest command line."""
+
+    model: str | None = None
+    n_per_emotion: int | None = None
+    seed: int | None = None
+    layers: str | None = None
+    cache_dir: str | None = None
+    emotions: str | None = None
+
+
+def parse_layers(text: str | Sequence[int] | None) -> tuple[int, ...] | None:
+    """``"all"`` -> None; ``"0,3,5-7"`` or a list -> sorted unique indices."""
+    if text is None:
+        return None
+    if isinstance(text, str):
+        text = text.strip()
+        if text.lower() == "all":
+            return None
+        indices: set[int] = set()
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            try:
+                if "-" in part[1:]:
+                    lo, hi = part.split("-", 1)
+                    indices.update(range(int(lo), int(hi) + 1))
+                else:
+                    indices.add(int(part))
+            except ValueError:
+                raise ConfigError(
+                    f"layers: cannot read {part!r}; give 'all' or indices like '0,3,10-12'") from None
+        return tuple(sorted(indices))
+    return tuple(sorted({int(i) for i in text}))
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"experiment config not found: {path}")
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"experiment config {path} is not valid TOML: {err}") from None
+
+
+def _contrasts_from(raw: Sequence[Mapping[str, Any]]) -> tuple[AcousticContrast, ...]:
+    contrasts = []
+    for entry in raw:
+        entry = dict(entry)
+        try:
+            first, second = entry.pop("emotions")
+        except (KeyError, ValueError):
+            raise ConfigError("each [[acoustics.contrasts]] needs emotions = [first, second]") from None
+        modes = entry.pop("mode", None)
+        for feature, direction in entry.items():
+            if direction not in ("higher", "lower"):
+                raise ConfigError(
+                    f"acoustics contrast {first}/{second}: {feature} = {direction!r}, "
+                    "expected 'higher' or 'lower'")
+        contrasts.append(AcousticContrast(first, second, entry, tuple(modes) if modes else None))
+    return tuple(contrasts)
+
+
+def load_config(path: str | Path | None = None, overrides: Overrides | None = None) -> ExperimentConfig:
+    """Read the experiment file, apply ``overrides`` and validate.
+
+    Raises ConfigError with one readable message on any problem that can be
+    seen without loading a model (layer indices are checked against the model
+    separately, by ``emoprobe.models.check_layers``).
+    """
+    path = Path(path) if path else DEFAULT_CONFIG_PATH
+    raw = _read_toml(path)
+    ov = overrides or Overrides()
+
+    emotions_raw = raw.get("emotions") or {}
+    emotions = {name: tuple(prompts) for name, prompts in emotions_raw.items()}
+    if ov.emotions:
+        wanted = [e.strip() for e in ov.emotions.split(",") if e.strip()]
+        unknown = [e for e in wanted if e not in emotions]
+        if unknown:
+            raise ConfigError(
+                f"unknown emotion(s) {unknown}; the config defines {sorted(emotions)}")
+        emotions = {e: emotions[e] for e in wanted}
+
+    contrasts = _contrasts_from(raw.get("acoustics", {}).get("contrasts", []))
+    for contrast in contrasts:
+        for emotion in (contrast.first, contrast.second):
+            if emotion not in emotions_raw:
+                raise ConfigError(
+                    f"acoustic contrast names unknown emotion {emotion!r}; "
+                    f"the config defines {sorted(emotions_raw)}")
+    # A run restricted with --emotions keeps only the contrasts it can compute.
+    contrasts = tuple(c for c in contrasts if c.first in emotions and c.second in emotions)
+
+    gen = GenerationParams(**raw.get("generation", {}))
+    cap_raw = dict(raw.get("capture", {}))
+    layers = parse_layers(ov.layers if ov.layers is not None else cap_raw.pop("layers", "all"))
+    cap_raw.pop("layers", None)
+    capture = CaptureParams(layers=layers, **cap_raw)
+    thr_raw = dict(raw.get("thresholds", {}))
+    effect_classes = thr_raw.pop("effect_classes", None)
+    thresholds = Thresholds(**thr_raw, **({"effect_classes": effect_classes} if effect_classes else {}))
+    sampling = raw.get("sampling", {})
+    extreme = raw.get("extreme_contrasts", {})
+
+    config = ExperimentConfig(
+        model=ov.model or raw.get("model", {}).get("name", "facebook/musicgen-large"),
+        emotions=emotions,
+        n_per_emotion=ov.n_per_emotion if ov.n_per_emotion is not None else sampling.get("n_per_emotion", 20),
+        base_seed=ov.seed if ov.seed is not None else sampling.get("base_seed", 0),
+        generation=gen,
+        capture=capture,
+        thresholds=thresholds,
+        statistics=StatisticsParams(**raw.get("statistics", {})),
+        contrasts=contrasts,
+        extreme_pairs=tuple(tuple(p) for p in extreme.get("pairs", [])),
+        n_per_extreme_prompt=extreme.get("n_per_prompt", 10),
+        cache_dir=Path(ov.cache_dir) if ov.cache_dir else DEFAULT_CACHE_DIR,
+        source=path,
+    )
+    validate(config)
+    return config
+
+
+def validate(config: ExperimentConfig) -> None:
+    """Raise ConfigError on the first problem found, with what to change."""
+    if len(config.emotions) < 2:
+        raise ConfigError(f"need at least 2 emotions to compare, got {sorted(config.emotions)}")
+    for emotion, prompts in config.emotions.items():
+        if not prompts or not all(isinstance(p, str) and p.strip() for p in prompts):
+            raise ConfigError(f"emotion {emotion!r} has an empty prompt list or an empty prompt")
+    if config.n_per_emotion < 2:
+        raise ConfigError(
+            f"n_per_emotion = {config.n_per_emotion}: need at least 2 samples per emotion "
+            "to measure within-emotion similarity (the seed asks for 20)")
+    for pair in config.extreme_pairs:
+        if len(pair) != 2 or not all(isinstance(p, str) and p.strip() for p in pair):
+            raise ConfigError(f"extreme_contrasts.pairs entries must be two prompts, got {pair!r}")
+    gen = config.generation
+    if gen.duration_s <= 0:
+        raise ConfigError(f"generation.duration_s must be positive, got {gen.duration_s}")
+    if gen.batch_size < 1:
+        raise ConfigError(f"generation.batch_size must be at least 1, got {gen.batch_size}")
+    if config.capture.n_time_bins < 1:
+        raise ConfigError(f"capture.n_time_bins must be at least 1, got {config.capture.n_time_bins}")
+    if config.capture.layers is not None and any(i < 0 for i in config.capture.layers):
+        raise ConfigError(f"layer indices must be non-negative, got {list(config.capture.layers)}")
+    if not 0 < config.thresholds.alpha < 1:
+        raise ConfigError(f"thresholds.alpha must lie in (0, 1), got {config.thresholds.alpha}")
+    if config.statistics.metric not in ("cosine", "pearson", "euclidean"):
+        raise ConfigError(
+            f"statistics.metric {config.statistics.metric!r}: use cosine, pearson or euclidean")
+
+
+
+@dataclass(frozen=True)
+class SampleSpec:
+    """One sample the experiment asks for.
+
+    ``condition`` is the emotion (study "emotion") or the extreme prompt's pair
+    label (study "extreme"). ``prompt_id`` names the exact wording, so that
+    same-wording pairs (the control) can be told from paraphrase pairs.
+    """
+
+    study: str
+    condition: str
+    prompt: str
+    prompt_id: str
+    replicate: int
+    seed: int
+
+
+def derive_seed(base_seed: int, *parts: object) -> int:
+    """A 31-bit seed from the base seed and the sample's identity.
+
+    Every sample gets its own seed: sharing seeds across conditions would make
+    their sampling noise correlated.
+    """
+    text = ":".join(str(p) for p in (base_seed, *parts))
+    return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16) & 0x7FFFFFFF
+
+
+def plan_samples(config: ExperimentConfig, include_extremes: bool = True) -> list[SampleSpec]:
+    """The samples the configuration asks for, in a fixed order.
+
+    Sample ``i`` of an emotion uses wording ``i mod P``, so each wording is
+    generated with several seeds.
+    """
+    specs = []
+    for emotion, prompts in config.emotions.items():
+        for i in range(config.n_per_emotion):
+            index = i % len(prompts)
+            specs.append(SampleSpec("emotion", emotion, prompts[index], f"{emotion}/{index}", i,
+                                    derive_seed(config.base_seed, "emotion", emotion, i)))
+    if include_extremes:
+        for pair_index, pair in enumerate(config.extreme_pairs):
+            for side, prompt in enumerate(pair):
+                label = f"extreme{pair_index}/{'ab'[side]}"
+                for i in range(config.n_per_extreme_prompt):
+                    specs.append(SampleSpec("extreme", label, prompt, label, i,
+                                            derive_seed(config.base_seed, "extreme", prompt, i)))
+    return specs

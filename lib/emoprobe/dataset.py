@@ -1,0 +1,113 @@
+"""The experiment's samples as arrays ready for analysis.
+
+``collect_samples`` joins the pieces: it plans the samples the configuration
+asks for, loads what the store has, generates (with capture) only what it
+lacks, and returns a ``SampleSet``: labels, prompt wordings, seeds, per-layer
+pooled activations and the audio files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from .capture import generate_batch
+from .config import ConfigError, ExperimentConfig, SampleSpec, plan_samples
+from .models import ModelInfo, load_model
+from .store import EnsureReport, KeyParams, SampleStore, StoredSample, ensure_samples
+
+
+@dataclass
+class SampleSet:
+    """Samples of one study ("emotion" or "extreme") with aligned labels."""
+
+    samples: list[StoredSample]
+    layers: tuple[int, ...]  # the layers stored (every layer of the model)
+
+    @property
+    def conditions(self) -> np.ndarray:
+        return np.array([s.spec.condition for s in self.samples])
+
+    @property
+    def prompt_ids(self) -> np.ndarray:
+        return np.array([s.spec.prompt_id for s in self.samples])
+
+    @property
+    def seeds(self) -> np.ndarray:
+        return np.array([s.spec.seed for s in self.samples])
+
+    @property
+    def keys(self) -> list[str]:
+        return [s.key for s in self.samples]
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def _row(self, layer: int) -> int:
+        if layer not in self.layers:
+            raise KeyError(f"layer {layer} was not captured (have {self.layers[0]}..{self.layers[-1]})")
+        return self.layers.index(layer)
+
+    def layer(self, layer: int) -> np.ndarray:
+        """[N, D] float64 mean-over-time activations of ``layer``."""
+        row = self._row(layer)
+        return np.stack([s.mean[row] for s in self.samples]).astype(np.float64)
+
+    def layer_bins(self, layer: int) -> np.ndarray:
+        """[N, K, D] float64 time-binned activations of ``layer``."""
+        row = self._row(layer)
+        return np.stack([s.bins[row] for s in self.samples]).astype(np.float64)
+
+    def subset(self, conditions: Sequence[str]) -> "SampleSet":
+        keep = set(conditions)
+        return SampleSet([s for s in self.samples if s.spec.condition in keep], self.layers)
+
+
+def capture_generate_fn(config: ExperimentConfig, layers: Sequence[int]):
+    """A store ``generate`` callback: one batch through MusicGen with capture."""
+    gen = config.generation
+
+    def generate(model, specs: Sequence[SampleSpec]) -> list[dict]:
+        if gen.duration_s > model.max_duration:
+            raise ConfigError(f"duration {gen.duration_s}s exceeds the model's {model.max_duration}s window")
+        batch = generate_batch(model, [s.prompt for s in specs], [s.seed for s in specs],
+                               duration_s=gen.duration_s, top_k=gen.top_k, top_p=gen.top_p,
+                               temperature=gen.temperature, cfg_coef=gen.cfg_coef, layers=layers,
+                               n_time_bins=config.capture.n_time_bins,
+                               keep_unconditional=config.capture.keep_unconditional)
+        acts = batch.activations
+        results = []
+        for b in range(len(specs)):
+            results.append({
+                "audio": batch.audio[b], "sample_rate": batch.sample_rate, "layers": list(layers),
+                "mean": np.stack([acts.mean[layer][b] for layer in layers]),
+                "bins": np.stack([acts.bins[layer][b] for layer in layers]),
+                "uncond_mean": (np.stack([acts.uncond_mean[layer][b] for layer in layers])
+                                if acts.uncond_mean is not None else None),
+            })
+        return results
+
+    return generate
+
+
+def collect_samples(config: ExperimentConfig, info: ModelInfo, store: SampleStore,
+                    progress: bool = True, include_extremes: bool = True,
+                    device: str | None = None) -> tuple[dict[str, SampleSet], EnsureReport]:
+    """Every sample the configuration asks for, by study, generating only what is missing."""
+    specs = plan_samples(config, include_extremes=include_extremes)
+    layers = tuple(range(info.n_layers))
+    params = KeyParams.from_config(config, info.identity)
+
+    def load():
+        store.record_model_load(info.label)
+        return load_model(info, device=device)
+
+    stored, report = ensure_samples(store, specs, params, load, capture_generate_fn(config, layers),
+                                    config.generation.batch_size, progress=progress,
+                                    extra_meta={"model": info.label, "model_is_random": info.is_random})
+    by_study: dict[str, list[StoredSample]] = {}
+    for sample in stored:
+        by_study.setdefault(sample.spec.study, []).append(sample)
+    return {study: SampleSet(samples, layers) for study, samples in by_study.items()}, report

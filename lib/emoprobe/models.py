@@ -1,0 +1,214 @@
+"""Which MusicGen to run: real checkpoints through audiocraft, or a tiny random one.
+
+Real models load with ``MusicGen.get_pretrained`` from a hub id or a local
+checkpoint folder in audiocraft's own format (``state_dict.bin`` and
+``compression_state_dict.bin``). ``tiny`` is built from audiocraft's own
+classes (LMModel through ``builders.get_lm_model``, DelayedPatternProvider, a
+LUT conditioner whose no-op tokenizer hashes the whole prompt and so needs no
+download, and a small EnCodec) with seeded random weights. It runs the whole
+pipeline on a CPU in seconds, and prompts still change what it generates, but
+it knows nothing about music: a pipeline check, never evidence.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+TINY = "tiny"
+
+# Architecture of the published checkpoints, so that layer indices can be
+# checked before gigabytes of weights are fetched.
+PUBLISHED = {
+    "facebook/musicgen-small": (24, 1024),
+    "facebook/musicgen-medium": (48, 1536),
+    "facebook/musicgen-melody": (48, 1536),
+    "facebook/musicgen-large": (48, 2048),
+}
+SHORT_NAMES = {name.rsplit("-", 1)[1]: name for name in PUBLISHED}
+
+OFFLINE_HINT = ("To run offline, use --model tiny (random weights, a pipeline check) "
+                "or --model /path/to/checkpoint_folder holding audiocraft's "
+                "state_dict.bin and compression_state_dict.bin.")
+
+
+class ModelNotFoundError(LookupError):
+    """The named model is neither known, nor on disk, nor reachable."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What is known about a model before its weights are loaded."""
+
+    name: str  # as the user gave it, after short-name expansion
+    kind: str  # "tiny", "checkpoint" (local folder) or "hub"
+    n_layers: int
+    dim: int
+    # What the sample store keys on: a weight change must change it.
+    identity: str = ""
+
+    @property
+    def is_random(self) -> bool:
+        """True for models whose weights were never trained on music."""
+        return self.kind == "tiny"
+
+    @property
+    def label(self) -> str:
+        if self.is_random:
+            return f"{self.name} (RANDOM WEIGHTS: a pipeline check, not evidence)"
+        return self.name
+
+
+# The tiny model's architecture, written as the training config audiocraft's
+# builders read, so the same dicts also make a loadable checkpoint folder.
+TINY_DIM = 32
+TINY_LAYERS = 4
+TINY_VERSION = 1  # bump when the tiny architecture or its seeding changes
+
+
+def tiny_lm_config(n_layers: int = TINY_LAYERS, dim: int = TINY_DIM, device: str = "cpu") -> dict[str, Any]:
+    return {
+        "device": device, "dtype": "float32", "lm_model": "transformer_lm",
+        "dataset": {"segment_duration": 30},
+        "transformer_lm": {
+            "n_q": 4, "card": 1024, "dim": dim, "num_heads": 4, "num_layers": n_layers,
+            "hidden_scale": 2, "norm_first": True, "causal": True, "custom": True, "bias_proj": False,
+        },
+        "codebooks_pattern": {"modeling": "delay", "delay": {"delays": [0, 1, 2, 3]}},
+        "conditioners": {"description": {"model": "lut", "lut": {"n_bins": 4096, "dim": dim, "tokenizer": "noop"}}},
+        "fuser": {"cross_attention_pos_emb": False, "cross_attention_pos_emb_scale": 1,
+                  "sum": [], "prepend": [], "cross": ["description"], "input_interpolate": []},
+        "classifier_free_guidance": {"training_dropout": 0.1, "inference_coef": 3.0},
+        "attribute_dropout": {},
+    }
+
+
+def tiny_compression_config(device: str = "cpu") -> dict[str, Any]:
+    return {
+        "device": device, "compression_model": "encodec",
+        "encodec": {"autoencoder": "seanet", "quantizer": "rvq", "sample_rate": 32000,
+                    "channels": 1, "causal": False, "renormalize": False},
+        "seanet": {"dimension": 16, "n_filters": 4, "n_residual_layers": 1, "ratios": [10, 8, 16],
+                   "encoder": {}, "decoder": {}},
+        "rvq": {"n_q": 4, "bins": 1024, "q_dropout": False},
+    }
+
+
+def build_tiny(seed: int = 0, device: str = "cpu", n_layers: int = TINY_LAYERS):
+    """The tiny random MusicGen; the same ``seed`` gives the same weights."""
+    import torch
+    from audiocraft.models import MusicGen, builders
+    from omegaconf import OmegaConf
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        lm = builders.get_lm_model(OmegaConf.create(tiny_lm_config(n_layers, device=device))).eval()
+        compression = builders.get_compression_model(OmegaConf.create(tiny_compression_config(device))).eval()
+    lm.cfg = OmegaConf.create(tiny_lm_config(n_layers, device=device))
+    return MusicGen(TINY, compression, lm, max_duration=30)
+
+
+def write_checkpoint_folder(model, folder: str | Path) -> Path:
+    """Save ``model`` (built by ``build_tiny``) in audiocraft's checkpoint format.
+
+    ``MusicGen.get_pretrained(folder)`` reads it back through the same loaders
+    that read the published checkpoints.
+    """
+    import torch
+    from omegaconf import OmegaConf
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    lm_cfg = OmegaConf.to_container(model.lm.cfg, resolve=True)
+    torch.save({"xp.cfg": lm_cfg, "best_state": model.lm.state_dict()}, folder / "state_dict.bin")
+    torch.save({"xp.cfg": tiny_compression_config(), "best_state": model.compression_model.state_dict()},
+               folder / "compression_state_dict.bin")
+    return folder
+
+
+def describe_model(name: str) -> ModelInfo:
+    """Resolve ``name`` and read its layer count, without loading weights.
+
+    Raises ModelNotFoundError, naming the model and the offline options, when
+    it is neither ``tiny``, a checkpoint folder, nor a published MusicGen whose
+    weights are cached or reachable.
+    """
+    name = SHORT_NAMES.get(name, name)
+    if name == TINY:
+        return ModelInfo(TINY, "tiny", TINY_LAYERS, TINY_DIM, identity=f"tiny-v{TINY_VERSION}")
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return _describe_checkpoint_folder(path)
+    if name in PUBLISHED:
+        _require_hub_weights(name)
+        n_layers, dim = PUBLISHED[name]
+        return ModelInfo(name, "hub", n_layers, dim, identity=name)
+    raise ModelNotFoundError(
+        f"model {name!r} is not tiny, not a checkpoint folder, and not one of "
+        f"{sorted(PUBLISHED)}. {OFFLINE_HINT}")
+
+
+def _describe_checkpoint_folder(path: Path) -> ModelInfo:
+    import torch
+
+    state_file = path / "state_dict.bin"
+    if not state_file.is_file() or not (path / "compression_state_dict.bin").is_file():
+        raise ModelNotFoundError(
+            f"checkpoint folder {path} lacks state_dict.bin or compression_state_dict.bin. {OFFLINE_HINT}")
+    # mmap: only the small config is read, not the weights.
+    pkg = torch.load(state_file, map_location="cpu", mmap=True, weights_only=False)
+    lm_cfg = pkg["xp.cfg"]["transformer_lm"]
+    # Size and modification time stand in for a hash of gigabytes of weights.
+    stat = state_file.stat()
+    identity = f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+    return ModelInfo(str(path), "checkpoint", int(lm_cfg["num_layers"]), int(lm_cfg["dim"]), identity)
+
+
+def _require_hub_weights(name: str) -> None:
+    from huggingface_hub import try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(name, "state_dict.bin"), str):
+        return
+    reason = "HF_HUB_OFFLINE is set" if os.environ.get("HF_HUB_OFFLINE") else None
+    if reason is None:
+        try:
+            from huggingface_hub import file_exists
+
+            if file_exists(name, "state_dict.bin"):
+                return
+            reason = "the hub has no state_dict.bin for it"
+        except Exception as err:  # no network, DNS failure, proxy refusal...
+            reason = f"the model hub cannot be reached ({type(err).__name__})"
+    raise ModelNotFoundError(
+        f"model {name!r}: its weights are not in the local cache and {reason}. {OFFLINE_HINT}")
+
+
+def check_layers(layers: tuple[int, ...] | None, info: ModelInfo) -> tuple[int, ...]:
+    """The layer indices to capture; ConfigError-style ValueError if out of range."""
+    from .config import ConfigError
+
+    if layers is None:
+        return tuple(range(info.n_layers))
+    bad = [i for i in layers if not 0 <= i < info.n_layers]
+    if bad:
+        raise ConfigError(
+            f"layer(s) {bad} do not exist in {info.name}, which has layers 0..{info.n_layers - 1}")
+    return tuple(layers)
+
+
+def load_model(info: ModelInfo, device: str | None = None):
+    """Load the model ``info`` describes (the expensive step)."""
+    import torch
+    from audiocraft.models import MusicGen
+
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if info.kind == "tiny":
+        if device == "cpu":
+            # The tiny model's ops are microseconds long: extra threads only add
+            # synchronisation, which costs 5x when xdist workers share the cores.
+            torch.set_num_threads(1)
+        return build_tiny(device=device)
+    return MusicGen.get_pretrained(info.name, device=device)

@@ -1,0 +1,249 @@
+"""Synthetic pooled activations with known truth, for calibrating the statistics.
+
+The statistics engine (:mod:`emoprobe.stats`) has to be shown honest on data
+whose answer is known: no emotion structure at all (the null), an emotion
+effect of a chosen size (planted), and the seed's own numbers (seed-like).
+These generators give such data with the geometry the seed reports for
+MusicGen's pooled activations, so that a calibration on them means something:
+
+* a shared mean direction, so that two unrelated samples have cosine near
+  0.95 (the seed's "control 0.9508, happy-sad 0.9461");
+* anisotropic noise (eigenvalues decaying as ``k ** -spectrum_decay`` in a
+  random basis), because real activations are far from isotropic;
+* the experiment's nesting: each emotion has several prompt wordings, each
+  wording is generated with several seeds. A wording may shift its samples
+  (``prompt_share`` of the noise variance is shared by all seeds of one
+  wording), which is the trap a one-prompt-per-emotion design falls into.
+
+Model, one sample of emotion ``e``, wording ``p``, seed ``s``::
+
+    x = u + sigma * (sqrt(1 - rho) * eps_s + sqrt(rho) * eta_p) + a * v_e
+
+``u`` is a unit mean direction, ``eps`` and ``eta`` are independent draws of
+the anisotropic noise (covariance trace 1), ``v_e`` are orthonormal emotion
+directions orthogonal to ``u``. Then, to first order in the norm fluctuations,
+
+* between-emotion cosine  = 1 / (1 + sigma^2 + a^2)
+* within-emotion cosine   = (1 + a^2) / (1 + sigma^2 + a^2)   (different wordings)
+* same-wording cosine     = (1 + rho sigma^2 + a^2) / (1 + sigma^2 + a^2)
+
+so ``sigma^2 = (1 - c) / c`` sets the baseline cosine ``c`` and
+``a^2 = g (1 + sigma^2) / (1 - g)`` plants an expected within-minus-between gap
+``g`` (the engine's ``gap``). The first-order formulas are checked against
+measured gaps in ``tests/test_stats.py``.
+
+Plain library code, no pytest: the end-to-end known-truth tests reuse it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = [
+    "DEFAULT_EMOTIONS",
+    "SyntheticSamples",
+    "design_labels",
+    "synthetic_activations",
+    "null_activations",
+    "planted_activations",
+    "seed_like_activations",
+    "synthetic_layers",
+    "SEED_CONTROL_SIMILARITY",
+    "SEED_BETWEEN_SIMILARITY",
+]
+
+DEFAULT_EMOTIONS = ("happy", "sad", "calm", "energetic")
+
+# The seed's measurements (cosine, layer 12 of MusicGen large, N=1).
+SEED_CONTROL_SIMILARITY = 0.9508
+SEED_BETWEEN_SIMILARITY = 0.9461
+
+
+@dataclass(frozen=True)
+class SyntheticSamples:
+    """One synthetic layer: activations plus the labels the engine needs.
+
+    ``X`` is ``[N, dim]``; ``emotions``, ``prompts`` and ``seeds`` have length N.
+    ``prompts`` are globally unique wording ids such as ``"happy/p0"``.
+    ``planted_gap`` is the expected within-minus-between cosine gap the
+    generator planted (0 for the null); ``geometry`` records every parameter.
+    """
+
+    X: np.ndarray = field(repr=False)
+    emotions: np.ndarray
+    prompts: np.ndarray
+    seeds: np.ndarray
+    planted_gap: float
+    geometry: dict
+
+
+def design_labels(
+    n_emotions: int = 4,
+    n_prompts_per_emotion: int = 5,
+    n_seeds_per_prompt: int = 4,
+    emotion_names: Sequence[str] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Labels of the nested design: emotion > wording > seed.
+
+    Returns ``(emotions, prompts, seeds)``, each of length
+    ``n_emotions * n_prompts_per_emotion * n_seeds_per_prompt``, ordered by
+    emotion, then wording, then seed. The default is the seed's 20 samples
+    per emotion (5 wordings x 4 seeds) for its four emotions.
+    """
+    if emotion_names is None:
+        if n_emotions <= len(DEFAULT_EMOTIONS):
+            emotion_names = DEFAULT_EMOTIONS[:n_emotions]
+        else:
+            emotion_names = tuple(f"emotion{k}" for k in range(n_emotions))
+    emotion_names = tuple(str(name) for name in emotion_names)
+    if len(emotion_names) != n_emotions:
+        raise ValueError(f"got {len(emotion_names)} emotion names for n_emotions={n_emotions}")
+    if min(n_emotions, n_prompts_per_emotion, n_seeds_per_prompt) < 1:
+        raise ValueError("every design count must be at least 1")
+    emotions, prompts, seeds = [], [], []
+    for name in emotion_names:
+        for p in range(n_prompts_per_emotion):
+            for s in range(n_seeds_per_prompt):
+                emotions.append(name)
+                prompts.append(f"{name}/p{p}")
+                seeds.append(s)
+    return np.array(emotions), np.array(prompts), np.array(seeds)
+
+
+def _anisotropic_noise(rng: np.random.Generator, n: int, basis: np.ndarray, scales: np.ndarray) -> np.ndarray:
+    """``n`` draws with covariance ``basis @ diag(scales**2) @ basis.T`` (trace 1)."""
+    return (rng.standard_normal((n, scales.size)) * scales) @ basis.T
+
+
+def synthetic_activations(
+    rng: np.random.Generator | int | None = None,
+    *,
+    planted_gap: float = 0.0,
+    n_emotions: int = 4,
+    n_prompts_per_emotion: int = 5,
+    n_seeds_per_prompt: int = 4,
+    dim: int = 64,
+    baseline_cosine: float = 0.95,
+    prompt_share: float = 0.1,
+    spectrum_decay: float = 1.0,
+    emotion_names: Sequence[str] | None = None,
+) -> SyntheticSamples:
+    """Draw one layer of synthetic pooled activations (see the module docstring).
+
+    Parameters
+    ----------
+    planted_gap:
+        Expected within-minus-between cosine gap to plant (0: no emotion
+        structure). Must lie in ``[0, 1)``.
+    baseline_cosine:
+        Expected cosine between samples of different emotions and wordings
+        when nothing is planted (the seed's ~0.95).
+    prompt_share:
+        Share of the noise variance shared by all seeds of one wording (0: the
+        wording has no effect; 0.5: a strong wording effect).
+    spectrum_decay:
+        Noise eigenvalues fall as ``k ** -spectrum_decay`` (0: isotropic).
+    """
+    rng = np.random.default_rng(rng)
+    if not 0.0 <= planted_gap < 1.0:
+        raise ValueError(f"planted_gap must be in [0, 1), got {planted_gap}")
+    if not 0.0 < baseline_cosine < 1.0:
+        raise ValueError(f"baseline_cosine must be in (0, 1), got {baseline_cosine}")
+    if not 0.0 <= prompt_share <= 1.0:
+        raise ValueError(f"prompt_share must be in [0, 1], got {prompt_share}")
+    if dim < n_emotions + 1:
+        raise ValueError(f"dim must exceed n_emotions (emotion directions are orthogonal), got {dim}")
+
+    emotions, prompts, seeds = design_labels(n_emotions, n_prompts_per_emotion, n_seeds_per_prompt, emotion_names)
+    n = emotions.size
+
+    noise_var = (1.0 - baseline_cosine) / baseline_cosine
+    emotion_var = planted_gap * (1.0 + noise_var) / (1.0 - planted_gap)
+
+    # One orthonormal frame: column 0 is the shared mean direction, the next
+    # n_emotions columns are the emotion directions (orthogonal to it and to
+    # each other, so a between-emotion pair gains no similarity from them).
+    frame, _ = np.linalg.qr(rng.standard_normal((dim, n_emotions + 1)))
+    mean_direction = frame[:, 0]
+    emotion_directions = frame[:, 1:]
+
+    eigen = np.arange(1, dim + 1, dtype=float) ** (-spectrum_decay)
+    scales = np.sqrt(eigen / eigen.sum())
+    noise_basis, _ = np.linalg.qr(rng.standard_normal((dim, dim)))
+
+    prompt_ids, prompt_index = np.unique(prompts, return_inverse=True)
+    emotion_ids, emotion_index = np.unique(emotions, return_inverse=True)
+    sample_noise = _anisotropic_noise(rng, n, noise_basis, scales)
+    prompt_noise = _anisotropic_noise(rng, prompt_ids.size, noise_basis, scales)[prompt_index]
+
+    X = (
+        mean_direction[None, :]
+        + np.sqrt(noise_var) * (np.sqrt(1.0 - prompt_share) * sample_noise + np.sqrt(prompt_share) * prompt_noise)
+        + np.sqrt(emotion_var) * emotion_directions[:, emotion_index].T
+    )
+    geometry = {
+        "dim": dim,
+        "n_emotions": n_emotions,
+        "n_prompts_per_emotion": n_prompts_per_emotion,
+        "n_seeds_per_prompt": n_seeds_per_prompt,
+        "baseline_cosine": baseline_cosine,
+        "prompt_share": prompt_share,
+        "spectrum_decay": spectrum_decay,
+        "noise_var": noise_var,
+        "emotion_var": emotion_var,
+    }
+    return SyntheticSamples(X, emotions, prompts, seeds, float(planted_gap), geometry)
+
+
+def null_activations(rng: np.random.Generator | int | None = None, **geometry) -> SyntheticSamples:
+    """No emotion structure: emotion labels carry no information (wordings may, see ``prompt_share``)."""
+    return synthetic_activations(rng, planted_gap=0.0, **geometry)
+
+
+def planted_activations(rng: np.random.Generator | int | None, gap: float, **geometry) -> SyntheticSamples:
+    """An emotion effect whose expected within-minus-between cosine gap is ``gap``."""
+    return synthetic_activations(rng, planted_gap=gap, **geometry)
+
+
+def seed_like_activations(rng: np.random.Generator | int | None = None, **geometry) -> SyntheticSamples:
+    """A null tuned to the seed's numbers: between ~0.9461, same-wording ~0.9508.
+
+    No emotion structure; the 0.0047 control gap comes from the wording alone
+    (``prompt_share`` chosen from the first-order formulas), which is the
+    seed's situation read charitably.
+    """
+    c = SEED_BETWEEN_SIMILARITY
+    noise_var = (1.0 - c) / c
+    # same-wording minus between = prompt_share * noise_var / (1 + noise_var)
+    share = (SEED_CONTROL_SIMILARITY - SEED_BETWEEN_SIMILARITY) * (1.0 + noise_var) / noise_var
+    params = {"baseline_cosine": c, "prompt_share": share}
+    params.update(geometry)
+    return synthetic_activations(rng, planted_gap=0.0, **params)
+
+
+def synthetic_layers(
+    rng: np.random.Generator | int | None,
+    n_layers: int,
+    planted: Mapping[int, float] | None = None,
+    **geometry,
+) -> tuple[dict[int, np.ndarray], np.ndarray, np.ndarray]:
+    """Several independent layers sharing one design; ``planted`` maps layer -> gap.
+
+    Returns ``(activations, emotions, prompts)`` with ``activations[layer]`` of
+    shape ``[N, dim]``, ready for :func:`emoprobe.stats.analyse_layers`.
+    """
+    rng = np.random.default_rng(rng)
+    planted = dict(planted or {})
+    unknown = set(planted) - set(range(n_layers))
+    if unknown:
+        raise ValueError(f"planted layers {sorted(unknown)} are outside 0..{n_layers - 1}")
+    activations: dict[int, np.ndarray] = {}
+    emotions = prompts = None
+    for layer in range(n_layers):
+        sample = synthetic_activations(rng, planted_gap=planted.get(layer, 0.0), **geometry)
+        activations[layer] = sample.X
+        emotions, prompts = sample.emotions, sample.prompts
+    return activations, emotions, prompts
