@@ -133,8 +133,11 @@ class ActivationCapture(contextlib.AbstractContextManager):
                 self._uncond_sums[layer] += values[B:, offset]
         self._steps_seen[layer] = start + positions
 
-    def result(self) -> PooledActivations:
-        """Means over steps and bins; CaptureError if any step went missing."""
+    def result(self, dtype=np.float16) -> PooledActivations:
+        """Means over steps and bins; CaptureError if any step went missing.
+
+        float16 is the storage type; tests ask for float32 to compare exactly.
+        """
         missing = {layer: seen for layer, seen in self._steps_seen.items() if seen != self.n_steps}
         if missing:
             raise CaptureError(f"expected {self.n_steps} steps per layer, saw {missing}")
@@ -142,10 +145,10 @@ class ActivationCapture(contextlib.AbstractContextManager):
         mean, bins, uncond = {}, {}, {}
         for layer, sums in self._bin_sums.items():
             sums = sums.cpu().numpy()
-            bins[layer] = (sums / counts[None, :, None]).astype(np.float16)
-            mean[layer] = (sums.sum(axis=1) / self.n_steps).astype(np.float16)
+            bins[layer] = (sums / counts[None, :, None]).astype(dtype)
+            mean[layer] = (sums.sum(axis=1) / self.n_steps).astype(dtype)
             if self.keep_unconditional and layer in self._uncond_sums:
-                uncond[layer] = (self._uncond_sums[layer].cpu().numpy() / self.n_steps).astype(np.float16)
+                uncond[layer] = (self._uncond_sums[layer].cpu().numpy() / self.n_steps).astype(dtype)
         return PooledActivations(mean, bins, uncond if self.keep_unconditional else None, self.n_steps)
 
 

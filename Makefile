@@ -1,0 +1,21 @@
+# The two commands of the README. Both set up .venv/ first (once).
+PY := .venv/bin/python
+
+.PHONY: setup report test bench
+
+setup:
+	@bash scripts/setup.sh
+
+# The whole hypothesis suite, offline, on the tiny random model: a pipeline
+# check that leaves reports/report.html. For evidence, pass MODEL=facebook/musicgen-large
+# (or small, medium, melody, or a checkpoint folder) on a GPU box.
+MODEL ?= tiny
+report: setup
+	$(PY) -m pytest hypotheses/ -n auto --model $(MODEL)
+
+# The suite's own engineering tests (what CI runs).
+test: setup
+	$(PY) -m pytest tests/
+
+bench: setup
+	$(PY) bench/bench_capture.py

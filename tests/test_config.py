@@ -1,0 +1,109 @@
+"""Configuration: overrides apply, and every bad setting fails with one clear message."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from emoprobe.config import (ConfigError, Overrides, derive_seed, load_config, parse_layers,
+                             plan_samples)
+from emoprobe.models import check_layers, describe_model
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def write_experiment(tmp_path, text):
+    base = (REPO / "configs" / "experiment.toml").read_text()
+    path = tmp_path / "experiment.toml"
+    path.write_text(base + "\n" + text if text else base)
+    return path
+
+
+def test_checked_in_experiment_matches_the_seed_plan():
+    config = load_config()
+    assert set(config.emotions) == {"happy", "sad", "calm", "energetic"}
+    assert all(len(prompts) >= 3 for prompts in config.emotions.values())
+    assert config.n_per_emotion == 20
+    assert config.model == "facebook/musicgen-large"
+    assert config.thresholds.min_gap == 0.02 and config.thresholds.acoustic_agreement == 0.80
+
+
+def test_overrides_win():
+    config = load_config(overrides=Overrides(model="tiny", n_per_emotion=5, seed=3, layers="0,2-3",
+                                             emotions="happy,sad"))
+    assert (config.model, config.n_per_emotion, config.base_seed) == ("tiny", 5, 3)
+    assert config.capture.layers == (0, 2, 3)
+    assert list(config.emotions) == ["happy", "sad"]
+    assert [(c.first, c.second) for c in config.contrasts] == [("happy", "sad")]
+
+
+def test_plan_cycles_wordings_and_gives_every_sample_its_own_seed():
+    config = load_config(overrides=Overrides(n_per_emotion=12))
+    specs = [s for s in plan_samples(config) if s.study == "emotion"]
+    assert len(specs) == 12 * 4
+    happy = [s for s in specs if s.condition == "happy"]
+    assert len({s.prompt_id for s in happy}) == len(config.emotions["happy"])
+    assert len({s.seed for s in specs}) == len(specs)
+    assert plan_samples(config) == plan_samples(config)
+    assert derive_seed(1, "a") != derive_seed(2, "a")
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (Overrides(emotions="happy,furious"), "unknown emotion"),
+    (Overrides(n_per_emotion=1), "at least 2 samples"),
+    (Overrides(layers="0,x"), "cannot read"),
+])
+def test_bad_overrides_fail_clearly(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(overrides=overrides)
+
+
+def test_empty_prompt_list_fails(tmp_path):
+    path = tmp_path / "e.toml"
+    path.write_text('[emotions]\nhappy = ["a"]\nsad = []\n')
+    with pytest.raises(ConfigError, match="empty prompt list"):
+        load_config(path)
+
+
+def test_contrast_with_unknown_emotion_fails(tmp_path):
+    path = write_experiment(tmp_path, '[[acoustics.contrasts]]\nemotions = ["happy", "angry"]\ntempo_bpm = "higher"\n')
+    with pytest.raises(ConfigError, match="unknown emotion 'angry'"):
+        load_config(path)
+
+
+def test_layer_index_the_model_lacks_fails():
+    info = describe_model("tiny")
+    assert check_layers(None, info) == tuple(range(info.n_layers))
+    with pytest.raises(ConfigError, match=r"layer\(s\) \[7\] do not exist"):
+        check_layers(parse_layers("0,7"), info)
+
+
+def run_suite(*args, cache):
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "hypotheses/", "-p", "no:cacheprovider", "-q", "--cache-dir", str(cache), *args],
+        cwd=REPO, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model", "tiny", "--emotions", "happy,furious"], "unknown emotion"),
+    (["--model", "tiny", "--n-per-emotion", "1"], "at least 2 samples"),
+    (["--model", "tiny", "--layers", "0,40"], "do not exist"),
+    (["--model", "no-such/model"], "To run offline, use --model tiny"),
+])
+def test_suite_stops_at_start_up_and_generates_nothing(tmp_path, args, message):
+    result = run_suite(*args, cache=tmp_path / "cache")
+    assert result.returncode != 0
+    assert message in result.stderr + result.stdout
+    assert not (tmp_path / "cache" / "samples").exists()
+    assert not (tmp_path / "cache" / "model_loads.log").exists()
+
+
+def test_unreachable_hub_model_names_itself_and_the_offline_options(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    result = run_suite("--model", "facebook/musicgen-large", cache=tmp_path / "cache")
+    assert result.returncode != 0
+    out = result.stderr + result.stdout
+    assert "facebook/musicgen-large" in out and "--model tiny" in out
+    assert not (tmp_path / "cache" / "samples").exists()

@@ -1,0 +1,48 @@
+"""Models: the tiny model is deterministic, and the real loading path works offline."""
+
+import numpy as np
+import pytest
+import torch
+from audiocraft.models import MusicGen
+
+from emoprobe.capture import generate_batch
+from emoprobe.config import ConfigError
+from emoprobe.models import (SHORT_NAMES, ModelNotFoundError, build_tiny, check_layers, describe_model,
+                             write_checkpoint_folder)
+
+GEN = dict(duration_s=0.5, top_k=250, top_p=0.0, temperature=1.0, cfg_coef=3.0, layers=[0], n_time_bins=1)
+
+
+def test_tiny_weights_are_seeded():
+    a, b, c = build_tiny(seed=0), build_tiny(seed=0), build_tiny(seed=1)
+    wa, wb, wc = (m.lm.transformer.layers[0].linear1.weight for m in (a, b, c))
+    assert torch.equal(wa, wb) and not torch.equal(wa, wc)
+
+
+def test_tiny_is_labelled_random():
+    info = describe_model("tiny")
+    assert info.is_random and "RANDOM" in info.label
+
+
+def test_checkpoint_folder_loads_through_get_pretrained(tmp_path, tiny_model):
+    folder = write_checkpoint_folder(tiny_model, tmp_path / "ckpt")
+    info = describe_model(str(folder))
+    assert (info.kind, info.n_layers, info.is_random) == ("checkpoint", len(tiny_model.lm.transformer.layers), False)
+    loaded = MusicGen.get_pretrained(str(folder), device="cpu")
+    original = generate_batch(tiny_model, ["x"], [5], **GEN)
+    reloaded = generate_batch(loaded, ["x"], [5], **GEN)
+    np.testing.assert_array_equal(original.codes, reloaded.codes)
+    np.testing.assert_allclose(original.audio, reloaded.audio, atol=1e-6)
+    with pytest.raises(ConfigError):
+        check_layers((info.n_layers,), info)
+
+
+def test_incomplete_checkpoint_folder_is_refused(tmp_path):
+    (tmp_path / "state_dict.bin").write_bytes(b"")
+    with pytest.raises(ModelNotFoundError, match="compression_state_dict.bin"):
+        describe_model(str(tmp_path))
+
+
+def test_short_names_expand_to_published_checkpoints():
+    assert SHORT_NAMES == {"small": "facebook/musicgen-small", "medium": "facebook/musicgen-medium",
+                           "melody": "facebook/musicgen-melody", "large": "facebook/musicgen-large"}

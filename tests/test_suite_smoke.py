@@ -1,0 +1,33 @@
+"""Suite level: a fresh cache generates once; a warm cache never loads the model."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_hypotheses(cache, *extra):
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "hypotheses/", "-n", "2", "--model", "tiny", "--n-per-emotion", "2",
+         "--cache-dir", str(cache), "-p", "no:cacheprovider", "-q", *extra],
+        cwd=REPO, capture_output=True, text=True, timeout=900)
+
+
+def model_loads(cache):
+    journal = cache / "model_loads.log"
+    return len(journal.read_text().splitlines()) if journal.exists() else 0
+
+
+def test_fresh_cache_generates_and_warm_cache_loads_without_the_model(tmp_path):
+    cache = tmp_path / "cache"
+    first = run_hypotheses(cache)
+    assert first.returncode in (0, 1), first.stdout[-3000:] + first.stderr[-3000:]
+    assert model_loads(cache) == 1, "two workers must not both load the model"
+    n_entries = len(list((cache / "samples").glob("*/*")))
+    assert n_entries > 0
+
+    second = run_hypotheses(cache)
+    assert second.returncode == first.returncode
+    assert model_loads(cache) == 1, "a warm cache must not load the model"
+    assert len(list((cache / "samples").glob("*/*"))) == n_entries
