@@ -1750,21 +1750,21 @@ class _LayerPlan:
     bootstrap_seed: np.random.SeedSequence
 
 
-def _plan(design: _Design, n_permutations: int, seed: int | None, control_pairs: bool) -> _LayerPlan:
+def _plan(design: _Design, n_permutations: int, seed: int | None, control: bool, control_pairs: bool) -> _LayerPlan:
     n_permutations = _check_count(n_permutations, "n_permutations")
     names = design.emotion_names
     pairs = [(names[i], names[j]) for i in range(len(names)) for j in range(i + 1, len(names))]
     # Fixed child order: 0 gap, 1 bootstrap, 2 control, 3.. control per pair.
     children = np.random.SeedSequence(seed).spawn(3 + len(pairs))
-    has_prompts = design.prompt_codes is not None
-    control = _control_engine(design, n_permutations, _rng(children[2])) if has_prompts else None
+    run_control = control and design.prompt_codes is not None
+    control_engine = _control_engine(design, n_permutations, _rng(children[2])) if run_control else None
     pair_engines = []
-    if has_prompts and control_pairs:
+    if run_control and control_pairs:
         pair_engines = [_control_engine(design, n_permutations, _rng(children[3 + k]), pair) for k, pair in enumerate(pairs)]
     return _LayerPlan(
         design=design,
         gap=_gap_engine(design, n_permutations, _rng(children[0])),
-        control=control,
+        control=control_engine,
         control_pairs=pair_engines,
         bootstrap_seed=children[1],
     )
@@ -1850,6 +1850,7 @@ def analyse_layer(
     min_gap: float = DEFAULT_MIN_GAP,
     seed: int | None = 0,
     effect_thresholds: Mapping[str, float] | None = None,
+    control: bool = True,
     control_pairs: bool = True,
     bootstrap_unit: str = "sample",
     bootstrap_method: str = "BCa",
@@ -1858,15 +1859,15 @@ def analyse_layer(
 
     Similarity (``metric``), the gap summary, the gap permutation test,
     the bootstrap CI of the gap (``n_boot=0`` skips it), the effect class and
-    standardised effect, and (with prompts) the control test overall and, with
-    ``control_pairs``, per emotion pair. ``seed`` fixes every random stream;
+    standardised effect, and (with prompts and ``control``) the control test
+    overall and, with ``control_pairs``, per emotion pair. ``seed`` fixes every random stream;
     ``layer`` only labels the record. ``alpha`` and ``min_gap`` set the
     ``significant``/``meets_min_gap`` flags; they never change a statistic.
     """
     _check_layer_settings(metric, alpha, n_boot, confidence)
     thresholds = _check_thresholds(effect_thresholds)
     X = _as_activations(X)
-    plan = _plan(_make_design(emotions, prompts, X.shape[0]), n_permutations, seed, control_pairs)
+    plan = _plan(_make_design(emotions, prompts, X.shape[0]), n_permutations, seed, control, control_pairs)
     return _analyse_with_plan(
         X, emotions, prompts, plan, layer=layer, metric=metric, n_boot=n_boot, confidence=confidence, alpha=alpha,
         min_gap=min_gap, thresholds=thresholds, bootstrap_unit=bootstrap_unit, bootstrap_method=bootstrap_method,
@@ -1886,6 +1887,7 @@ def analyse_layers(
     min_gap: float = DEFAULT_MIN_GAP,
     seed: int | None = 0,
     effect_thresholds: Mapping[str, float] | None = None,
+    control: bool = True,
     control_pairs: bool = True,
     bootstrap_unit: str = "sample",
     bootstrap_method: str = "BCa",
@@ -1906,7 +1908,7 @@ def analyse_layers(
     thresholds = _check_thresholds(effect_thresholds)
     layers = sorted(activations)
     first = _as_activations(activations[layers[0]], f"activations[{layers[0]}]")
-    plan = _plan(_make_design(emotions, prompts, first.shape[0]), n_permutations, seed, control_pairs)
+    plan = _plan(_make_design(emotions, prompts, first.shape[0]), n_permutations, seed, control, control_pairs)
     results = [
         _analyse_with_plan(
             activations[layer], emotions, prompts, plan, layer=int(layer), metric=metric, n_boot=n_boot,

@@ -1,0 +1,53 @@
+"""The verdict rule on hand-made outcomes: one test per verdict, and the edges."""
+
+from emoprobe.decision import GO, INCONCLUSIVE, NO_GO, PIVOT, LayerOutcome, Outcome, decide
+
+RULE = dict(alpha=0.05, min_gap=0.02, min_n=20, acoustic_threshold=0.8)
+
+
+def layers(*rows):
+    return tuple(LayerOutcome(i, gap, p, holm) for i, (gap, p, holm) in enumerate(rows))
+
+
+def test_go_needs_a_significant_layer_with_the_gap_and_passing_acoustics():
+    decision = decide(Outcome(20, layers((0.001, 0.4, 1.0), (0.05, 0.0001, 0.0002)), True, 0.9), **RULE)
+    assert decision.verdict == GO and decision.best_layer == 1 and decision.significant_layers == (1,)
+
+
+def test_pivot_when_significant_but_below_the_gap():
+    decision = decide(Outcome(20, layers((0.01, 0.0001, 0.0002), (0.03, 0.04, 0.08)), True, 0.9), **RULE)
+    assert decision.verdict == PIVOT
+
+
+def test_no_go_when_nothing_survives_correction():
+    # Uncorrected p < 0.05 is not enough: Holm decides.
+    decision = decide(Outcome(20, layers((0.05, 0.03, 0.06), (0.04, 0.04, 0.08)), True, 0.9), **RULE)
+    assert decision.verdict == NO_GO
+
+
+def test_no_go_even_when_acoustics_fail():
+    assert decide(Outcome(20, layers((0.0, 0.5, 1.0)), False, 0.5), **RULE).verdict == NO_GO
+
+
+def test_inconclusive_with_too_few_samples_whatever_else_passes():
+    decision = decide(Outcome(19, layers((0.2, 1e-4, 1e-4)), True, 1.0), **RULE)
+    assert decision.verdict == INCONCLUSIVE and "19" in decision.reason
+
+
+def test_inconclusive_when_activations_differ_but_audio_fails_validation():
+    decision = decide(Outcome(20, layers((0.2, 1e-4, 1e-4)), False, 0.6), **RULE)
+    assert decision.verdict == INCONCLUSIVE and "acoustic" in decision.reason
+
+
+def test_gap_and_significance_must_hold_in_the_same_layer():
+    # Layer 0 is significant with a small gap, layer 1 has a big gap but is not significant.
+    decision = decide(Outcome(20, layers((0.005, 1e-4, 2e-4), (0.08, 0.2, 0.4)), True, 0.9), **RULE)
+    assert decision.verdict == PIVOT
+
+
+def test_criteria_table_reports_each_number_and_partial_runs_say_so():
+    decision = decide(Outcome(None, layers((0.05, 1e-4, 1e-4)), None), partial=True, **RULE)
+    assert decision.partial and decision.verdict == GO
+    by_name = {c.name: c for c in decision.criteria}
+    assert by_name["samples per emotion"].passed is None
+    assert by_name["acoustic agreement (worst contrast)"].value == "not run"
