@@ -6,4 +6,4 @@ from pathlib import Path
 # The library is installed by `make setup`; this keeps a bare checkout importable too.
 sys.path.insert(0, str(Path(__file__).parent / "lib"))
 
-pytest_plugins = ["fixtures.options", "fixtures.samples"]
+pytest_plugins = ["fixtures.options", "fixtures.samples", "fixtures.analysis", "fixtures.report"]

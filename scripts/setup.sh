@@ -21,7 +21,7 @@ echo "emoprobe: setting up .venv/ (first time: about 8 GB and a few minutes)" >&
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -r requirements/lock.txt
 .venv/bin/python -m pip install --quiet --no-deps -r requirements/no-deps.txt
-.venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
+.venv/bin/python -m pip install --quiet --no-deps -e .
 .venv/bin/python -c "from audiocraft.models import MusicGen; import emoprobe, essentia, pingouin" \
   || { echo "emoprobe: set-up finished but imports fail" >&2; exit 1; }
 echo "$want" > "$stamp"

@@ -19,6 +19,10 @@ from .models import ModelInfo, load_model
 from .store import EnsureReport, KeyParams, SampleStore, StoredSample, ensure_samples
 
 
+class SampleSetIncomplete(LookupError):
+    """Samples are missing and this caller may not generate them."""
+
+
 @dataclass
 class SampleSet:
     """Samples of one study ("emotion" or "extreme") with aligned labels."""
@@ -94,13 +98,15 @@ def capture_generate_fn(config: ExperimentConfig, layers: Sequence[int]):
 
 def collect_samples(config: ExperimentConfig, info: ModelInfo, store: SampleStore,
                     progress: bool = True, include_extremes: bool = True,
-                    device: str | None = None) -> tuple[dict[str, SampleSet], EnsureReport]:
+                    device: str | None = None, generate_missing: bool = True) -> tuple[dict[str, SampleSet], EnsureReport]:
     """Every sample the configuration asks for, by study, generating only what is missing."""
     specs = plan_samples(config, include_extremes=include_extremes)
     layers = tuple(range(info.n_layers))
     params = KeyParams.from_config(config, info.identity)
 
     def load():
+        if not generate_missing:
+            raise SampleSetIncomplete(f"some samples are not in {store.root} and generation is off")
         store.record_model_load(info.label)
         return load_model(info, device=device)
 

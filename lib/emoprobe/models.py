@@ -65,7 +65,7 @@ class ModelInfo:
 # builders read, so the same dicts also make a loadable checkpoint folder.
 TINY_DIM = 32
 TINY_LAYERS = 4
-TINY_VERSION = 1  # bump when the tiny architecture or its seeding changes
+TINY_VERSION = 2  # bump when the tiny architecture or its seeding changes
 
 
 def tiny_lm_config(n_layers: int = TINY_LAYERS, dim: int = TINY_DIM, device: str = "cpu") -> dict[str, Any]:
@@ -105,7 +105,11 @@ def build_tiny(seed: int = 0, device: str = "cpu", n_layers: int = TINY_LAYERS):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         lm = builders.get_lm_model(OmegaConf.create(tiny_lm_config(n_layers, device=device))).eval()
-        compression = builders.get_compression_model(OmegaConf.create(tiny_compression_config(device))).eval()
+        compression = builders.get_compression_model(OmegaConf.create(tiny_compression_config(device)))
+        # RVQ codebooks start empty and are filled by k-means on the first
+        # training-mode forward; without this every code decodes to the same sound.
+        compression.quantizer(torch.randn(8, compression.quantizer.dimension, 128, device=device), 1)
+        compression = compression.eval()
     lm.cfg = OmegaConf.create(tiny_lm_config(n_layers, device=device))
     return MusicGen(TINY, compression, lm, max_duration=30)
 

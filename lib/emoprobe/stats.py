@@ -87,6 +87,7 @@ its own.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -171,6 +172,34 @@ _BATCH_ELEMENTS = 2_000_000
 
 class StatsInputError(ValueError):
     """Input the statistics cannot honestly be computed on (never a p-value)."""
+
+
+_THREADPOOLS: Any = None
+
+
+def _single_threaded_blas(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Run ``function`` with BLAS limited to one thread (restored afterwards).
+
+    The engine's products are skinny (``[B*C, U] @ [U, U]`` with U <= ~100) and
+    memory-bound: measured on the 2-core box, BLAS threading made them 2-7x
+    slower (thread hand-off costs more than the arithmetic), worst when other
+    processes share the cores. Scoped to the call, so callers' settings stand.
+    """
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        global _THREADPOOLS
+        try:
+            if _THREADPOOLS is None:
+                from threadpoolctl import ThreadpoolController
+
+                _THREADPOOLS = ThreadpoolController()
+        except ImportError:  # threadpoolctl comes with scikit-learn; without it, just run
+            return function(*args, **kwargs)
+        with _THREADPOOLS.limit(limits=1, user_api="blas"):
+            return function(*args, **kwargs)
+
+    return wrapper
 
 
 # ---------------------------------------------------------------------------
@@ -706,12 +735,6 @@ def _pair_masks(design: _Design) -> PairClasses:
     return PairClasses(within=within, between=~same_emotion, control=same_prompt)
 
 
-def _mean_over(S: np.ndarray, mask: np.ndarray) -> tuple[float, int]:
-    upper = np.triu(mask, 1)
-    count = int(upper.sum())
-    return (float(S[upper].mean()) if count else float("nan")), count
-
-
 # ---------------------------------------------------------------------------
 # The gap
 # ---------------------------------------------------------------------------
@@ -732,20 +755,33 @@ def gap(S: Any, emotions: Any, prompts: Any = None) -> GapSummary:
 
 
 def _gap_summary(S: np.ndarray, design: _Design) -> GapSummary:
-    masks = _pair_masks(design)
+    # Work on the N(N-1)/2 unordered pairs as flat vectors (i < j).
+    i, j = np.triu_indices(design.n, 1)
+    values = S[i, j]
+    em_i, em_j = design.emotion_codes[i], design.emotion_codes[j]
+    same_emotion = em_i == em_j
     has_prompts = design.prompt_codes is not None
-    within, n_within = _mean_over(S, masks.within)
-    between, n_between = _mean_over(S, masks.between)
-    control, n_control = _mean_over(S, masks.control) if has_prompts else (None, 0)
+    if has_prompts:
+        same_prompt = design.prompt_codes[i] == design.prompt_codes[j]  # type: ignore[index]
+    else:
+        same_prompt = np.zeros_like(same_emotion)
+    classes = {"within": same_emotion & ~same_prompt, "between": ~same_emotion, "control": same_prompt}
+
+    def mean(mask: np.ndarray) -> tuple[float, int]:
+        count = int(mask.sum())
+        return (float(values[mask].mean()) if count else float("nan")), count
+
+    within, n_within = mean(classes["within"])
+    between, n_between = mean(classes["between"])
+    control, n_control = mean(classes["control"]) if has_prompts else (None, 0)
+    low, high = np.minimum(em_i, em_j), np.maximum(em_i, em_j)
     pairs = []
-    em = design.emotion_codes
     for a in range(design.n_emotions):
         for b in range(a + 1, design.n_emotions):
-            in_ab = (em == a) | (em == b)
-            both = in_ab[:, None] & in_ab[None, :]
-            w, nw = _mean_over(S, masks.within & both)
-            bt, nb = _mean_over(S, masks.between & both)
-            c, nc = _mean_over(S, masks.control & both) if has_prompts else (None, 0)
+            inside = same_emotion & ((em_i == a) | (em_i == b))
+            w, nw = mean(classes["within"] & inside)
+            bt, nb = mean((low == a) & (high == b))
+            c, nc = mean(classes["control"] & inside) if has_prompts else (None, 0)
             pairs.append(
                 PairGap(
                     emotion_a=design.emotion_names[a],
@@ -1073,6 +1109,7 @@ def _design_and_matrix(S: Any, emotions: Any, prompts: Any, *, need_within: bool
     return _as_similarity(S0, design.n), design
 
 
+@_single_threaded_blas
 def permutation_gap_test(
     S: Any,
     emotions: Any,
@@ -1103,6 +1140,7 @@ def permutation_gap_test(
     return engine.run(S, alternative=_check_alternative(alternative))
 
 
+@_single_threaded_blas
 def control_test(
     S: Any,
     emotions: Any,
@@ -1142,6 +1180,7 @@ def control_test(
 # ---------------------------------------------------------------------------
 
 
+@_single_threaded_blas
 def bootstrap_gap_ci(
     S: Any,
     emotions: Any,
@@ -1444,6 +1483,7 @@ def _mmd_engine(design: _Design, n_permutations: int, rng: np.random.Generator) 
     )
 
 
+@_single_threaded_blas
 def emotion_cka_test(
     X: Any,
     emotions: Any,
@@ -1465,6 +1505,7 @@ def emotion_cka_test(
     return engine.run(_centred_gram(X), scale=1.0)
 
 
+@_single_threaded_blas
 def emotion_mmd_test(
     X: Any,
     emotions: Any,
@@ -1492,6 +1533,7 @@ def emotion_mmd_test(
     return engine.run(_rbf_kernel(X, bandwidth), scale=1.0)
 
 
+@_single_threaded_blas
 def compare_emotion_groups_by_layer(
     activations: Mapping[int, Any],
     emotions: Any,
@@ -1540,6 +1582,7 @@ def _two_emotions(X: Any, emotions: Any, a: str, b: str, prompts: Any = None) ->
     return X[keep], sub, sub.emotion_names.index(str(a)), sub.emotion_names.index(str(b))
 
 
+@_single_threaded_blas
 def dims_differing_share(
     X: Any,
     emotions: Any,
@@ -1836,6 +1879,7 @@ def _check_layer_settings(metric: str, alpha: float, n_boot: int, confidence: fl
         raise StatsInputError(f"confidence must be in (0, 1), got {confidence}")
 
 
+@_single_threaded_blas
 def analyse_layer(
     X: Any,
     emotions: Any,
@@ -1874,6 +1918,7 @@ def analyse_layer(
     )
 
 
+@_single_threaded_blas
 def analyse_layers(
     activations: Mapping[int, Any],
     emotions: Any,
@@ -1949,6 +1994,7 @@ def analyse_layers(
 # ---------------------------------------------------------------------------
 
 
+@_single_threaded_blas
 def power_curve(
     effects: Sequence[float] = (0.0, 0.0005, 0.001, 0.002, 0.004, 0.01, 0.02),
     n_per_emotion: int = 20,

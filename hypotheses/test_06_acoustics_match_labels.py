@@ -1,0 +1,36 @@
+"""Claim 6: the audio's acoustics move in the direction its label predicts.
+
+Per row of the config's direction table (happy vs sad: tempo, energy,
+brightness higher, major against minor; energetic vs calm: tempo, energy,
+brightness higher): the agreement rate (share of cross-pairs ordered as
+expected) exceeds the configured threshold (the seed's 80%). Mode: the share of
+each side's samples in its expected mode.
+"""
+
+import numpy as np
+import pytest
+
+from emoprobe import acoustics
+
+
+@pytest.mark.claim
+def test_acoustic_feature_matches_label(contrast_feature, acoustic_features_by_emotion, experiment, record_claim):
+    first, second, feature, expected = contrast_feature
+    threshold = experiment.thresholds.acoustic_agreement
+    a, b = acoustic_features_by_emotion[first], acoustic_features_by_emotion[second]
+    if feature == "mode":
+        results = [acoustics.mode_agreement([f.mode for f in a], expected[0]),
+                   acoustics.mode_agreement([f.mode for f in b], expected[1])]
+        rate = min(r.agreement_rate for r in results)
+        detail = (f"{first} {expected[0]} in {results[0].agreement_rate:.0%}, "
+                  f"{second} {expected[1]} in {results[1].agreement_rate:.0%}")
+        pvalue = None
+    else:
+        values_a, values_b = [getattr(f, feature) for f in a], [getattr(f, feature) for f in b]
+        result = acoustics.agreement(values_a, values_b, expected)
+        rate, pvalue = result.agreement_rate, result.pvalue
+        detail = (f"agreement {rate:.0%} (CI {result.ci_low:.0%} to {result.ci_high:.0%}), one-sided "
+                  f"Mann-Whitney p = {pvalue:.3g}, medians {np.median(values_a):.4g} vs {np.median(values_b):.4g}")
+    record_claim("acoustic", contrast=[first, second], feature=feature, agreement=rate, pvalue=pvalue,
+                 threshold=threshold)
+    assert rate > threshold, f"{first} vs {second}, {feature} expected {expected}: {detail}; need > {threshold:.0%}"

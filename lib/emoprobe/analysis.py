@@ -1,0 +1,152 @@
+"""The statistics run over the experiment's samples, computed once per run.
+
+Each analysis is keyed by the samples it reads and the settings it uses, and
+kept on disk beside the sample store. Under ``pytest -n auto`` the first
+worker computes it under a file lock and the others load it, so the
+permutation tests run once, not once per worker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence, TypeVar
+
+import numpy as np
+
+from . import stats
+from .config import ExperimentConfig
+from .dataset import SampleSet
+
+T = TypeVar("T")
+ANALYSIS_VERSION = 1
+
+
+def memoised(cache_dir: str | Path, name: str, payload: dict, compute: Callable[[], T]) -> T:
+    """``compute()`` once per ``payload``, kept as a pickle under ``cache_dir/analysis``."""
+    from filelock import FileLock
+
+    folder = Path(cache_dir) / "analysis"
+    folder.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256(json.dumps({"v": ANALYSIS_VERSION, **payload}, sort_keys=True,
+                                       default=str).encode()).hexdigest()[:20]
+    path = folder / f"{name}-{digest}.pkl"
+    with FileLock(str(path) + ".lock"):
+        if path.exists():
+            try:
+                return pickle.loads(path.read_bytes())
+            except Exception:  # a damaged cache entry is recomputed, never trusted
+                path.unlink(missing_ok=True)
+        value = compute()
+        handle, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+        with os.fdopen(handle, "wb") as out:
+            pickle.dump(value, out)
+        os.replace(tmp, path)
+        return value
+
+
+def _stats_kwargs(config: ExperimentConfig) -> dict:
+    return dict(metric=config.statistics.metric, n_permutations=config.statistics.n_permutations,
+                alpha=config.thresholds.alpha, min_gap=config.thresholds.min_gap,
+                effect_thresholds=dict(config.thresholds.effect_classes), seed=config.base_seed)
+
+
+def emotion_layers(samples: SampleSet, layers: Sequence[int], config: ExperimentConfig,
+                   metric: str | None = None) -> stats.LayersAnalysis:
+    """Gap, permutation p, bootstrap CI and control per layer; Holm and BH across layers."""
+    kwargs = {**_stats_kwargs(config), "n_boot": config.statistics.n_bootstrap}
+    if metric:
+        kwargs["metric"] = metric
+    payload = {"keys": samples.keys, "layers": list(layers), **kwargs}
+    return memoised(config.cache_dir, "emotion_layers", payload, lambda: stats.analyse_layers(
+        {layer: samples.layer(layer) for layer in layers}, samples.conditions, samples.prompt_ids, **kwargs))
+
+
+@dataclass(frozen=True)
+class TemporalGap:
+    """Early-versus-late gap of one layer (exploratory; never decides the verdict)."""
+
+    layer: int
+    gaps_by_bin: tuple[float, ...]
+    early: float
+    late: float
+
+    @property
+    def divergence(self) -> float:
+        return self.late - self.early
+
+
+def temporal_gaps(samples: SampleSet, layers: Sequence[int], config: ExperimentConfig) -> list[TemporalGap]:
+    """The within-minus-between gap in each time bin of each layer."""
+    metric = config.statistics.metric
+
+    def compute():
+        out = []
+        for layer in layers:
+            binned = samples.layer_bins(layer)
+            gaps = tuple(stats.gap(stats.similarity_matrix(binned[:, k], metric), samples.conditions,
+                                   samples.prompt_ids).gap for k in range(binned.shape[1]))
+            out.append(TemporalGap(layer, gaps, gaps[0], gaps[-1]))
+        return out
+
+    return memoised(config.cache_dir, "temporal", {"keys": samples.keys, "layers": list(layers),
+                                                   "metric": metric}, compute)
+
+
+def extreme_contrasts(samples: SampleSet, layers: Sequence[int], config: ExperimentConfig) -> dict[str, stats.LayersAnalysis]:
+    """Per extreme pair: does the pair separate in any layer? (the positive control)
+
+    Each side of a pair is one prompt, so there are no paraphrases: labels are
+    permuted sample by sample, and a separation here may be wording as much as
+    emotion. That is fine for a positive control: it asks whether the method
+    can see any difference at all.
+    """
+    kwargs = {**_stats_kwargs(config), "n_boot": 0, "control": False, "control_pairs": False}
+    result = {}
+    for pair_index in range(len(config.extreme_pairs)):
+        label = f"extreme{pair_index}"
+        subset = samples.subset([f"{label}/a", f"{label}/b"])
+        if len(subset) == 0:
+            continue
+        payload = {"keys": subset.keys, "layers": list(layers), **kwargs}
+        result[label] = memoised(config.cache_dir, "extreme", payload, lambda s=subset: stats.analyse_layers(
+            {layer: s.layer(layer) for layer in layers}, s.conditions, None, **kwargs))
+    return result
+
+
+def acoustic_features(samples: SampleSet, config: ExperimentConfig, progress: bool = True) -> list:
+    """Acoustic features of every sample, cached beside it (see ``acoustics``)."""
+    from tqdm.auto import tqdm
+
+    from . import acoustics
+
+    features = []
+    for sample in tqdm(samples.samples, desc="acoustic features", unit="clip", disable=not progress):
+        rate = sample.meta.get("sample_rate")
+        features.append(acoustics.load_or_extract(sample.audio_path, sample.path, rate))
+    return features
+
+
+def features_by_condition(samples: SampleSet, features: Sequence) -> dict[str, list]:
+    grouped: dict[str, list] = {}
+    for condition, feature in zip(samples.conditions, features):
+        grouped.setdefault(str(condition), []).append(feature)
+    return grouped
+
+
+def best_layer(analysis: stats.LayersAnalysis) -> int:
+    """The layer with the smallest corrected p, ties broken by the larger gap."""
+    return min(analysis.layers, key=lambda r: (r.pvalue_holm, -r.statistic)).layer
+
+
+def middle_layer(layers: Sequence[int]) -> int:
+    return sorted(layers)[len(layers) // 2]
+
+
+def similarity(samples: SampleSet, layer: int, metric: str) -> np.ndarray:
+    return stats.similarity_matrix(samples.layer(layer), metric)

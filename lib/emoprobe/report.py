@@ -1,0 +1,230 @@
+"""What the go/no-go report shows: plots, HTML fragments, the decision record, the history.
+
+Plain functions: plots return PNG bytes, fragments return HTML strings, so
+the pytest plugin only places them. Everything is self-contained (images and
+audio as data URIs), because the report is passed around as one file.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from .decision import GO, INCONCLUSIVE, NO_GO, PIVOT, Decision
+
+VERDICT_COLOURS = {GO: "#1a7f37", PIVOT: "#b58100", NO_GO: "#cf222e", INCONCLUSIVE: "#57606a"}
+
+
+def _figure():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _png(fig) -> bytes:
+    plt = _figure()
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png", dpi=90)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def png_img(png: bytes, alt: str, width: int = 520) -> str:
+    data = base64.b64encode(png).decode()
+    return f'<img class="emoprobe-plot" alt="{html.escape(alt)}" width="{width}" src="data:image/png;base64,{data}"/>'
+
+
+def plot_layer_gaps(analysis, min_gap: float) -> bytes:
+    """The gap of each layer with its bootstrap CI, against the minimum-gap line."""
+    plt = _figure()
+    layers = [r.layer for r in analysis.layers]
+    gaps = np.array([r.statistic for r in analysis.layers])
+    low = np.array([r.ci.low if r.ci else r.statistic for r in analysis.layers])
+    high = np.array([r.ci.high if r.ci else r.statistic for r in analysis.layers])
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    ax.errorbar(layers, gaps, yerr=[gaps - low, high - gaps], fmt="o", ms=4, capsize=2, label="gap (95% CI)")
+    ax.axhline(min_gap, color="#cf222e", ls="--", label=f"minimum gap {min_gap}")
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_xlabel("layer")
+    ax.set_ylabel("within - between similarity")
+    ax.set_title("Within-minus-between gap per layer")
+    ax.legend(fontsize=8)
+    return _png(fig)
+
+
+def plot_corrected_pvalues(analysis, alpha: float) -> bytes:
+    """Uncorrected and Holm-corrected p of each layer, against alpha (log scale)."""
+    plt = _figure()
+    layers = [r.layer for r in analysis.layers]
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    ax.semilogy(layers, [r.pvalue for r in analysis.layers], "o", mfc="none", label="uncorrected p")
+    ax.semilogy(layers, [r.pvalue_holm for r in analysis.layers], "s", ms=4, label="Holm-corrected p")
+    ax.axhline(alpha, color="#cf222e", ls="--", label=f"alpha {alpha}")
+    ax.set_xlabel("layer")
+    ax.set_ylabel("p")
+    ax.set_title("Label-permutation p per layer")
+    ax.legend(fontsize=8)
+    return _png(fig)
+
+
+def plot_similarity_heatmap(similarity: np.ndarray, labels: Sequence[str], title: str) -> bytes:
+    """Sample-by-sample similarity, ordered by label, with label boundaries drawn."""
+    plt = _figure()
+    labels = np.asarray(labels)
+    order = np.argsort(labels, kind="stable")
+    fig, ax = plt.subplots(figsize=(4.6, 4.0))
+    image = ax.imshow(similarity[np.ix_(order, order)], cmap="viridis")
+    fig.colorbar(image, ax=ax, shrink=0.8)
+    sorted_labels = labels[order]
+    edges = [i for i in range(1, len(sorted_labels)) if sorted_labels[i] != sorted_labels[i - 1]]
+    for edge in edges:
+        ax.axhline(edge - 0.5, color="white", lw=0.8)
+        ax.axvline(edge - 0.5, color="white", lw=0.8)
+    starts = [0, *edges]
+    ends = [*edges, len(sorted_labels)]
+    ticks = [(s + e - 1) / 2 for s, e in zip(starts, ends)]
+    ax.set_xticks(ticks, [sorted_labels[s] for s in starts], rotation=45, fontsize=8)
+    ax.set_yticks(ticks, [sorted_labels[s] for s in starts], fontsize=8)
+    ax.set_title(title, fontsize=10)
+    return _png(fig)
+
+
+def plot_acoustic_boxes(features_by_emotion: Mapping[str, Sequence], names: Sequence[str]) -> bytes:
+    """One box plot per acoustic feature, a box per emotion."""
+    plt = _figure()
+    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.0))
+    axes = np.atleast_1d(axes)
+    emotions = list(features_by_emotion)
+    for ax, name in zip(axes, names):
+        ax.boxplot([[getattr(f, name) for f in features_by_emotion[e]] for e in emotions])
+        ax.set_xticks(range(1, len(emotions) + 1), emotions, rotation=30, fontsize=8)
+        ax.set_title(name, fontsize=9)
+    return _png(fig)
+
+
+def plot_power_curve(curve) -> bytes:
+    """Detection rate against planted gap, from ``stats.power_curve``."""
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.errorbar(curve.effects, curve.power, yerr=curve.power_se, fmt="o-", ms=4, label="p < alpha")
+    if getattr(curve, "power_min_gap", None) is not None:
+        ax.plot(curve.effects, curve.power_min_gap, "s--", ms=4, label="p < alpha and gap >= min gap")
+    ax.axhline(curve.alpha, color="grey", ls=":", label=f"alpha {curve.alpha}")
+    ax.set_xlabel("planted within-minus-between gap")
+    ax.set_ylabel("detection rate")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title(f"Power of the gap test, {curve.n_per_emotion} per emotion (simulated)", fontsize=9)
+    ax.legend(fontsize=7)
+    return _png(fig)
+
+
+def plot_history(rows: Sequence[dict]) -> bytes:
+    """Key numbers across runs (nightly trend)."""
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(7, 3.0))
+    x = np.arange(len(rows))
+    ax.plot(x, [r.get("best_gap", np.nan) for r in rows], "o-", label="best layer's gap")
+    ax.plot(x, [r.get("n_significant_holm", np.nan) / max(r.get("n_layers", 1), 1) for r in rows], "s-",
+            label="share of layers significant (Holm)")
+    ax.set_xticks(x, [f"{r.get('date', '')[:10]}\n{r.get('verdict', '')}" for r in rows], fontsize=7)
+    ax.set_title("Across runs")
+    ax.legend(fontsize=8)
+    return _png(fig)
+
+
+def audio_player(audio: np.ndarray, sample_rate: int, caption: str, max_seconds: float = 4.0,
+                 target_rate: int = 16000) -> str:
+    """An HTML audio element with the clip inline as a 16-bit WAV data URI, kept small."""
+    import soundfile
+    from scipy.signal import resample_poly
+
+    clip = np.asarray(audio, dtype=np.float64)[: int(max_seconds * sample_rate)]
+    if sample_rate != target_rate:
+        clip = resample_poly(clip, target_rate, sample_rate)
+    peak = np.max(np.abs(clip)) if clip.size else 0.0
+    if peak > 1.0:
+        clip = clip / peak
+    buffer = io.BytesIO()
+    soundfile.write(buffer, clip.astype(np.float32), target_rate, format="WAV", subtype="PCM_16")
+    data = base64.b64encode(buffer.getvalue()).decode()
+    return (f'<figure class="emoprobe-audio"><figcaption>{html.escape(caption)}</figcaption>'
+            f'<audio controls preload="none" src="data:audio/wav;base64,{data}"></audio></figure>')
+
+
+def verdict_banner(decision: Decision, model_label: str, is_random: bool) -> str:
+    colour = VERDICT_COLOURS.get(decision.verdict, "#57606a")
+    parts = [f'<div id="emoprobe-verdict" class="emoprobe-verdict" style="background:{colour};color:white;'
+             f'padding:14px 18px;border-radius:6px;margin:10px 0;font-size:20px">'
+             f'<b>Verdict: {html.escape(decision.verdict)}</b> &mdash; {html.escape(decision.reason)}</div>']
+    if decision.partial:
+        parts.append('<div class="emoprobe-partial" style="background:#fff8c5;padding:8px 14px;border:1px solid #d4a72c">'
+                     'Partial run: only some claims were selected (-k or a file subset). This verdict covers '
+                     'only what ran.</div>')
+    if is_random:
+        parts.append('<div id="emoprobe-random-model" style="background:#ffebe9;border:2px solid #cf222e;'
+                     'padding:10px 14px;margin:8px 0;font-weight:bold">'
+                     f'Model: {html.escape(model_label)}. This model has random weights: the report checks the '
+                     'pipeline and says nothing about MusicGen. Run with --model facebook/musicgen-large for evidence.'
+                     '</div>')
+    return "".join(parts)
+
+
+def criteria_table(decision: Decision) -> str:
+    rows = []
+    for c in decision.criteria:
+        mark = {True: "pass", False: "FAIL", None: "not measured"}[c.passed]
+        rows.append(f"<tr><td>{html.escape(c.name)}</td><td>{html.escape(c.value)}</td>"
+                    f"<td>{html.escape(c.threshold)}</td><td>{mark}</td></tr>")
+    return ('<table class="emoprobe-criteria" border="1" cellpadding="4" style="border-collapse:collapse">'
+            "<tr><th>criterion</th><th>measured</th><th>threshold</th><th>result</th></tr>"
+            + "".join(rows) + "</table>")
+
+
+def key_value_table(items: Mapping[str, object], css_class: str) -> str:
+    rows = "".join(f"<tr><th style='text-align:left'>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+                   for k, v in items.items())
+    return f'<table class="{css_class}" border="1" cellpadding="3" style="border-collapse:collapse">{rows}</table>'
+
+
+def section(title: str, body: Iterable[str] | str) -> str:
+    content = body if isinstance(body, str) else "".join(body)
+    return f'<section class="emoprobe-section"><h2>{html.escape(title)}</h2>{content}</section>'
+
+
+def write_decision_record(path: str | Path, record: dict) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2, default=str))
+    return path
+
+
+def append_history(path: str | Path, row: dict) -> list[dict]:
+    """Append ``row`` as one JSON line and return every row so far."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as history:
+        history.write(json.dumps(row, default=str) + "\n")
+    return read_history(path)
+
+
+def read_history(path: str | Path) -> list[dict]:
+    path = Path(path)
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a line cut by a killed run is skipped, not fatal
+    return rows
