@@ -15,6 +15,7 @@ report: setup
 
 # The suite's own engineering tests (what CI runs).
 test: setup
+	@bash scripts/install-browser.sh
 	$(PY) -m pytest tests/
 
 bench: setup

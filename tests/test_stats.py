@@ -425,6 +425,8 @@ def test_false_positive_rate_is_nominal_under_a_wording_effect(wording_null_rate
 def test_sample_level_permutation_falls_into_the_paraphrase_trap(wording_null_rates):
     """Documents why wordings are permuted whole: ignoring them, a pure wording
     effect passes as an emotion effect far more often than alpha."""
+    print(f"wording-effect null: naive sample-level gap test FPR {wording_null_rates['gap_naive']:.3f}, "
+          f"control test rejects {wording_null_rates['control']:.3f}")
     assert wording_null_rates["gap_naive"] > 0.3, wording_null_rates
     # The control test is meant to see the wording effect: it is not a null for it.
     assert wording_null_rates["control"] > 0.9, wording_null_rates

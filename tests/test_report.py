@@ -1,0 +1,92 @@
+"""The go/no-go report end to end: the tiny model, a fresh cache, two workers."""
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def suite_run(tmp_path_factory):
+    """One whole run of hypotheses/ on the tiny model; its report, record and console."""
+    out = tmp_path_factory.mktemp("run")
+    html = out / "report.html"
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "hypotheses/", "-n", "2", "--model", "tiny", "--n-per-emotion", "10",
+         "--cache-dir", str(out / "cache"), f"--html={html}", "--self-contained-html", "-p", "no:cacheprovider",
+         "-q", "-rA"],
+        cwd=REPO, capture_output=True, text=True, timeout=1200)
+    return result, html, json.loads((out / "decision.json").read_text()), out
+
+
+def test_run_finishes_with_claims_failing_or_passing_not_crashing(suite_run):
+    result, *_ = suite_run
+    assert result.returncode in (0, 1), result.stdout[-4000:] + result.stderr[-4000:]
+    assert "VERDICT:" in result.stdout
+
+
+def test_report_holds_verdict_banner_random_model_warning_and_every_claim(suite_run):
+    _, html, record, _ = suite_run
+    text = html.read_text()
+    assert 'id="emoprobe-verdict"' in text and f"Verdict: {record['verdict']}" in text
+    assert 'id="emoprobe-random-model"' in text and "random weights" in text
+    for claim_file in sorted((REPO / "hypotheses").glob("test_*.py")):
+        assert claim_file.name in text, f"{claim_file.name} missing from the report"
+    assert text.count("<audio") >= 4 and "data:audio/wav;base64," in text
+    assert "data:image/png;base64," in text
+
+
+def test_decision_record_matches_the_test_outcomes(suite_run):
+    result, _, record, out = suite_run
+    # Sample size: 10 < 20 per emotion, so the rule must say INCONCLUSIVE.
+    assert record["verdict"] == "INCONCLUSIVE" and not record["partial"]
+    outcomes = record["tests"]
+    passed = sum(1 for o in outcomes.values() if o == "passed")
+    failed = sum(1 for o in outcomes.values() if o == "failed")
+    summary = re.search(r"(\d+) failed, (\d+) passed", result.stdout)
+    assert summary and (int(summary.group(1)), int(summary.group(2))) == (failed, passed)
+    size = [c for c in record["claims"] if c["claim"] == "sample_size"][0]
+    assert size["min_n"] == 10 and outcomes[size["nodeid"]] == "failed"
+    history = (out / "history.jsonl").read_text().splitlines()
+    assert json.loads(history[-1])["verdict"] == record["verdict"]
+    assert record["provenance"]["model_is_random"] is True
+
+
+def test_subset_run_says_its_verdict_is_partial(suite_run, tmp_path):
+    _, _, _, out = suite_run
+    html = tmp_path / "subset.html"
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "hypotheses/", "-p", "no:xdist", "--model", "tiny", "--n-per-emotion", "10",
+         "--cache-dir", str(out / "cache"), "-k", "permuted", f"--html={html}", "-p", "no:cacheprovider", "-q"],
+        cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode in (0, 1), result.stdout[-3000:]
+    assert "partial run" in result.stdout
+    assert json.loads((tmp_path / "decision.json").read_text())["partial"] is True
+    assert "Partial run" in html.read_text()
+
+
+def test_report_renders_in_a_headless_browser(suite_run, tmp_path):
+    assert CHROMIUM, "Debian's chromium is needed for this test; `make test` installs it"
+    _, html, record, _ = suite_run
+    dom = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000", "--dump-dom", html.as_uri()],
+        capture_output=True, text=True, timeout=120).stdout
+    # The DOM after scripts ran: the banner, a decoded plot and audio players are live elements.
+    assert re.search(r'id="emoprobe-verdict"[^>]*>.*Verdict: ' + re.escape(record["verdict"]), dom)
+    assert re.search(r'<img class="emoprobe-plot"[^>]*src="data:image/png', dom)
+    assert len(re.findall(r"<audio controls", dom)) >= 4
+    shot = tmp_path / "report.png"
+    subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         f"--user-data-dir={tmp_path / 'profile2'}", "--window-size=1200,1600", f"--screenshot={shot}",
+         html.as_uri()], capture_output=True, timeout=120)
+    assert shot.exists() and shot.stat().st_size > 10_000
