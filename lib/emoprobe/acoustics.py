@@ -13,7 +13,9 @@ Feature definitions (all on mono float audio in [-1, 1]):
 * ``tempo_bpm`` -- librosa's autocorrelation tempo estimate on a *low-band*
   onset envelope (mel bands up to 800 Hz: kick, bass, snare body), hop 512,
   log-normal tempo prior centred at 120 BPM with 1.5 octaves standard deviation,
-  4 s autocorrelation window.  Hi-hats on eighth notes are what pull full-band
+  4 s autocorrelation window, and the chosen autocorrelation peak refined by
+  parabolic interpolation (librosa itself reports the integer lag's tempo, 3-5%
+  coarse at 120-180 BPM).  Hi-hats on eighth notes are what pull full-band
   estimators to double tempo at slow tempi; excluding them is what made the
   estimate right (measured: 98% of 147 drum/click clips at 60-180 BPM within 4%,
   against 76% for librosa's defaults and 75% for essentia's
@@ -80,7 +82,7 @@ __all__ = [
 
 # Part of every cache key: bump whenever a setting below or a feature definition
 # changes, so stale cached features are recomputed rather than silently reused.
-EXTRACTOR_VERSION = "acoustics-1.0"
+EXTRACTOR_VERSION = "acoustics-1.1"
 
 # --- extractor settings (engineering choices justified by measurement, see
 # module docstring; changing any of them requires bumping EXTRACTOR_VERSION) ---
@@ -91,6 +93,7 @@ _LOWBAND_N_MELS = 40          # enough mel bands below 800 Hz without empty filt
 _TEMPO_PRIOR_CENTRE_BPM = 120.0
 _TEMPO_PRIOR_STD_OCTAVES = 1.5
 _TEMPO_AC_WINDOW_S = 4.0
+_TEMPO_MAX_BPM = 320.0            # librosa's default ceiling
 _KEY_PROFILE = "edma"
 _CENTROID_FRAME_FLOOR_DB = 60.0   # frames quieter than this below the loudest are ignored
 _RHYTHM_EXTRACTOR_RATE = 44100    # RhythmExtractor2013 assumes 44.1 kHz input
@@ -237,6 +240,35 @@ def _lowband_onset_envelope(audio: np.ndarray, sample_rate: int) -> np.ndarray:
                                         n_mels=_LOWBAND_N_MELS)
 
 
+def _primary_tempo(onset_envelope: np.ndarray, sample_rate: int) -> float:
+    """librosa.feature.tempo's method (mean autocorrelation tempogram, log-normal
+    prior, argmax of log1p(1e6 * acf) + log prior, tempi above 320 BPM excluded),
+    plus parabolic interpolation of the autocorrelation around the chosen lag.
+
+    Why not call librosa.feature.tempo: it returns the integer lag's tempo, and at
+    hop 512 / 32 kHz one lag step is 3-5% of the tempo near 120-180 BPM, which by
+    itself can breach a 4% tolerance (measured: 125.0 reported for a 120 BPM
+    pulse).  Interpolation removes that quantisation."""
+    import librosa
+
+    win_length = int(librosa.time_to_frames(_TEMPO_AC_WINDOW_S, sr=sample_rate, hop_length=_HOP))
+    acf = librosa.feature.tempogram(onset_envelope=onset_envelope, sr=sample_rate,
+                                    hop_length=_HOP, win_length=win_length).mean(axis=1)
+    with np.errstate(divide="ignore"):
+        bpms = librosa.tempo_frequencies(win_length, hop_length=_HOP, sr=sample_rate)
+        logprior = -0.5 * ((np.log2(bpms) - np.log2(_TEMPO_PRIOR_CENTRE_BPM))
+                           / _TEMPO_PRIOR_STD_OCTAVES) ** 2
+    logprior[~(bpms < _TEMPO_MAX_BPM)] = -np.inf   # also drops lag 0 (infinite BPM)
+    k = int(np.argmax(np.log1p(1e6 * np.maximum(acf, 0)) + logprior))
+    lag = float(k)
+    if 0 < k < acf.size - 1:
+        left, mid, right = acf[k - 1], acf[k], acf[k + 1]
+        curvature = left - 2 * mid + right
+        if curvature < 0:  # a proper local maximum: fit a parabola through the 3 points
+            lag += float(np.clip(0.5 * (left - right) / curvature, -0.5, 0.5))
+    return 60.0 * sample_rate / (_HOP * lag)
+
+
 def estimate_tempo(audio: np.ndarray, sample_rate: int, *,
                    agreement_tolerance: float = 0.04,
                    reference_estimators: bool = True) -> TempoEstimate:
@@ -255,11 +287,7 @@ def estimate_tempo(audio: np.ndarray, sample_rate: int, *,
     import librosa
     import scipy.stats  # noqa: F401  (librosa's prior handling imports it lazily)
 
-    env_low = _lowband_onset_envelope(audio, sample_rate)
-    primary = float(librosa.feature.tempo(
-        onset_envelope=env_low, sr=sample_rate, hop_length=_HOP,
-        start_bpm=_TEMPO_PRIOR_CENTRE_BPM, std_bpm=_TEMPO_PRIOR_STD_OCTAVES,
-        ac_size=_TEMPO_AC_WINDOW_S)[0])
+    primary = _primary_tempo(_lowband_onset_envelope(audio, sample_rate), sample_rate)
     estimates = {"primary": primary}
     confidence = float("nan")
     if reference_estimators:

@@ -108,7 +108,8 @@ def collect_samples(config: ExperimentConfig, info: ModelInfo, store: SampleStor
         if not generate_missing:
             raise SampleSetIncomplete(f"some samples are not in {store.root} and generation is off")
         store.record_model_load(info.label)
-        return load_model(info, device=device)
+        prompt_emotions = {p: e for e, prompts in config.emotions.items() for p in prompts}
+        return load_model(info, device=device, prompt_emotions=prompt_emotions)
 
     stored, report = ensure_samples(store, specs, params, load, capture_generate_fn(config, layers),
                                     config.generation.batch_size, progress=progress,

@@ -52,10 +52,12 @@ class ModelInfo:
     @property
     def is_random(self) -> bool:
         """True for models whose weights were never trained on music."""
-        return self.kind == "tiny"
+        return self.kind in ("tiny", "known-truth")
 
     @property
     def label(self) -> str:
+        if self.kind == "known-truth":
+            return f"{self.name} (KNOWN-TRUTH TEST MODEL, random weights: a check of the suite, not evidence)"
         if self.is_random:
             return f"{self.name} (RANDOM WEIGHTS: a pipeline check, not evidence)"
         return self.name
@@ -139,7 +141,15 @@ def describe_model(name: str) -> ModelInfo:
     it is neither ``tiny``, a checkpoint folder, nor a published MusicGen whose
     weights are cached or reachable.
     """
+    from . import known_truth
+
     name = SHORT_NAMES.get(name, name)
+    try:
+        spec = known_truth.parse(name)
+    except ValueError as err:
+        raise ModelNotFoundError(str(err)) from None
+    if spec is not None:
+        return ModelInfo(name, "known-truth", TINY_LAYERS, TINY_DIM, identity=spec.identity)
     if name == TINY:
         return ModelInfo(TINY, "tiny", TINY_LAYERS, TINY_DIM, identity=f"tiny-v{TINY_VERSION}")
     path = Path(name).expanduser()
@@ -202,17 +212,24 @@ def check_layers(layers: tuple[int, ...] | None, info: ModelInfo) -> tuple[int, 
     return tuple(layers)
 
 
-def load_model(info: ModelInfo, device: str | None = None):
-    """Load the model ``info`` describes (the expensive step)."""
+def load_model(info: ModelInfo, device: str | None = None, prompt_emotions: dict[str, str] | None = None):
+    """Load the model ``info`` describes (the expensive step).
+
+    ``prompt_emotions`` (prompt -> emotion) is read by known-truth models only.
+    """
     import torch
     from audiocraft.models import MusicGen
 
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
+    if info.kind in ("tiny", "known-truth") and device == "cpu":
+        # The tiny model's ops are microseconds long: extra threads only add
+        # synchronisation, which costs 5x when xdist workers share the cores.
+        torch.set_num_threads(1)
+    if info.kind == "known-truth":
+        from . import known_truth
+
+        return known_truth.build(known_truth.parse(info.name), prompt_emotions or {}, device=device)
     if info.kind == "tiny":
-        if device == "cpu":
-            # The tiny model's ops are microseconds long: extra threads only add
-            # synchronisation, which costs 5x when xdist workers share the cores.
-            torch.set_num_threads(1)
         return build_tiny(device=device)
     return MusicGen.get_pretrained(info.name, device=device)
