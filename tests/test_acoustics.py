@@ -439,7 +439,7 @@ def test_mode_agreement():
 
 def _features(**overrides) -> ac.AcousticFeatures:
     base = dict(tempo_bpm=100.0, tempo_estimates={"primary": 100.0}, tempo_max_log2_deviation=0.0,
-                tempo_estimators_disagree=False, tempo_octave_ambiguous=False, tempo_confidence=3.0,
+                tempo_estimators_disagree=False, tempo_octave_ambiguous=False,
                 centroid_mean_hz=1500.0, centroid_median_hz=1500.0, rms=0.05, rms_dbfs=-26.0,
                 loudness_db=-26.0, key="C", mode="major", key_strength=0.8, onset_rate=2.0,
                 duration_s=10.0, sample_rate=SR, clipped=False, clipped_fraction=0.0)

@@ -82,7 +82,7 @@ __all__ = [
 
 # Part of every cache key: bump whenever a setting below or a feature definition
 # changes, so stale cached features are recomputed rather than silently reused.
-EXTRACTOR_VERSION = "acoustics-1.1"
+EXTRACTOR_VERSION = "acoustics-1.2"
 
 # --- extractor settings (engineering choices justified by measurement, see
 # module docstring; changing any of them requires bumping EXTRACTOR_VERSION) ---
@@ -131,7 +131,6 @@ class TempoEstimate:
     max_log2_deviation: float
     estimators_disagree: bool
     octave_ambiguous: bool
-    rhythm_extractor_confidence: float
 
 
 @dataclass(frozen=True)
@@ -146,7 +145,6 @@ class AcousticFeatures:
     tempo_max_log2_deviation: float
     tempo_estimators_disagree: bool
     tempo_octave_ambiguous: bool
-    tempo_confidence: float
     centroid_mean_hz: float
     centroid_median_hz: float
     rms: float
@@ -233,11 +231,32 @@ def _clipping(audio: np.ndarray, clip_level: float, clip_fraction: float) -> tup
 # Individual features
 # ----------------------------------------------------------------------------
 
-def _lowband_onset_envelope(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+@dataclass(frozen=True)
+class _Spectra:
+    """One STFT of a clip and what is derived from it, shared by the features
+    (n_fft 2048, hop 512, centred Hann frames -- librosa's defaults, so the onset
+    envelopes equal ``librosa.onset.onset_strength(y=...)`` with the same args)."""
+    magnitude: np.ndarray
+    onset_env_lowband: np.ndarray
+    onset_env_fullband: np.ndarray
+
+
+@functools.lru_cache(maxsize=8)
+def _mel_basis(sample_rate: int, n_mels: int, fmax: float | None) -> np.ndarray:
     import librosa
-    return librosa.onset.onset_strength(y=audio, sr=sample_rate, hop_length=_HOP,
-                                        n_fft=_N_FFT, fmax=_LOWBAND_FMAX_HZ,
-                                        n_mels=_LOWBAND_N_MELS)
+    return librosa.filters.mel(sr=sample_rate, n_fft=_N_FFT, n_mels=n_mels, fmax=fmax)
+
+
+def _spectra(audio: np.ndarray, sample_rate: int) -> _Spectra:
+    import librosa
+    mag = np.abs(librosa.stft(audio, n_fft=_N_FFT, hop_length=_HOP))
+    power = mag ** 2
+
+    def onset_env(n_mels: int, fmax: float | None) -> np.ndarray:
+        mel_db = librosa.power_to_db(_mel_basis(sample_rate, n_mels, fmax) @ power)
+        return librosa.onset.onset_strength(S=mel_db, sr=sample_rate, hop_length=_HOP)
+
+    return _Spectra(mag, onset_env(_LOWBAND_N_MELS, _LOWBAND_FMAX_HZ), onset_env(128, None))
 
 
 def _primary_tempo(onset_envelope: np.ndarray, sample_rate: int) -> float:
@@ -271,52 +290,54 @@ def _primary_tempo(onset_envelope: np.ndarray, sample_rate: int) -> float:
 
 def estimate_tempo(audio: np.ndarray, sample_rate: int, *,
                    agreement_tolerance: float = 0.04,
-                   reference_estimators: bool = True) -> TempoEstimate:
+                   reference_estimators: bool = True,
+                   _spec: _Spectra | None = None) -> TempoEstimate:
     """Tempo in BPM (quarter-note level), with cross-checks.
 
-    Primary: ``librosa.feature.tempo`` on the low-band onset envelope (see module
-    docstring for the settings and the measurement behind them).  References:
-    librosa full-band defaults, essentia PercivalBpmEstimator, essentia
-    RhythmExtractor2013(method="multifeature") on audio resampled to 44.1 kHz.
+    Primary: librosa's autocorrelation tempo on the low-band onset envelope,
+    refined by interpolation (see module docstring for the settings and the
+    measurement behind them).  References: librosa.feature.tempo with full-band
+    defaults, essentia PercivalBpmEstimator, essentia
+    RhythmExtractor2013(method="degara") on audio resampled to 44.1 kHz.
     Disagreement is judged on a log2 scale: estimators disagree when
     |log2(other/final)| > log2(1 + agreement_tolerance); octave-ambiguous when a
     reference is within that tolerance of final*2 or final/2.
 
-    Assumes ``audio`` passed ``validate_audio``.
+    Assumes ``audio`` is float32 mono that passed ``validate_audio``.
     """
     import librosa
-    import scipy.stats  # noqa: F401  (librosa's prior handling imports it lazily)
 
-    primary = _primary_tempo(_lowband_onset_envelope(audio, sample_rate), sample_rate)
+    spec = _spec if _spec is not None else _spectra(np.asarray(audio, dtype=np.float32), sample_rate)
+    primary = _primary_tempo(spec.onset_env_lowband, sample_rate)
     estimates = {"primary": primary}
-    confidence = float("nan")
     if reference_estimators:
-        env_full = librosa.onset.onset_strength(y=audio, sr=sample_rate, hop_length=_HOP)
         estimates["librosa_fullband"] = float(librosa.feature.tempo(
-            onset_envelope=env_full, sr=sample_rate, hop_length=_HOP)[0])
+            onset_envelope=spec.onset_env_fullband, sr=sample_rate, hop_length=_HOP)[0])
         estimates["essentia_percival"] = float(_run_essentia(
             "PercivalBpmEstimator", audio, sampleRate=sample_rate))
         y44 = audio if sample_rate == _RHYTHM_EXTRACTOR_RATE else librosa.resample(
             audio, orig_sr=sample_rate, target_sr=_RHYTHM_EXTRACTOR_RATE, res_type="soxr_hq")
-        bpm, _, confidence, _, _ = _run_essentia(
-            "RhythmExtractor2013", np.ascontiguousarray(y44, dtype=np.float32), method="multifeature")
-        estimates["essentia_rhythm2013"] = float(bpm)
-        confidence = float(confidence)
+        estimates["essentia_rhythm2013"] = float(_run_essentia(
+            "RhythmExtractor2013", np.ascontiguousarray(y44, dtype=np.float32), method="degara")[0])
 
     tol = math.log2(1.0 + agreement_tolerance)
     deviations = [math.log2(v / primary) for k, v in estimates.items()
                   if k != "primary" and v > 0]
     max_dev = max((abs(d) for d in deviations), default=0.0)
     octave = any(abs(abs(d) - 1.0) <= tol for d in deviations)
-    return TempoEstimate(primary, estimates, max_dev, max_dev > tol, octave, confidence)
+    return TempoEstimate(primary, estimates, max_dev, max_dev > tol, octave)
 
 
-def spectral_centroid_stats(audio: np.ndarray, sample_rate: int) -> tuple[float, float]:
+def spectral_centroid_stats(audio: np.ndarray, sample_rate: int, *,
+                            _spec: _Spectra | None = None) -> tuple[float, float]:
     """(mean, median) magnitude-weighted spectral centroid in Hz over non-silent
     STFT frames (n_fft 2048, hop 512; frames more than 60 dB below the loudest
     frame are excluded, so trailing silence does not drag the mean to 0)."""
     import librosa
-    mag = np.abs(librosa.stft(np.asarray(audio, dtype=np.float32), n_fft=_N_FFT, hop_length=_HOP))
+    if _spec is not None:
+        mag = _spec.magnitude
+    else:
+        mag = np.abs(librosa.stft(np.asarray(audio, dtype=np.float32), n_fft=_N_FFT, hop_length=_HOP))
     centroid = librosa.feature.spectral_centroid(S=mag, sr=sample_rate, n_fft=_N_FFT)[0]
     energy = np.sum(mag ** 2, axis=0)
     if not np.any(energy > 0):
@@ -326,7 +347,7 @@ def spectral_centroid_stats(audio: np.ndarray, sample_rate: int) -> tuple[float,
 
 
 # Configured essentia algorithms are cached per process: constructing
-# RhythmExtractor2013 costs about half as much as running it on a 10 s clip.
+# RhythmExtractor2013 costs as much as running it on a 10 s clip.
 @functools.lru_cache(maxsize=8)
 def _essentia_algorithm(name: str, **params: Any):
     return getattr(_quiet_essentia(), name)(**params)
@@ -354,14 +375,16 @@ def estimate_key(audio: np.ndarray, sample_rate: int) -> tuple[str, str, float]:
     (chosen by measured mode accuracy; see module docstring).  ``mode`` is
     "major" or "minor"; ``strength`` is the profile correlation in [0, 1]."""
     key, scale, strength = _run_essentia(
-        "KeyExtractor", audio, profileType=_KEY_PROFILE, sampleRate=sample_rate)
+        "KeyExtractor", np.asarray(audio, dtype=np.float32), profileType=_KEY_PROFILE,
+        sampleRate=sample_rate)
     return str(key), str(scale), float(strength)
 
 
-def _onset_rate(audio: np.ndarray, sample_rate: int) -> float:
+def _onset_rate(spec: _Spectra, duration_s: float, sample_rate: int) -> float:
     import librosa
-    onsets = librosa.onset.onset_detect(y=audio, sr=sample_rate, hop_length=_HOP, units="time")
-    return float(len(onsets) / (audio.size / sample_rate))
+    onsets = librosa.onset.onset_detect(onset_envelope=spec.onset_env_fullband, sr=sample_rate,
+                                        hop_length=_HOP, units="time")
+    return float(len(onsets) / duration_s)
 
 
 def extract_features(audio: np.ndarray, sample_rate: int, *,
@@ -382,9 +405,11 @@ def extract_features(audio: np.ndarray, sample_rate: int, *,
     y = validate_audio(audio, sample_rate, expected_sample_rate=expected_sample_rate,
                        min_duration_s=min_duration_s, silence_rms_dbfs=silence_rms_dbfs)
     sample_rate = int(sample_rate)
+    duration = y.size / sample_rate
     clipped, clipped_frac = _clipping(y, clip_level, clip_fraction)
-    tempo = estimate_tempo(y, sample_rate, agreement_tolerance=tempo_agreement_tolerance)
-    c_mean, c_median = spectral_centroid_stats(y, sample_rate)
+    spec = _spectra(y, sample_rate)
+    tempo = estimate_tempo(y, sample_rate, agreement_tolerance=tempo_agreement_tolerance, _spec=spec)
+    c_mean, c_median = spectral_centroid_stats(y, sample_rate, _spec=spec)
     rms = float(np.sqrt(np.mean(np.square(y, dtype=np.float64))))
     key, scale, strength = estimate_key(y, sample_rate)
     flags = tuple(name for name, on in (("clipped", clipped),
@@ -396,7 +421,6 @@ def extract_features(audio: np.ndarray, sample_rate: int, *,
         tempo_max_log2_deviation=tempo.max_log2_deviation,
         tempo_estimators_disagree=tempo.estimators_disagree,
         tempo_octave_ambiguous=tempo.octave_ambiguous,
-        tempo_confidence=tempo.rhythm_extractor_confidence,
         centroid_mean_hz=c_mean,
         centroid_median_hz=c_median,
         rms=rms,
@@ -405,8 +429,8 @@ def extract_features(audio: np.ndarray, sample_rate: int, *,
         key=key,
         mode=scale,
         key_strength=strength,
-        onset_rate=_onset_rate(y, sample_rate),
-        duration_s=y.size / sample_rate,
+        onset_rate=_onset_rate(spec, duration, sample_rate),
+        duration_s=duration,
         sample_rate=sample_rate,
         clipped=clipped,
         clipped_fraction=clipped_frac,
@@ -494,6 +518,16 @@ def _load_or_extract_star(args: tuple) -> AcousticFeatures:
     return load_or_extract(wav, cache, rate, **kwargs)
 
 
+def _single_threaded_worker() -> None:
+    # Each worker is one process per core; letting BLAS (the mel filterbank
+    # products) start its own threads on top oversubscribes the cores.
+    try:
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(1)
+    except ImportError:
+        pass
+
+
 def load_or_extract_many(wav_paths: Sequence[str | os.PathLike],
                          cache_path_or_dir: str | os.PathLike | None = None,
                          expected_sample_rate: int | None = None, *,
@@ -505,7 +539,7 @@ def load_or_extract_many(wav_paths: Sequence[str | os.PathLike],
     jobs = [(p, cache_path_or_dir, expected_sample_rate, extract_kwargs) for p in wav_paths]
     if n_jobs <= 1:
         return [_load_or_extract_star(j) for j in jobs]
-    with ProcessPoolExecutor(max_workers=n_jobs) as pool:
+    with ProcessPoolExecutor(max_workers=n_jobs, initializer=_single_threaded_worker) as pool:
         return list(pool.map(_load_or_extract_star, jobs, chunksize=max(1, len(jobs) // (4 * n_jobs))))
 
 

@@ -119,6 +119,88 @@ def extreme_contrasts(samples: SampleSet, layers: Sequence[int], config: Experim
     return result
 
 
+OTHER_METRICS = ("pearson", "euclidean", "cka", "mmd")
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    """One layer under one metric: the statistic and its wording-level permutation p."""
+
+    metric: str
+    layer: int
+    statistic: float
+    pvalue: float
+    n_permutations: int
+
+
+def other_metrics(samples: SampleSet, layers: Sequence[int], config: ExperimentConfig) -> list[MetricResult]:
+    """The seed's week-3 exploration: the gap under Pearson and euclidean similarity,
+    linear CKA with the emotion labels, and MMD between emotions, per layer.
+
+    Every p comes from permuting emotion labels of whole wordings, as for cosine.
+    """
+    n_perm, seed = config.statistics.n_permutations, config.base_seed
+
+    def compute():
+        out = []
+        for layer in layers:
+            X = samples.layer(layer)
+            for metric in OTHER_METRICS:
+                if metric in ("pearson", "euclidean"):
+                    r = stats.permutation_gap_test(stats.similarity_matrix(X, metric), samples.conditions,
+                                                   samples.prompt_ids, n_permutations=n_perm, seed=seed)
+                elif metric == "cka":
+                    r = stats.emotion_cka_test(X, samples.conditions, samples.prompt_ids, n_perm, seed=seed)
+                else:
+                    r = stats.emotion_mmd_test(X, samples.conditions, samples.prompt_ids, n_perm, seed=seed)
+                out.append(MetricResult(metric, layer, float(r.statistic), float(r.pvalue), r.n_permutations))
+        return out
+
+    return memoised(config.cache_dir, "other_metrics", {"keys": samples.keys, "layers": list(layers),
+                                                        "n": n_perm, "seed": seed}, compute)
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    layer: int
+    accuracy: float
+    chance: float
+    pvalue: float
+    n_permutations: int
+
+
+def linear_probe(samples: SampleSet, layers: Sequence[int], config: ExperimentConfig) -> list[ProbeResult]:
+    """A cross-validated logistic-regression probe for emotion, per layer.
+
+    Folds are split by prompt wording (GroupKFold), so the probe is scored on
+    wordings it never saw and cannot succeed by recognising wordings. The p
+    comes from scikit-learn's ``permutation_test_score`` (labels permuted over
+    samples, the same grouped folds); chance is the majority-class share.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GroupKFold, permutation_test_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    n_perm = config.statistics.probe_permutations
+
+    def compute():
+        y, groups = samples.conditions, samples.prompt_ids
+        n_splits = min(5, len(set(groups)))
+        folds = list(GroupKFold(n_splits=n_splits).split(np.zeros(len(y)), y, groups))
+        chance = max(np.mean(y == label) for label in set(y))
+        out = []
+        for layer in layers:
+            probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0))
+            accuracy, _, pvalue = permutation_test_score(probe, samples.layer(layer), y, cv=folds,
+                                                         n_permutations=n_perm, random_state=config.base_seed)
+            out.append(ProbeResult(layer, float(accuracy), float(chance), float(pvalue), n_perm))
+        return out
+
+    return memoised(config.cache_dir, "probe", {"keys": samples.keys, "layers": list(layers), "n": n_perm,
+                                                "seed": config.base_seed}, compute)
+
+
 def acoustic_features(samples: SampleSet, config: ExperimentConfig, progress: bool = True) -> list:
     """Acoustic features of every sample, cached beside it (see ``acoustics``)."""
     from tqdm.auto import tqdm

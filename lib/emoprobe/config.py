@@ -57,6 +57,7 @@ class StatisticsParams:
     metric: str = "cosine"
     n_permutations: int = 10_000
     n_bootstrap: int = 2_000
+    probe_permutations: int = 100
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,13 @@ claim "at least one layer", Benjamini-Hochberg for exploration) whenever
 several layers are read; the uncorrected count is reported beside it, never
 instead of it.
 
+A result is significant when p < alpha (strictly, as ``pingouin.multicomp``
+rejects). With ``n_permutations`` random permutations the smallest attainable
+p is ``1 / (n_permutations + 1)``: Holm over 48 layers at alpha 0.05 needs
+p < 0.00104, so use at least 999 permutations (the default is 10,000).
+:func:`analyse_layers` draws the permutations once and runs every layer
+through them (each layer's test stays valid; Holm holds under any dependence).
+
 Thresholds (``alpha``, the 0.02 line, ``n_permutations``, the effect classes)
 are arguments with documented defaults below; the experiment config passes
 its own.
@@ -667,7 +674,11 @@ def _check_alternative(alternative: str) -> str:
 
 
 def _check_count(value: int, name: str, minimum: int = 1) -> int:
-    if int(value) != value or value < minimum:
+    try:
+        valid = int(value) == value and value >= minimum
+    except (TypeError, ValueError, OverflowError):
+        valid = False
+    if not valid:
         raise StatsInputError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
 
@@ -717,7 +728,9 @@ def pair_classes(emotions: Any, prompts: Any = None) -> PairClasses:
 
     Raises :class:`StatsInputError` on degenerate labels, like every statistic.
     """
-    n = len(_labels(emotions, len(np.asarray(emotions, dtype=object).ravel()), "emotions"))
+    if emotions is None or isinstance(emotions, (str, bytes)):
+        raise StatsInputError("emotions must be a sequence of N labels")
+    n = int(np.asarray(emotions, dtype=object).size)
     return _pair_masks(_make_design(emotions, prompts, n, need_within=False))
 
 
@@ -740,6 +753,12 @@ def _pair_masks(design: _Design) -> PairClasses:
 # ---------------------------------------------------------------------------
 
 
+def _design_and_matrix(S: Any, emotions: Any, prompts: Any, *, need_within: bool = True) -> tuple[np.ndarray, _Design]:
+    """Validated similarity matrix and the integer-coded design of its labels."""
+    S = _as_similarity(S)
+    return S, _make_design(emotions, prompts, S.shape[0], need_within=need_within)
+
+
 def gap(S: Any, emotions: Any, prompts: Any = None) -> GapSummary:
     """Within, between and control means of ``S`` and the gaps (see module docstring).
 
@@ -748,9 +767,7 @@ def gap(S: Any, emotions: Any, prompts: Any = None) -> GapSummary:
     ``control_gap = control - between``. ``pairs`` repeats this per emotion
     pair, in order of first appearance of the emotions.
     """
-    S0 = np.asarray(S)
-    design = _make_design(emotions, prompts, S0.shape[0] if S0.ndim == 2 else -1)
-    S = _as_similarity(S0, design.n)
+    S, design = _design_and_matrix(S, emotions, prompts)
     return _gap_summary(S, design)
 
 
@@ -1103,10 +1120,6 @@ def _control_engine(design: _Design, n_permutations: int, rng: np.random.Generat
     )
 
 
-def _design_and_matrix(S: Any, emotions: Any, prompts: Any, *, need_within: bool = True) -> tuple[np.ndarray, _Design]:
-    S0 = np.asarray(S)
-    design = _make_design(emotions, prompts, S0.shape[0] if S0.ndim == 2 else -1, need_within=need_within)
-    return _as_similarity(S0, design.n), design
 
 
 @_single_threaded_blas
@@ -1206,9 +1219,7 @@ def bootstrap_gap_ci(
     with its own copies are left out (they are not pairs of two generations).
     ``method`` is scipy's: "BCa" (default), "percentile" or "basic".
     """
-    S0 = np.asarray(S)
-    design = _make_design(emotions, prompts, S0.shape[0] if S0.ndim == 2 else -1)
-    S = _as_similarity(S0, design.n)
+    S, design = _design_and_matrix(S, emotions, prompts)
     n_boot = _check_count(n_boot, "n_boot", minimum=2)
     if not 0.0 < confidence < 1.0:
         raise StatsInputError(f"confidence must be in (0, 1), got {confidence}")
@@ -1763,9 +1774,7 @@ def cohens_d_pairs(S: Any, emotions: Any, prompts: Any = None) -> float:
     d must not be turned into a p-value. The standardised effect used for
     inference is ``PermutationResult.standardized``.
     """
-    S0 = np.asarray(S)
-    design = _make_design(emotions, prompts, S0.shape[0] if S0.ndim == 2 else -1)
-    S = _as_similarity(S0, design.n)
+    S, design = _design_and_matrix(S, emotions, prompts)
     masks = _pair_masks(design)
     within = S[np.triu(masks.within, 1)]
     between = S[np.triu(masks.between, 1)]

@@ -1,0 +1,127 @@
+"""Known-answer runs: the whole suite finds a planted signal and finds nothing in noise.
+
+Each known-truth model is the tiny MusicGen with a truth planted through
+hooks (``emoprobe.known_truth``). The planted runs go through everything, from
+generation to the verdict in decision.json, as a researcher's run would.
+"""
+
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from emoprobe import analysis
+from emoprobe.config import Overrides, load_config
+from emoprobe.dataset import collect_samples
+from emoprobe.decision import GO, NO_GO, PIVOT, LayerOutcome, Outcome, decide
+from emoprobe.models import describe_model
+from emoprobe.store import SampleStore
+
+REPO = Path(__file__).resolve().parents[1]
+EXPERIMENT = REPO / "tests" / "data" / "known_truth.toml"
+PLANTED_GO = "planted:layers=1,3;size=2"
+PLANTED_PIVOT = "planted:layers=1,3;size=0.45;wording=off"
+
+
+def run_suite(model, out, *extra):
+    html = out / "report.html"
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "hypotheses/", "-n", "2", "--model", model, "--experiment", str(EXPERIMENT),
+         "--cache-dir", str(out / "cache"), f"--html={html}", "--self-contained-html", "-p", "no:cacheprovider",
+         "-q", *extra],
+        cwd=REPO, capture_output=True, text=True, timeout=1500)
+    assert result.returncode in (0, 1), result.stdout[-4000:] + result.stderr[-4000:]
+    return json.loads((out / "decision.json").read_text()), result
+
+
+def claim_outcomes(record, claim):
+    return {c["nodeid"]: c for c in record["claims"] if c["claim"] == claim}
+
+
+@pytest.fixture(scope="module")
+def planted_go(tmp_path_factory):
+    return run_suite(PLANTED_GO, tmp_path_factory.mktemp("planted_go"))
+
+
+def test_planted_signal_gives_go_at_exactly_the_planted_layers(planted_go):
+    record, result = planted_go
+    assert record["verdict"] == GO, record["reason"]
+    assert record["significant_layers"] == [1, 3]
+    assert "VERDICT: GO" in result.stdout
+
+
+def test_planted_audio_passes_every_acoustic_claim(planted_go):
+    record, _ = planted_go
+    acoustic = claim_outcomes(record, "acoustic")
+    assert acoustic and all(c["outcome"] == "passed" for c in acoustic.values()), \
+        {k: (c["feature"], c["agreement"]) for k, c in acoustic.items() if c["outcome"] != "passed"}
+
+
+def test_other_metrics_and_the_probe_find_the_planted_layers_too(planted_go):
+    record, _ = planted_go
+    for claim in ("metric", "probe"):
+        rows = list(claim_outcomes(record, claim).values())
+        assert rows, f"no {claim} claims recorded"
+        found = {r["layer"] for r in rows if r["outcome"] == "passed"}
+        assert {1, 3} <= found, (claim, found)
+
+
+def test_planted_below_the_line_gives_pivot(tmp_path):
+    record, _ = run_suite(PLANTED_PIVOT, tmp_path)
+    assert record["verdict"] == PIVOT, record["reason"]
+    assert set(record["significant_layers"]) <= {1, 3} and record["significant_layers"]
+
+
+def test_null_model_gives_no_go(tmp_path):
+    record, _ = run_suite("null", tmp_path)
+    assert record["verdict"] == NO_GO, record["reason"]
+
+
+def library_verdict(model, seed, cache_dir, duration_s=2.0, n_permutations=999):
+    """The same pipeline without pytest (generation, capture, store, statistics, rule), for repeated runs."""
+    config = load_config(EXPERIMENT, Overrides(model=model, seed=seed, cache_dir=str(cache_dir)))
+    config = dataclasses.replace(
+        config, extreme_pairs=(), generation=dataclasses.replace(config.generation, duration_s=duration_s),
+        statistics=dataclasses.replace(config.statistics, n_permutations=n_permutations, n_bootstrap=0))
+    info = describe_model(config.model)
+    sets, _ = collect_samples(config, info, SampleStore(config.cache_dir), progress=False)
+    layers = tuple(range(info.n_layers))
+    result = analysis.emotion_layers(sets["emotion"], layers, config)
+    t = config.thresholds
+    outcome = Outcome(config.n_per_emotion, tuple(LayerOutcome(r.layer, r.statistic, r.pvalue, r.pvalue_holm)
+                                                   for r in result.layers), acoustic_pass=True)
+    # acoustic_pass=True is the most GO-prone assumption: the rate below is an upper bound.
+    return decide(outcome, alpha=t.alpha, min_gap=t.min_gap, min_n=t.min_n_per_emotion,
+                  acoustic_threshold=t.acoustic_agreement), result
+
+
+N_NULL_RUNS = 20
+
+
+def test_repeated_null_runs_say_go_at_most_at_alpha(tmp_path):
+    verdicts = [library_verdict(f"null:weights={k}", 1000 + k, tmp_path / f"c{k}")[0].verdict
+                for k in range(N_NULL_RUNS)]
+    wrong = sum(v == GO for v in verdicts)
+    significant = sum(v != NO_GO for v in verdicts)
+    print(f"null runs: {wrong}/{N_NULL_RUNS} GO, {significant}/{N_NULL_RUNS} with a Holm-significant layer")
+    assert wrong / N_NULL_RUNS <= 0.05
+
+
+def test_seed_like_model_is_classed_as_noise(tmp_path):
+    decision, result = library_verdict("seed-like", 7, tmp_path)
+    assert decision.verdict == NO_GO, decision.reason
+    for layer in result.layers:
+        assert layer.effect_class == "noise", (layer.layer, layer.statistic)
+        assert 0.93 < layer.gap.between < 0.97 and 0 < layer.gap.control - layer.gap.between < 0.02
+
+
+def test_wording_sensitive_model_does_not_yield_go(tmp_path):
+    decision, result = library_verdict("paraphrase:size=4", 11, tmp_path)
+    assert decision.verdict != GO, decision.reason
+    # Wording is strong: same-wording pairs are far closer than anything else...
+    assert all(r.gap.control - r.gap.between > 0.05 for r in result.layers)
+    # ...yet the emotion gap, measured across wordings, is not significant.
+    assert result.n_significant_holm == 0
