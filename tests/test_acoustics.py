@@ -9,6 +9,7 @@ error; mode right on >= 90% of progressions) come from issue 4.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -94,6 +95,18 @@ def test_tempo_reports_every_estimator_and_flags_disagreement(tempo_results):
         devs = [abs(math.log2(v / t.tempo_bpm)) for v in t.estimates.values()]
         assert t.max_log2_deviation == pytest.approx(max(devs))
         assert t.estimators_disagree == (t.max_log2_deviation > math.log2(1.04))
+
+
+def test_shared_stft_gives_librosa_onset_envelopes():
+    # extract_features computes one STFT and derives both onset envelopes from it;
+    # they must equal what librosa computes from the waveform with the same settings.
+    import librosa
+    y = sa.synthesise_emotion_audio(120, "major", 2000, 0.05, 4.0, SR, seed=1)
+    spec = ac._spectra(y, SR)
+    low = librosa.onset.onset_strength(y=y, sr=SR, hop_length=512, n_fft=2048, fmax=800, n_mels=40)
+    full = librosa.onset.onset_strength(y=y, sr=SR, hop_length=512)
+    np.testing.assert_allclose(spec.onset_env_lowband, low, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(spec.onset_env_fullband, full, rtol=1e-5, atol=1e-5)
 
 
 def test_tempo_flags_rhythmless_audio():
@@ -529,7 +542,7 @@ def test_acoustic_distance_matrix_is_standardised():
     d = ac.acoustic_distance_matrix(feats, ["tempo_bpm", "rms", "mode"])
     assert d.shape == (4, 4) and np.allclose(d, d.T) and np.allclose(np.diag(d), 0)
     # Standardisation: rescaling a feature (Hz vs kHz) leaves distances unchanged.
-    scaled = [dataclass_replace(f, rms=f.rms * 1000) for f in feats]
+    scaled = [dataclasses.replace(f, rms=f.rms * 1000) for f in feats]
     assert np.allclose(ac.acoustic_distance_matrix(scaled, ["tempo_bpm", "rms", "mode"]), d)
     # A feature constant across samples contributes nothing.
     with_const = ac.acoustic_distance_matrix(feats, ["tempo_bpm", "rms", "mode", "key_strength"])
@@ -538,7 +551,3 @@ def test_acoustic_distance_matrix_is_standardised():
     # 60->120 and 90->180 are both one octave apart.
     assert logged[0, 2] == pytest.approx(logged[1, 3])
 
-
-def dataclass_replace(obj, **changes):
-    import dataclasses
-    return dataclasses.replace(obj, **changes)

@@ -31,3 +31,17 @@ def test_fresh_cache_generates_and_warm_cache_loads_without_the_model(tmp_path):
     assert second.returncode == first.returncode
     assert model_loads(cache) == 1, "a warm cache must not load the model"
     assert len(list((cache / "samples").glob("*/*"))) == n_entries
+
+
+def test_new_samples_draws_one_fresh_seed_for_all_workers(tmp_path):
+    cache = tmp_path / "cache"
+    html = tmp_path / "report.html"
+    result = run_hypotheses(cache, "--new-samples", f"--html={html}")
+    assert result.returncode in (0, 1), result.stdout[-3000:] + result.stderr[-3000:]
+    import json
+
+    record = json.loads((tmp_path / "decision.json").read_text())
+    assert record["provenance"]["base_seed"] != 20241007
+    # Had each worker drawn its own seed, the store would hold two sample sets.
+    assert len(list((cache / "samples").glob("*/*"))) == record["provenance"]["n_samples"]
+    assert model_loads(cache) == 1

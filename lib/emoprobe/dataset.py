@@ -98,9 +98,14 @@ def capture_generate_fn(config: ExperimentConfig, layers: Sequence[int]):
 
 def collect_samples(config: ExperimentConfig, info: ModelInfo, store: SampleStore,
                     progress: bool = True, include_extremes: bool = True,
-                    device: str | None = None, generate_missing: bool = True) -> tuple[dict[str, SampleSet], EnsureReport]:
-    """Every sample the configuration asks for, by study, generating only what is missing."""
-    specs = plan_samples(config, include_extremes=include_extremes)
+                    device: str | None = None, generate_missing: bool = True,
+                    specs: Sequence[SampleSpec] | None = None) -> tuple[dict[str, SampleSet], EnsureReport]:
+    """Every sample the configuration asks for, by study, generating only what is missing.
+
+    ``specs`` narrows the plan to a part of it (one shard, see ``emoprobe.shard``).
+    """
+    if specs is None:
+        specs = plan_samples(config, include_extremes=include_extremes)
     layers = tuple(range(info.n_layers))
     params = KeyParams.from_config(config, info.identity)
 
