@@ -71,7 +71,7 @@ def test_a_shard_is_made_of_the_unsharded_runs_batches():
 
 
 def test_batch_size_one_is_index_modulo_count():
-    assert shard_specs(list("abcdefg"), 1, 3) == list("beg")
+    assert shard_specs(list("abcdefgh"), 1, 3) == list("beh")
 
 
 @pytest.mark.parametrize("args, message", [((2, 2, 1), "0..1"), ((0, 0, 1), "at least 1"),

@@ -50,17 +50,17 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import json
 import math
 import os
-import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
+
+from .fileio import atomic_write_bytes, sha256_file
 
 __all__ = [
     "EXTRACTOR_VERSION",
@@ -448,14 +448,6 @@ def extract_features(audio: np.ndarray, sample_rate: int, *,
 # Feature cache
 # ----------------------------------------------------------------------------
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def cache_path_for(wav_path: str | os.PathLike, cache_path_or_dir: str | os.PathLike | None = None) -> Path:
     """Where the features of ``wav_path`` are cached.
 
@@ -471,18 +463,7 @@ def cache_path_for(wav_path: str | os.PathLike, cache_path_or_dir: str | os.Path
 
 
 def _atomic_write_json(path: Path, payload: Mapping[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=1, sort_keys=True, allow_nan=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)  # atomic: readers see the old file or the new one
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_bytes(path, json.dumps(payload, indent=1, sort_keys=True, allow_nan=True).encode())
 
 
 def load_or_extract(wav_path: str | os.PathLike,
@@ -501,7 +482,7 @@ def load_or_extract(wav_path: str | os.PathLike,
 
     wav_path = Path(wav_path)
     cache = cache_path_for(wav_path, cache_path_or_dir)
-    digest = _sha256(wav_path)
+    digest = sha256_file(wav_path)
     key = {"extractor_version": EXTRACTOR_VERSION, "source_sha256": digest,
            "extract_kwargs": {k: extract_kwargs[k] for k in sorted(extract_kwargs)},
            "expected_sample_rate": expected_sample_rate}

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import pickle
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence, TypeVar
@@ -22,6 +20,7 @@ import numpy as np
 from . import stats
 from .config import ExperimentConfig
 from .dataset import SampleSet
+from .fileio import atomic_write_bytes
 
 T = TypeVar("T")
 ANALYSIS_VERSION = 1
@@ -43,10 +42,7 @@ def memoised(cache_dir: str | Path, name: str, payload: dict, compute: Callable[
             except Exception:  # a damaged cache entry is recomputed, never trusted
                 path.unlink(missing_ok=True)
         value = compute()
-        handle, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-        with os.fdopen(handle, "wb") as out:
-            pickle.dump(value, out)
-        os.replace(tmp, path)
+        atomic_write_bytes(path, pickle.dumps(value))
         return value
 
 
@@ -212,6 +208,35 @@ def acoustic_features(samples: SampleSet, config: ExperimentConfig, progress: bo
         rate = sample.meta.get("sample_rate")
         features.append(acoustics.load_or_extract(sample.audio_path, sample.path, rate))
     return features
+
+
+ACOUSTIC_DISTANCE_FEATURES = ("tempo_bpm", "centroid_mean_hz", "rms", "onset_rate", "mode")
+
+
+def acoustic_guided(samples: SampleSet, layers: Sequence[int], features: Sequence,
+                    config: ExperimentConfig) -> dict[int, object]:
+    """The seed's acoustic-guided analysis: per layer, a Mantel test of pairwise
+    activation distance (1 - cosine similarity of the pooled activations)
+    against pairwise acoustic distance (standardised tempo, brightness, energy,
+    onset rate and mode). A positive r means samples that sound alike also sit
+    alike in the layer.
+    """
+    from . import acoustics
+
+    acoustic = acoustics.acoustic_distance_matrix(features, ACOUSTIC_DISTANCE_FEATURES, log_scale=("tempo_bpm",))
+
+    def compute():
+        out = {}
+        for layer in layers:
+            distance = 1.0 - stats.similarity_matrix(samples.layer(layer), "cosine")
+            np.fill_diagonal(distance, 0.0)
+            out[layer] = acoustics.mantel_test(distance, acoustic, n_permutations=config.statistics.n_permutations,
+                                               seed=config.base_seed)
+        return out
+
+    return memoised(config.cache_dir, "acoustic_guided", {"keys": samples.keys, "layers": list(layers),
+                                                          "n": config.statistics.n_permutations,
+                                                          "features": ACOUSTIC_DISTANCE_FEATURES}, compute)
 
 
 def features_by_condition(samples: SampleSet, features: Sequence) -> dict[str, list]:

@@ -16,7 +16,6 @@ stopped and parallel workers generate each sample once.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import os
@@ -32,6 +31,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from .config import ExperimentConfig, SampleSpec
+from .fileio import sha256_file
 
 FORMAT_VERSION = 1
 log = logging.getLogger(__name__)
@@ -61,14 +61,6 @@ class StoredSample:
 
         audio, rate = soundfile.read(self.audio_path, dtype="float32", always_2d=False)
         return audio, rate
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def library_versions() -> dict[str, str]:
@@ -149,7 +141,7 @@ class SampleStore:
             np.savez(staging / "activations.npz", **arrays)
             meta = {
                 "format": FORMAT_VERSION, "key": key, "spec": asdict(spec), "sample_rate": sample_rate,
-                "checksums": {name: _sha256(staging / name) for name in ("audio.wav", "activations.npz")},
+                "checksums": {name: sha256_file(staging / name) for name in ("audio.wav", "activations.npz")},
                 "versions": library_versions(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 **(extra_meta or {}),
             }
@@ -170,7 +162,7 @@ class SampleStore:
         try:
             meta = json.loads((path / "meta.json").read_text())
             for name, expected in meta["checksums"].items():
-                if _sha256(path / name) != expected:
+                if sha256_file(path / name) != expected:
                     raise DamagedEntryError(f"{path / name}: checksum mismatch")
             with np.load(path / "activations.npz") as arrays:
                 data = {name: arrays[name] for name in arrays.files}
