@@ -195,7 +195,9 @@ def test_union_of_shards_equals_an_unsharded_run_bit_for_bit(tmp_path, capsys):
             np.testing.assert_array_equal(mine.mean, theirs.mean)
             np.testing.assert_array_equal(mine.bins, theirs.bins)
             np.testing.assert_array_equal(mine.load_audio()[0], theirs.load_audio()[0])
-            assert mine.meta["checksums"] == theirs.meta["checksums"]
+            # The stored activation files are identical byte for byte; the WAV
+            # files are not, as libsndfile stamps the write time into a float WAV's PEAK chunk.
+            assert mine.meta["checksums"]["activations.npz"] == theirs.meta["checksums"]["activations.npz"]
 
 
 def _children(pid: int) -> list[int]:

@@ -190,6 +190,17 @@ def criteria_table(decision: Decision) -> str:
             + "".join(rows) + "</table>")
 
 
+def table(header: Sequence[str], rows: Iterable[Sequence[object]], css_class: str) -> str:
+    def cell(value):
+        if isinstance(value, float):
+            return f"{value:.3g}" if abs(value) < 1e-2 and value != 0 else f"{value:.4f}"
+        return html.escape("" if value is None else str(value))
+
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>" for row in rows)
+    return f'<table class="{css_class}" border="1" cellpadding="3" style="border-collapse:collapse"><tr>{head}</tr>{body}</table>'
+
+
 def key_value_table(items: Mapping[str, object], css_class: str) -> str:
     rows = "".join(f"<tr><th style='text-align:left'>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
                    for k, v in items.items())
