@@ -26,10 +26,11 @@ PLANTED_GO = "planted:layers=1,3;size=2"
 PLANTED_PIVOT = "planted:layers=1,3;size=0.45;wording=off"
 
 
-def run_suite(model, out, *extra):
+def run_suite(models, out, *extra):
     html = out / "report.html"
+    model_options = [arg for model in ([models] if isinstance(models, str) else models) for arg in ("--model", model)]
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "hypotheses/", "-n", "2", "--model", model, "--experiment", str(EXPERIMENT),
+        [sys.executable, "-m", "pytest", "hypotheses/", "-n", "2", *model_options, "--experiment", str(EXPERIMENT),
          "--cache-dir", str(out / "cache"), f"--html={html}", "--self-contained-html", "-p", "no:cacheprovider",
          "-q", *extra],
         cwd=REPO, capture_output=True, text=True, timeout=1500)
@@ -42,8 +43,17 @@ def claim_outcomes(record, claim):
 
 
 @pytest.fixture(scope="module")
-def planted_go(tmp_path_factory):
-    return run_suite(PLANTED_GO, tmp_path_factory.mktemp("planted_go"))
+def planted_and_null(tmp_path_factory):
+    """One run of the suite over two models: the planted one and the null one."""
+    out = tmp_path_factory.mktemp("planted_and_null")
+    record, result = run_suite([PLANTED_GO, "null"], out)
+    return record, result, (out / "report.html").read_text()
+
+
+@pytest.fixture(scope="module")
+def planted_go(planted_and_null):
+    record, result, _ = planted_and_null
+    return record["models"][PLANTED_GO], result
 
 
 def test_planted_signal_gives_go_at_exactly_the_planted_layers(planted_go):
@@ -75,9 +85,15 @@ def test_planted_below_the_line_gives_pivot(tmp_path):
     assert set(record["significant_layers"]) <= {1, 3} and record["significant_layers"]
 
 
-def test_null_model_gives_no_go(tmp_path):
-    record, _ = run_suite("null", tmp_path)
-    assert record["verdict"] == NO_GO, record["reason"]
+def test_null_model_gives_no_go_in_the_same_run_with_its_own_report_section(planted_and_null):
+    record, result, html = planted_and_null
+    null = record["models"]["null"]
+    assert null["verdict"] == NO_GO, null["reason"]
+    assert "VERDICT: NO-GO" in result.stdout
+    # Each model has its own verdict, tests and section.
+    assert record["verdict"] == GO and set(record["models"]) == {PLANTED_GO, "null"}
+    assert all(nodeid.split("[")[1].startswith("null") for nodeid in null["tests"])
+    assert html.count('class="emoprobe-model"') == 2 and html.count('id="emoprobe-verdict"') == 2
 
 
 def library_verdict(model, seed, cache_dir, duration_s=2.0, n_permutations=999):

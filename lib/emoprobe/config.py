@@ -85,6 +85,12 @@ class ExperimentConfig:
     n_per_extreme_prompt: int
     cache_dir: Path
     source: Path | None = None
+    # Every model of the run, the first being ``model``; each gets its own verdict.
+    models: tuple[str, ...] = ()
+
+    def for_model(self, name: str) -> "ExperimentConfig":
+        """This experiment restricted to one of its models."""
+        return dataclasses.replace(self, model=name, models=(name,))
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self), default=str))
@@ -101,7 +107,7 @@ class ExperimentConfig:
 class Overrides:
     """Per-run overrides, as given on the pytest command line."""
 
-    model: str | None = None
+    model: str | Sequence[str] | None = None  # one name, or several for a multi-model run
     n_per_emotion: int | None = None
     seed: int | None = None
     layers: str | None = None
@@ -201,8 +207,14 @@ def load_config(path: str | Path | None = None, overrides: Overrides | None = No
     sampling = raw.get("sampling", {})
     extreme = raw.get("extreme_contrasts", {})
 
+    models = ov.model or raw.get("model", {}).get("name", "facebook/musicgen-large")
+    models = (models,) if isinstance(models, str) else tuple(models)
+    if not models or len(set(models)) != len(models):
+        raise ConfigError(f"models must be one or more distinct names, got {list(models)}")
+
     config = ExperimentConfig(
-        model=ov.model or raw.get("model", {}).get("name", "facebook/musicgen-large"),
+        model=models[0],
+        models=models,
         emotions=emotions,
         n_per_emotion=ov.n_per_emotion if ov.n_per_emotion is not None else sampling.get("n_per_emotion", 20),
         base_seed=ov.seed if ov.seed is not None else sampling.get("base_seed", 0),
