@@ -1,5 +1,6 @@
 """Suite level: a fresh cache generates once; a warm cache never loads the model."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -32,14 +33,17 @@ def test_fresh_cache_generates_and_warm_cache_loads_without_the_model(tmp_path):
     assert model_loads(cache) == 1, "a warm cache must not load the model"
     assert len(list((cache / "samples").glob("*/*"))) == n_entries
 
+    meta = json.loads(next((cache / "samples").glob("*/*/meta.json")).read_text())
+    assert meta["model_is_random"] is True and "RANDOM WEIGHTS" in meta["model"]
+    assert meta["generation"]["duration_s"] == 10.0 and meta["spec"]["condition"]
+    assert {"prompt", "seed"} <= set(meta["spec"]) and {"torch", "audiocraft"} <= set(meta["versions"])
+
 
 def test_new_samples_draws_one_fresh_seed_for_all_workers(tmp_path):
     cache = tmp_path / "cache"
     html = tmp_path / "report.html"
     result = run_hypotheses(cache, "--new-samples", f"--html={html}")
     assert result.returncode in (0, 1), result.stdout[-3000:] + result.stderr[-3000:]
-    import json
-
     record = json.loads((tmp_path / "decision.json").read_text())
     assert record["provenance"]["base_seed"] != 20241007
     # Had each worker drawn its own seed, the store would hold two sample sets.

@@ -8,7 +8,7 @@ pooled activations and the audio files.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Sequence
 
 import numpy as np
@@ -118,7 +118,8 @@ def collect_samples(config: ExperimentConfig, info: ModelInfo, store: SampleStor
 
     stored, report = ensure_samples(store, specs, params, load, capture_generate_fn(config, layers),
                                     config.generation.batch_size, progress=progress,
-                                    extra_meta={"model": info.label, "model_is_random": info.is_random})
+                                    extra_meta={"model": info.label, "model_is_random": info.is_random,
+                                                "generation": asdict(params)})
     by_study: dict[str, list[StoredSample]] = {}
     for sample in stored:
         by_study.setdefault(sample.spec.study, []).append(sample)
