@@ -139,16 +139,30 @@ def test_slurm_jobs_get_partition_gpus_time_and_array_parallelism(tmp_path, monk
 def test_suite_runs_with_the_launchers_experiment_options(tmp_path):
     path = small_experiment(tmp_path)
     args = launch.build_parser().parse_args(
-        ["--executor", "local", "--shards", "2", "--experiment", str(path), "--model", "tiny",
+        ["--executor", "local", "--shards", "2", "--experiment", str(path), "--model", "tiny", "--model", "null",
          "--cache-dir", str(tmp_path / "c"), "--seed", "7", "--n-per-emotion", "5", "--", "-x"])
     config = load_config(path, launch.experiment_overrides(args))
     command = launch.suite_command(args, config)
     assert command[1:6] == ["-m", "pytest", "hypotheses/", "-n", "auto"]
     joined = " ".join(command)
-    for part in ("--model tiny", f"--cache-dir {tmp_path / 'c'}", "--seed 7", "--n-per-emotion 5",
+    for part in ("--model tiny --model null", f"--cache-dir {tmp_path / 'c'}", "--seed 7", "--n-per-emotion 5",
                  f"--experiment {path}"):
         assert part in joined, part
     assert command[-1] == "-x"
+
+
+def test_several_models_get_their_own_shards(tmp_path, capsys):
+    """One job per model and shard (debug executor: in this process), each model's plan complete."""
+    cache = tmp_path / "cache"
+    status = launch.main(["--executor", "debug", "--shards", "2", "--model", "tiny", "--model", "null",
+                          "--experiment", str(small_experiment(tmp_path)), "--cache-dir", str(cache),
+                          "--no-progress"])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    rows = [line.split() for line in out.splitlines() if line.split()[:1] in (["tiny"], ["null"])]
+    assert [(row[0], row[1], row[5]) for row in rows] == [
+        ("tiny", "0/2", "12"), ("tiny", "1/2", "12"), ("null", "0/2", "12"), ("null", "1/2", "12")]
+    assert len(store_entries(cache)) == 48 and SampleStore(cache).model_load_count() == 4
 
 
 @pytest.mark.parametrize("argv, message", [(["--shards", "0"], "at least 1"),

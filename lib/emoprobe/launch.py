@@ -4,7 +4,10 @@
         --cache-dir /shared/emoprobe-cache --then-run-suite
 
 Each shard is one submitit job calling ``emoprobe.shard.generate_shard`` on
-the shared cache folder; see that module for how the plan is split. Executors:
+the shared cache folder; see that module for how the plan is split. With
+several ``--model`` (as the suite takes them), each model's plan is split into
+``--shards`` shards, one job per model and shard, so that a job loads one
+model. Executors:
 
 * ``slurm``: one job array, ``--array-parallelism`` shards at a time, each
   with ``--gpus-per-task`` GPUs on ``--partition`` for ``--timeout-min``.
@@ -96,7 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--shards", type=int, required=True, help="number of shards")
     experiment = parser.add_argument_group("experiment (passed on to the suite unchanged)")
     experiment.add_argument("--experiment", default=None, help="experiment TOML (default: configs/experiment.toml)")
-    experiment.add_argument("--model", default=None, help="as the suite's --model")
+    experiment.add_argument("--model", action="append", default=None,
+                            help="as the suite's --model; repeat for several models (each gets --shards shards)")
     experiment.add_argument("--cache-dir", default=None,
                             help="the shared sample store (default .cache/emoprobe); on slurm, on a shared filesystem")
     experiment.add_argument("--n-per-emotion", type=int, default=None, help="samples per emotion")
@@ -165,40 +169,61 @@ def local_gpu_count() -> int:
     return torch.cuda.device_count()
 
 
-def submit_shards(executor, kind: str, config: ExperimentConfig, info: ModelInfo, n_shards: int,
-                  progress: bool = True) -> list:
-    """One job per shard, in shard order."""
-    indices = list(range(n_shards))
+@dataclass(frozen=True)
+class ShardTask:
+    """One job: shard ``index`` of ``count`` of one model's plan."""
+
+    config: ExperimentConfig  # restricted to the task's model
+    info: ModelInfo
+    index: int
+    count: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+def shard_tasks(config: ExperimentConfig, infos: Sequence[ModelInfo], n_shards: int) -> list[ShardTask]:
+    """Model by model, shard by shard; ``infos`` in the order of ``config.models``."""
+    return [ShardTask(config.for_model(name), info, index, n_shards)
+            for name, info in zip(config.models, infos) for index in range(n_shards)]
+
+
+def submit_shards(executor, kind: str, tasks: Sequence[ShardTask], progress: bool = True) -> list:
+    """One job per task, in task order."""
     if kind == "local":
         n_gpus = local_gpu_count()
         jobs = []
-        for index in indices:
+        for number, task in enumerate(tasks):
             if n_gpus:
-                executor.update_parameters(gpus_per_node=1, visible_gpus=(index % n_gpus,))
+                executor.update_parameters(gpus_per_node=1, visible_gpus=(number % n_gpus,))
             else:
                 executor.update_parameters(gpus_per_node=0, visible_gpus=())
-            jobs.append(executor.submit(generate_shard, config, info, index, n_shards, None, progress))
+            jobs.append(executor.submit(generate_shard, task.config, task.info, task.index, task.count,
+                                        None, progress))
         return jobs
-    # slurm: one job array (array_parallelism caps how many run at once).
-    return executor.map_array(generate_shard, [config] * n_shards, [info] * n_shards, indices,
-                              [n_shards] * n_shards, [None] * n_shards, [progress] * n_shards)
+    # slurm: one job array (array_parallelism caps how many run at once); debug: in turn.
+    return executor.map_array(generate_shard, [t.config for t in tasks], [t.info for t in tasks],
+                              [t.index for t in tasks], [t.count for t in tasks], [None] * len(tasks),
+                              [progress] * len(tasks))
 
 
 @dataclass
 class ShardOutcome:
-    index: int
+    task: ShardTask
     job_id: str
     report: EnsureReport | None = None
     error: str | None = None
     log: str | None = None
 
 
-def wait_for(jobs: Sequence, poll_s: float = 2.0, progress: bool = True) -> list[ShardOutcome]:
+def wait_for(tasks: Sequence[ShardTask], jobs: Sequence, poll_s: float = 2.0,
+             progress: bool = True) -> list[ShardOutcome]:
     """Wait for every job; each shard's EnsureReport, or its error and log file."""
     import submitit
     from tqdm.auto import tqdm
 
-    outcomes = {id(job): ShardOutcome(index, str(job.job_id)) for index, job in enumerate(jobs)}
+    outcomes = {id(job): ShardOutcome(task, str(job.job_id)) for task, job in zip(tasks, jobs)}
     with tqdm(total=len(jobs), desc="shards finished", unit="shard", disable=not progress,
               file=sys.stderr) as bar:
         for job in submitit.helpers.as_completed(list(jobs), poll_frequency=poll_s):
@@ -212,33 +237,37 @@ def wait_for(jobs: Sequence, poll_s: float = 2.0, progress: bool = True) -> list
     return [outcomes[id(job)] for job in jobs]
 
 
-def format_outcomes(outcomes: Sequence[ShardOutcome], n_shards: int) -> str:
-    header = (f"{'shard':>7} {'job':>14} {'requested':>9} {'loaded':>7} {'generated':>9} "
+def format_outcomes(outcomes: Sequence[ShardOutcome]) -> str:
+    """A table of the shards' EnsureReports, one row per job, and the totals."""
+    width = max([len("model")] + [len(o.task.info.name) for o in outcomes])
+    header = (f"{'model':<{width}} {'shard':>7} {'job':>14} {'requested':>9} {'loaded':>7} {'generated':>9} "
               f"{'damaged':>7} {'model loaded':>12} {'s generating':>12}")
     lines = [header]
     totals = EnsureReport()
     for outcome in outcomes:
-        shard = f"{outcome.index}/{n_shards}"
+        shard = f"{outcome.task.info.name:<{width}} {outcome.task.label:>7}"
         if outcome.report is None:
-            lines.append(f"{shard:>7} {outcome.job_id:>14} FAILED: {outcome.error} (log: {outcome.log})")
+            lines.append(f"{shard} {outcome.job_id:>14} FAILED: {outcome.error} (log: {outcome.log})")
             continue
         r = outcome.report
-        lines.append(f"{shard:>7} {outcome.job_id:>14} {r.requested:>9} {r.loaded:>7} {r.generated:>9} "
+        lines.append(f"{shard} {outcome.job_id:>14} {r.requested:>9} {r.loaded:>7} {r.generated:>9} "
                      f"{len(r.damaged):>7} {'yes' if r.model_loaded else 'no':>12} {r.seconds_generating:>12.1f}")
         totals.requested += r.requested
         totals.loaded += r.loaded
         totals.generated += r.generated
         totals.damaged += r.damaged
         totals.seconds_generating += r.seconds_generating
-    lines.append(f"{'all':>7} {'':>14} {totals.requested:>9} {totals.loaded:>7} {totals.generated:>9} "
+    lines.append(f"{'all':<{width}} {'':>7} {'':>14} {totals.requested:>9} {totals.loaded:>7} {totals.generated:>9} "
                  f"{len(totals.damaged):>7} {'':>12} {totals.seconds_generating:>12.1f}")
     return "\n".join(lines)
 
 
 def suite_command(args: argparse.Namespace, config: ExperimentConfig) -> list[str]:
     """``pytest hypotheses/ -n auto`` with the options that chose this plan, on the same cache."""
-    command = [sys.executable, "-m", "pytest", "hypotheses/", "-n", "auto",
-               "--model", config.model, "--cache-dir", str(config.cache_dir)]
+    command = [sys.executable, "-m", "pytest", "hypotheses/", "-n", "auto"]
+    for name in config.models:
+        command += ["--model", name]
+    command += ["--cache-dir", str(config.cache_dir)]
     for option, value in (("--experiment", args.experiment), ("--n-per-emotion", args.n_per_emotion),
                           ("--seed", args.seed), ("--emotions", args.emotions)):
         if value is not None:
@@ -258,7 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.shards < 1:
             raise ShardError(f"--shards must be at least 1, got {args.shards}")
         config = load_config(args.experiment, experiment_overrides(args))
-        info = describe_model(config.model)
+        infos = [describe_model(name) for name in config.models]
         settings = cluster_settings(args)
     except (ConfigError, ModelNotFoundError, ShardError) as err:
         print(f"emoprobe.launch: {err}", file=sys.stderr)
@@ -268,24 +297,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     folder = Path(args.log_dir).expanduser().resolve() if args.log_dir else Path(config.cache_dir) / "submitit"
     if args.executor == "slurm":
         folder = folder / "%j"  # submitit names each job's files by its id
-    sizes = [len(planned_shard(config, i, args.shards)) for i in range(args.shards)]
-    print(f"emoprobe.launch: {sum(sizes)} samples of {info.label} in {args.shards} shards "
-          f"({min(sizes)}-{max(sizes)} each) on {args.executor}; cache {config.cache_dir}; logs {folder}")
+    tasks = shard_tasks(config, infos, args.shards)
+    sizes = [len(planned_shard(t.config, t.index, t.count)) for t in tasks]
+    print(f"emoprobe.launch: {sum(sizes)} samples of {', '.join(i.label for i in infos)} in {len(tasks)} jobs "
+          f"({args.shards} shards per model, {min(sizes)}-{max(sizes)} samples each) on {args.executor}; "
+          f"cache {config.cache_dir}; logs {folder}")
     executor = make_executor(args.executor, folder, settings)
-    jobs = submit_shards(executor, args.executor, config, info, args.shards, progress)
+    jobs = submit_shards(executor, args.executor, tasks, progress)
     try:
-        outcomes = wait_for(jobs, poll_s=30.0 if args.executor == "slurm" else 1.0, progress=progress)
+        outcomes = wait_for(tasks, jobs, poll_s=30.0 if args.executor == "slurm" else 1.0, progress=progress)
     except KeyboardInterrupt:
         for job in jobs:
             job.cancel(check=False)
         print("emoprobe.launch: interrupted; shard jobs cancelled (a rerun resumes them)", file=sys.stderr)
         return 130
-    print(format_outcomes(outcomes, args.shards))
+    print(format_outcomes(outcomes))
 
-    missing = missing_samples(config, info)
-    failed = [o.index for o in outcomes if o.report is None]
+    missing = sum(missing_samples(config.for_model(name), info) for name, info in zip(config.models, infos))
+    failed = [f"{o.task.info.name} {o.task.label}" for o in outcomes if o.report is None]
     if failed or missing:
-        print(f"emoprobe.launch: shard(s) {failed} failed; {missing} samples missing from the cache. "
+        print(f"emoprobe.launch: failed: {failed or 'none'}; {missing} samples missing from the cache. "
               "Relaunch (finished shards generate nothing) before running the suite.", file=sys.stderr)
         return 1
     print(f"emoprobe.launch: cache complete ({sum(sizes)} samples)")
