@@ -30,9 +30,9 @@ def test_checked_in_experiment_matches_the_seed_plan():
 
 
 def test_overrides_win():
-    config = load_config(overrides=Overrides(model="tiny", n_per_emotion=5, seed=3, layers="0,2-3",
+    config = load_config(overrides=Overrides(model="tiny", n_per_emotion=6, seed=3, layers="0,2-3",
                                              emotions="happy,sad"))
-    assert (config.model, config.n_per_emotion, config.base_seed) == ("tiny", 5, 3)
+    assert (config.model, config.n_per_emotion, config.base_seed) == ("tiny", 6, 3)
     assert config.capture.layers == (0, 2, 3)
     assert list(config.emotions) == ["happy", "sad"]
     assert [(c.first, c.second) for c in config.contrasts] == [("happy", "sad")]
@@ -52,6 +52,7 @@ def test_plan_cycles_wordings_and_gives_every_sample_its_own_seed():
 @pytest.mark.parametrize("overrides, message", [
     (Overrides(emotions="happy,furious"), "unknown emotion"),
     (Overrides(n_per_emotion=1), "at least 2 samples"),
+    (Overrides(n_per_emotion=5), "no same-prompt control"),
     (Overrides(layers="0,x"), "cannot read"),
 ])
 def test_bad_overrides_fail_clearly(overrides, message):
@@ -61,8 +62,15 @@ def test_bad_overrides_fail_clearly(overrides, message):
 
 def test_empty_prompt_list_fails(tmp_path):
     path = tmp_path / "e.toml"
-    path.write_text('[emotions]\nhappy = ["a"]\nsad = []\n')
+    path.write_text('[emotions]\nhappy = ["a", "b"]\nsad = []\n')
     with pytest.raises(ConfigError, match="empty prompt list"):
+        load_config(path)
+
+
+def test_single_wording_fails(tmp_path):
+    path = tmp_path / "e.toml"
+    path.write_text('[emotions]\nhappy = ["a", "b"]\nsad = ["c"]\n')
+    with pytest.raises(ConfigError, match="one wording"):
         load_config(path)
 
 

@@ -21,7 +21,7 @@ from emoprobe import launch
 from emoprobe.config import DEFAULT_CONFIG_PATH, Overrides, load_config, plan_samples
 from emoprobe.dataset import collect_samples
 from emoprobe.models import describe_model
-from emoprobe.shard import (KeySetLockedStore, ShardError, generate_shard, missing_samples, parse_shard,
+from emoprobe.shard import (ShardError, generate_shard, missing_samples, parse_shard,
                             planned_shard, shard_keys, shard_specs)
 from emoprobe.store import SampleStore
 
@@ -84,7 +84,7 @@ def test_shard_specs_refuses_bad_arguments(args, message):
 # --- the launcher's settings -----------------------------------------------
 
 
-def small_experiment(tmp_path: Path, n_per_emotion=4, n_per_extreme_prompt=2, batch_size=2,
+def small_experiment(tmp_path: Path, n_per_emotion=6, n_per_extreme_prompt=2, batch_size=2,
                      cluster: str | None = None) -> Path:
     """configs/experiment.toml with 1-second samples and a small plan (fast on a CPU)."""
     text = DEFAULT_CONFIG_PATH.read_text()
@@ -140,12 +140,12 @@ def test_suite_runs_with_the_launchers_experiment_options(tmp_path):
     path = small_experiment(tmp_path)
     args = launch.build_parser().parse_args(
         ["--executor", "local", "--shards", "2", "--experiment", str(path), "--model", "tiny", "--model", "null",
-         "--cache-dir", str(tmp_path / "c"), "--seed", "7", "--n-per-emotion", "5", "--", "-x"])
+         "--cache-dir", str(tmp_path / "c"), "--seed", "7", "--n-per-emotion", "6", "--", "-x"])
     config = load_config(path, launch.experiment_overrides(args))
     command = launch.suite_command(args, config)
     assert command[1:6] == ["-m", "pytest", "hypotheses/", "-n", "auto"]
     joined = " ".join(command)
-    for part in ("--model tiny --model null", f"--cache-dir {tmp_path / 'c'}", "--seed 7", "--n-per-emotion 5",
+    for part in ("--model tiny --model null", f"--cache-dir {tmp_path / 'c'}", "--seed 7", "--n-per-emotion 6",
                  f"--experiment {path}"):
         assert part in joined, part
     assert command[-1] == "-x"
@@ -161,8 +161,8 @@ def test_several_models_get_their_own_shards(tmp_path, capsys):
     assert status == 0, out
     rows = [line.split() for line in out.splitlines() if line.split()[:1] in (["tiny"], ["null"])]
     assert [(row[0], row[1], row[5]) for row in rows] == [
-        ("tiny", "0/2", "12"), ("tiny", "1/2", "12"), ("null", "0/2", "12"), ("null", "1/2", "12")]
-    assert len(store_entries(cache)) == 48 and SampleStore(cache).model_load_count() == 4
+        ("tiny", "0/2", "16"), ("tiny", "1/2", "16"), ("null", "0/2", "16"), ("null", "1/2", "16")]
+    assert len(store_entries(cache)) == 64 and SampleStore(cache).model_load_count() == 4
 
 
 @pytest.mark.parametrize("argv, message", [(["--shards", "0"], "at least 1"),
@@ -192,12 +192,12 @@ def test_union_of_shards_equals_an_unsharded_run_bit_for_bit(tmp_path, capsys):
                           str(experiment), "--cache-dir", str(sharded), "--no-progress"])
     out = capsys.readouterr().out
     assert status == 0, out
-    assert "cache complete (24 samples)" in out
+    assert "cache complete (32 samples)" in out
     assert SampleStore(sharded).model_load_count() == 2  # one load per shard
 
     config, info = load_small(tmp_path, unsharded)
     sets, report = collect_samples(config, info, SampleStore(unsharded), progress=False)
-    assert report.generated == len(plan_samples(config)) == 24
+    assert report.generated == len(plan_samples(config)) == 32
     assert store_entries(sharded) == store_entries(unsharded)
 
     merged, merged_report = collect_samples(config, info, SampleStore(sharded), progress=False,
@@ -267,7 +267,7 @@ def test_two_launches_of_one_shard_write_each_sample_once(tmp_path):
     executor = local_executor(tmp_path / "logs")
     # Hold the shard's lock until both launches have found every sample
     # missing, so that both really are after the same samples at once.
-    with KeySetLockedStore(cache, shard_keys(config, info, shard)).lock():
+    with SampleStore(cache).lock(shard_keys(config, info, shard)):
         jobs = [executor.submit(generate_shard, config, info, 0, 2, None, False) for _ in range(2)]
         announced = f"{len(shard)} samples, {len(shard)} missing"
         _wait_until(lambda: all(job.paths.stderr.exists() and announced in job.paths.stderr.read_text()

@@ -10,7 +10,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def run_hypotheses(cache, *extra):
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "hypotheses/", "-n", "2", "--model", "tiny", "--n-per-emotion", "2",
+        [sys.executable, "-m", "pytest", "hypotheses/", "-n", "2", "--model", "tiny", "--n-per-emotion", "6",
          "--cache-dir", str(cache), "-p", "no:cacheprovider", "-q", *extra],
         cwd=REPO, capture_output=True, text=True, timeout=900)
 

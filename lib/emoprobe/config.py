@@ -243,6 +243,16 @@ def validate(config: ExperimentConfig) -> None:
         raise ConfigError(
             f"n_per_emotion = {config.n_per_emotion}: need at least 2 samples per emotion "
             "to measure within-emotion similarity (the seed asks for 20)")
+    for emotion, prompts in config.emotions.items():
+        # Within-emotion pairs need two wordings; control pairs need a wording
+        # generated twice. Samples cycle through the wordings.
+        if len(prompts) < 2:
+            raise ConfigError(f"emotion {emotion!r} has one wording: within-emotion similarity needs at least 2")
+        if config.n_per_emotion <= len(prompts):
+            raise ConfigError(
+                f"n_per_emotion = {config.n_per_emotion} gives each of {emotion!r}'s {len(prompts)} wordings "
+                f"at most one seed, so there is no same-prompt control; use at least {len(prompts) + 1} "
+                "(the seed asks for 20)")
     for pair in config.extreme_pairs:
         if len(pair) != 2 or not all(isinstance(p, str) and p.strip() for p in pair):
             raise ConfigError(f"extreme_contrasts.pairs entries must be two prompts, got {pair!r}")

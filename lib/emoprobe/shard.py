@@ -22,24 +22,20 @@ membership stable when the plan grows, but would break up the batches; since
 the store keys on content, a grown plan never regenerates a stored sample
 whichever shard it lands in, so that stability would buy nothing.
 
-Locking: the store's own lock is one file for the whole store, which would
-make shards sharing a cache generate one after the other. A shard therefore
-generates under a lock named by the hash of its own sample keys: two launches
-of the same shard take the same lock (one generates, the other then loads),
-different shards run side by side. A suite run started while shards are still
-generating takes the store-wide lock and may generate a sample a shard is also
-making; the store's atomic rename keeps the first copy, so that costs compute,
-never correctness. The lock is ``filelock``'s ``flock``: on a cluster the cache
+Locking: the store's generation lock is named by the hash of the sample keys
+asked for, so two launches of the same shard take the same lock (one
+generates, the other then loads) and different shards run side by side. A
+suite run started while shards are still generating asks for another key set
+and may generate a sample a shard is also making; the store's atomic rename
+keeps the first copy, so that costs compute, never correctness. The lock is ``filelock``'s ``flock``: on a cluster the cache
 folder needs a filesystem where it works across nodes (NFSv4, Lustre mounted
 with ``-o flock``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 import sys
-from pathlib import Path
 from typing import Sequence, TypeVar
 
 from .config import ExperimentConfig, SampleSpec, plan_samples
@@ -93,25 +89,6 @@ def planned_shard(config: ExperimentConfig, index: int, count: int):
     return shard_specs(plan_samples(config), index, count, config.generation.batch_size)
 
 
-class KeySetLockedStore(SampleStore):
-    """The store, with its generation lock narrowed to one set of sample keys.
-
-    Callers that ask for the same keys (two launches of one shard) exclude
-    each other; callers with other keys (other shards) do not wait.
-    """
-
-    def __init__(self, root: str | Path, keys: Sequence[str]):
-        super().__init__(root)
-        digest = hashlib.sha256("\n".join(sorted(keys)).encode()).hexdigest()[:16]
-        self.lock_path = self.root / "locks" / f"generation-{digest}.lock"
-        self.lock_path.parent.mkdir(exist_ok=True)
-
-    def lock(self, timeout: float = -1):
-        from filelock import FileLock
-
-        return FileLock(str(self.lock_path), timeout=timeout)
-
-
 def shard_keys(config: ExperimentConfig, info: ModelInfo, specs: Sequence[SampleSpec]) -> list[str]:
     params = KeyParams.from_config(config, info.identity)
     return [sample_key(spec, params) for spec in specs]
@@ -132,7 +109,7 @@ def generate_shard(config: ExperimentConfig, info: ModelInfo, index: int, count:
     specs = planned_shard(config, index, count)
     keys = shard_keys(config, info, specs)
     root = store.root if store is not None else config.cache_dir
-    shard_store = KeySetLockedStore(root, keys)
+    shard_store = store if store is not None else SampleStore(root)
     # One line for the job's log: what this launch found before taking the lock.
     missing = sum(not shard_store.exists(key) for key in keys)
     print(f"emoprobe shard {index}/{count}: {len(specs)} samples, {missing} missing from {root}",

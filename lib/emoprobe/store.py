@@ -116,10 +116,20 @@ class SampleStore:
     def entry_path(self, key: str) -> Path:
         return self.samples_dir / key[:2] / key
 
-    def lock(self, timeout: float = -1):
+    def lock(self, keys: Sequence[str], timeout: float = -1):
+        """The generation lock for one set of sample keys.
+
+        Callers after the same keys (xdist workers of one run, two launches of
+        one shard) exclude each other; callers after other keys (other shards)
+        generate side by side. Overlapping sets may both write a sample, which
+        the atomic rename makes harmless.
+        """
         from filelock import FileLock
 
-        return FileLock(str(self.root / "generation.lock"), timeout=timeout)
+        digest = hashlib.sha256("\n".join(sorted(keys)).encode()).hexdigest()[:16]
+        path = self.root / "locks" / f"generation-{digest}.lock"
+        path.parent.mkdir(exist_ok=True)
+        return FileLock(str(path), timeout=timeout)
 
     def save(self, key: str, spec: SampleSpec, audio: np.ndarray, sample_rate: int,
              layers: Sequence[int], mean: np.ndarray, bins: np.ndarray,
@@ -245,7 +255,7 @@ def ensure_samples(store: SampleStore, specs: Sequence[SampleSpec], params: KeyP
 
     missing = load_whole(range(len(specs)))
     if missing:
-        with store.lock():
+        with store.lock(keys):
             missing = load_whole(missing)  # another worker may have made them meanwhile
             if missing:
                 _generate_missing(store, [specs[i] for i in missing], [keys[i] for i in missing],
