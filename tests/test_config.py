@@ -115,3 +115,15 @@ def test_unreachable_hub_model_names_itself_and_the_offline_options(tmp_path, mo
     out = result.stderr + result.stdout
     assert "facebook/musicgen-large" in out and "--model tiny" in out
     assert not (tmp_path / "cache" / "samples").exists()
+
+
+def test_batch_size_is_auto_or_a_positive_integer(tmp_path):
+    base = (REPO / "configs" / "experiment.toml").read_text()
+    for value, ok in (('"auto"', True), ("4", True), ("0", False), ('"big"', False)):
+        path = tmp_path / "e.toml"
+        path.write_text(base.replace("batch_size = 8", f"batch_size = {value}"))
+        if ok:
+            assert load_config(path).generation.batch_size in ("auto", 4)
+        else:
+            with pytest.raises(ConfigError, match="batch_size"):
+                load_config(path)

@@ -32,7 +32,7 @@ class GenerationParams:
     top_p: float = 0.0
     temperature: float = 1.0
     cfg_coef: float = 3.0
-    batch_size: int = 8
+    batch_size: int | str = 8  # or "auto": fit free GPU memory
 
 
 @dataclass(frozen=True)
@@ -259,8 +259,8 @@ def validate(config: ExperimentConfig) -> None:
     gen = config.generation
     if gen.duration_s <= 0:
         raise ConfigError(f"generation.duration_s must be positive, got {gen.duration_s}")
-    if gen.batch_size < 1:
-        raise ConfigError(f"generation.batch_size must be at least 1, got {gen.batch_size}")
+    if gen.batch_size != "auto" and not (isinstance(gen.batch_size, int) and gen.batch_size >= 1):
+        raise ConfigError(f"generation.batch_size must be 'auto' or at least 1, got {gen.batch_size!r}")
     if config.capture.n_time_bins < 1:
         raise ConfigError(f"capture.n_time_bins must be at least 1, got {config.capture.n_time_bins}")
     if config.capture.layers is not None and any(i < 0 for i in config.capture.layers):

@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .capture import generate_batch
+from .capture import generate_batch, resolve_batch_size
 from .config import ConfigError, ExperimentConfig, SampleSpec, plan_samples
 from .models import ModelInfo, load_model
 from .store import EnsureReport, KeyParams, SampleStore, StoredSample, ensure_samples
@@ -117,7 +117,9 @@ def collect_samples(config: ExperimentConfig, info: ModelInfo, store: SampleStor
         return load_model(info, device=device, prompt_emotions=prompt_emotions)
 
     stored, report = ensure_samples(store, specs, params, load, capture_generate_fn(config, layers),
-                                    config.generation.batch_size, progress=progress,
+                                    lambda model: resolve_batch_size(config.generation.batch_size, model,
+                                                                     config.generation.duration_s),
+                                    progress=progress,
                                     extra_meta={"model": info.label, "model_is_random": info.is_random,
                                                 "generation": asdict(params)})
     by_study: dict[str, list[StoredSample]] = {}

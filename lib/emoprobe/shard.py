@@ -86,7 +86,10 @@ def shard_specs(specs: Sequence[T], index: int, count: int, batch_size: int = 1)
 
 def planned_shard(config: ExperimentConfig, index: int, count: int):
     """The SampleSpecs of one shard of ``config``'s plan (extremes included, as the suite asks)."""
-    return shard_specs(plan_samples(config), index, count, config.generation.batch_size)
+    # With batch_size "auto" batches depend on each machine's free memory, so
+    # bit-for-bit agreement with an unsharded run is not promised; split by sample.
+    batch = config.generation.batch_size
+    return shard_specs(plan_samples(config), index, count, batch if isinstance(batch, int) else 1)
 
 
 def shard_keys(config: ExperimentConfig, info: ModelInfo, specs: Sequence[SampleSpec]) -> list[str]:

@@ -226,7 +226,7 @@ GenerateFn = Callable[[object, Sequence[SampleSpec]], list[dict]]
 
 
 def ensure_samples(store: SampleStore, specs: Sequence[SampleSpec], params: KeyParams,
-                   load_model: Callable[[], object], generate: GenerateFn, batch_size: int,
+                   load_model: Callable[[], object], generate: GenerateFn, batch_size: int | Callable[[object], int],
                    progress: bool = True, extra_meta: dict | None = None) -> tuple[list[StoredSample], EnsureReport]:
     """Load every spec's sample, generating (under the store's lock) only what is missing.
 
@@ -273,6 +273,8 @@ def _generate_missing(store, specs, keys, load_model, generate, batch_size, prog
     started = time.perf_counter()
     model = load_model()
     report.model_loaded = True
+    if callable(batch_size):  # e.g. sized to the GPU memory the loaded model leaves free
+        batch_size = batch_size(model)
     bar = tqdm(total=len(specs), desc="generating samples", unit="sample", disable=not progress,
                file=sys.stderr)
     try:
