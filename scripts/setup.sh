@@ -16,12 +16,18 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
 
+# pip's complaints about this machine's missing local index folders are noise.
+pip_install() {
+  .venv/bin/python -m pip install --quiet "$@" 2>&1 | { grep -v "^WARNING: Location 'file:" || true; }
+  return "${PIPESTATUS[0]}"
+}
+
 echo "emoprobe: setting up .venv/ (first time: about 8 GB and a few minutes)" >&2
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -r requirements/lock.txt
-.venv/bin/python -m pip install --quiet --no-deps -r requirements/no-deps.txt
-.venv/bin/python -m pip install --quiet --no-deps -e .
+pip_install --upgrade pip
+pip_install -r requirements/lock.txt
+pip_install --no-deps -r requirements/no-deps.txt
+pip_install --no-deps -e .
 .venv/bin/python -c "from audiocraft.models import MusicGen; import emoprobe, essentia, pingouin" \
   || { echo "emoprobe: set-up finished but imports fail" >&2; exit 1; }
 echo "$want" > "$stamp"
