@@ -2,9 +2,10 @@
 
 Prints the ratio (capture / plain) of median wall times, measured in this run;
 the last line is the ratio alone. Target: <= 1.10 for the tiny model on a CPU,
-<= 1.05 for a real model on a GPU.
+<= 1.05 for a real model on a GPU. Also prints throughput in samples per
+minute, the figure bench/RESULTS.md records per model and card.
 
-    python bench/bench_capture.py [--model tiny] [--duration 10] [--batch 8] [--repeats 5]
+    python bench/bench_capture.py [--model tiny] [--duration 10] [--batch 8|auto] [--repeats 5]
 """
 
 import argparse
@@ -13,7 +14,7 @@ import time
 
 import torch
 
-from emoprobe.capture import generate_batch
+from emoprobe.capture import generate_batch, resolve_batch_size
 from emoprobe.models import describe_model, load_model
 
 
@@ -21,14 +22,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default="tiny")
     parser.add_argument("--duration", type=float, default=10.0)
-    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--batch", default="8", help="an integer, or auto (fit free GPU memory)")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
 
     info = describe_model(args.model)
     model = load_model(info)
-    prompts = [f"benchmark prompt {i}" for i in range(args.batch)]
-    seeds = list(range(args.batch))
+    batch = resolve_batch_size(args.batch if args.batch == "auto" else int(args.batch), model, args.duration)
+    prompts = [f"benchmark prompt {i}" for i in range(batch)]
+    seeds = list(range(batch))
     common = dict(duration_s=args.duration, top_k=250, top_p=0.0, temperature=1.0, cfg_coef=3.0, n_time_bins=4)
     layers = list(range(info.n_layers))
 
@@ -48,8 +50,9 @@ def main() -> None:
         captured.append(timed(layers))
     p, c = statistics.median(plain), statistics.median(captured)
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU ({torch.get_num_threads()} threads)"
-    print(f"model={info.label} device={device} batch={args.batch} duration={args.duration}s layers={len(layers)}")
+    print(f"model={info.label} device={device} batch={batch} duration={args.duration}s layers={len(layers)}")
     print(f"plain generate median {p:.3f}s, with capture median {c:.3f}s over {args.repeats} repeats")
+    print(f"throughput: {60 * batch / p:.1f} samples/min plain, {60 * batch / c:.1f} samples/min with capture")
     print(f"capture overhead ratio: {c / p:.3f}")
     print(f"{c / p:.3f}")
 
