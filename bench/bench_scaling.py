@@ -43,11 +43,11 @@ import argparse
 import gc
 import os
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
+from _timing import TIMERS, timed  # bench/ is on sys.path when a benchmark runs
 from emoprobe import stats
 from emoprobe.synthetic import synthetic_layers
 
@@ -58,19 +58,7 @@ WORDINGS_PER_EMOTION = 5
 N_EMOTIONS = 4
 PARTS = ("permutation set-up", "permutation evaluation", "bootstrap", "rest")
 LAYER_PARTS = PARTS[1:]  # paid once per layer; the set-up is paid once per analysis
-TIMERS: dict[str, float] = defaultdict(float)
 PLAN_BYTES: list[int] = []
-
-
-def timed(name, function):
-    def wrapper(*args, **kwargs):
-        start = time.perf_counter()
-        try:
-            return function(*args, **kwargs)
-        finally:
-            TIMERS[name] += time.perf_counter() - start
-
-    return wrapper
 
 
 def record_plan_bytes(plan_function):

@@ -19,26 +19,16 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from collections import defaultdict
 
 import numpy as np
 import scipy.stats
 
+from _timing import TIMERS, timed  # bench/ is on sys.path when a benchmark runs
 from emoprobe import stats
 from emoprobe.synthetic import synthetic_layers
 
-TIMERS: dict[str, float] = defaultdict(float)
 
 
-def timed(name, function):
-    def wrapper(*args, **kwargs):
-        start = time.perf_counter()
-        try:
-            return function(*args, **kwargs)
-        finally:
-            TIMERS[name] += time.perf_counter() - start
-
-    return wrapper
 
 
 def instrument() -> None:

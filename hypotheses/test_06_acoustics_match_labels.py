@@ -10,11 +10,12 @@ each side's samples in its expected mode.
 import numpy as np
 import pytest
 
-from emoprobe import acoustics
+from emoprobe import acoustics, report
 
 
 @pytest.mark.claim
-def test_acoustic_feature_matches_label(contrast_feature, acoustic_features_by_emotion, experiment, record_claim):
+def test_acoustic_feature_matches_label(contrast_feature, acoustic_features_by_emotion, experiment, record_claim,
+                                        attach):
     first, second, feature, expected = contrast_feature
     threshold = experiment.thresholds.acoustic_agreement
     a, b = acoustic_features_by_emotion[first], acoustic_features_by_emotion[second]
@@ -27,6 +28,7 @@ def test_acoustic_feature_matches_label(contrast_feature, acoustic_features_by_e
         pvalue = None
     else:
         values_a, values_b = [getattr(f, feature) for f in a], [getattr(f, feature) for f in b]
+        attach(report.plot_acoustic_boxes({first: a, second: b}, [feature]), f"{feature}: {first} vs {second}")
         result = acoustics.agreement(values_a, values_b, expected)
         rate, pvalue = result.agreement_rate, result.pvalue
         detail = (f"agreement {rate:.0%} (CI {result.ci_low:.0%} to {result.ci_high:.0%}), one-sided "
