@@ -278,3 +278,17 @@ def test_two_launches_of_one_shard_write_each_sample_once(tmp_path):
     assert sorted(r.model_loaded for r in reports) == [False, True]
     assert SampleStore(cache).model_load_count() == 1
     assert store_entries(cache) == set(shard_keys(config, info, shard))
+
+
+def test_one_shard_runs_anywhere_without_a_scheduler_and_reruns_generate_nothing(tmp_path, capsys):
+    cache = tmp_path / "cache"
+    argv = ["--shard", "1/2", "--model", "tiny", "--experiment", str(small_experiment(tmp_path)),
+            "--cache-dir", str(cache), "--no-progress"]
+    assert launch.main(argv) == 0
+    config, info = load_small(tmp_path, cache)
+    first = capsys.readouterr().out
+    n = len(planned_shard(config, 1, 2))
+    assert f"tiny shard 1/2: generated {n}, loaded 0 of {n}" in first
+    assert launch.main(argv) == 0
+    assert f"tiny shard 1/2: generated 0, loaded {n} of {n}" in capsys.readouterr().out
+    assert launch.main(argv[:1] + ["2/2"] + argv[2:]) == 2

@@ -42,7 +42,7 @@ from typing import Sequence
 
 from .config import DEFAULT_CONFIG_PATH, REPO_ROOT, ConfigError, ExperimentConfig, Overrides, load_config
 from .models import ModelInfo, ModelNotFoundError, describe_model
-from .shard import ShardError, generate_shard, missing_samples, planned_shard
+from .shard import ShardError, generate_shard, missing_samples, parse_shard, planned_shard
 from .store import EnsureReport
 
 EXECUTORS = ("slurm", "local", "debug")
@@ -94,9 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m emoprobe.launch",
         description="Generate the experiment's samples in shards through submitit, then run the suite.")
-    parser.add_argument("--executor", choices=EXECUTORS, required=True,
-                        help="slurm (a job array), local (one process per shard and GPU), debug (in-process)")
-    parser.add_argument("--shards", type=int, required=True, help="number of shards")
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--executor", choices=EXECUTORS,
+                      help="slurm (a job array), local (one process per shard and GPU), debug (in-process)")
+    mode.add_argument("--shard", metavar="I/N",
+                      help="generate shard I of N right here, with no scheduler (any machine that sees the cache)")
+    parser.add_argument("--shards", type=int, default=None, help="number of shards (with --executor)")
     experiment = parser.add_argument_group("experiment (passed on to the suite unchanged)")
     experiment.add_argument("--experiment", default=None, help="experiment TOML (default: configs/experiment.toml)")
     experiment.add_argument("--model", action="append", default=None,
@@ -284,7 +287,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.pytest_args and args.pytest_args[0] != "--":
         parser.error(f"unrecognised arguments: {' '.join(args.pytest_args)} (pytest arguments go after --)")
     try:
-        if args.shards < 1:
+        if args.shard is not None:
+            index, count = parse_shard(args.shard)
+        elif args.shards is None or args.shards < 1:
             raise ShardError(f"--shards must be at least 1, got {args.shards}")
         config = load_config(args.experiment, experiment_overrides(args))
         infos = [describe_model(name) for name in config.models]
@@ -294,6 +299,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     progress = not args.no_progress
+    if args.shard is not None:
+        for name, info in zip(config.models, infos):
+            report = generate_shard(config.for_model(name), info, index, count, progress=progress)
+            print(f"emoprobe.launch: {info.name} shard {index}/{count}: generated {report.generated}, "
+                  f"loaded {report.loaded} of {report.requested}")
+        return 0
     folder = Path(args.log_dir).expanduser().resolve() if args.log_dir else Path(config.cache_dir) / "submitit"
     if args.executor == "slurm":
         folder = folder / "%j"  # submitit names each job's files by its id
