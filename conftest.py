@@ -1,9 +1,7 @@
-"""Registers the suite's pytest plugins (options, session fixtures, report)."""
+"""Registers the suite's pytest plugins: options, session fixtures, analyses, the go/no-go report.
 
-import sys
-from pathlib import Path
-
-# The library is installed by `make setup`; this keeps a bare checkout importable too.
-sys.path.insert(0, str(Path(__file__).parent / "lib"))
+``lib/`` and the repository root are on the path through pytest.ini's
+``pythonpath``, so a bare checkout works as well as the installed package.
+"""
 
 pytest_plugins = ["fixtures.options", "fixtures.samples", "fixtures.analysis", "fixtures.report"]
