@@ -203,11 +203,13 @@ def acoustic_features(samples: SampleSet, config: ExperimentConfig, progress: bo
 
     from . import acoustics
 
-    features = []
-    for sample in tqdm(samples.samples, desc="acoustic features", unit="clip", disable=not progress):
-        rate = sample.meta.get("sample_rate")
-        features.append(acoustics.load_or_extract(sample.audio_path, sample.path, rate))
-    return features
+    def compute():
+        # Under the memo's lock: with -n auto one worker extracts, the others wait and load.
+        return [acoustics.load_or_extract(sample.audio_path, sample.path, sample.meta.get("sample_rate"))
+                for sample in tqdm(samples.samples, desc="acoustic features", unit="clip", disable=not progress)]
+
+    return memoised(config.cache_dir, "acoustic_features",
+                    {"keys": samples.keys, "extractor": acoustics.EXTRACTOR_VERSION}, compute)
 
 
 ACOUSTIC_DISTANCE_FEATURES = ("tempo_bpm", "centroid_mean_hz", "rms", "onset_rate", "mode")
