@@ -1,0 +1,72 @@
+"""Analyses over the samples: computed once, shared through the cache, and never a number from bad input."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from emoprobe import analysis
+from emoprobe.config import Overrides, SampleSpec, load_config
+from emoprobe.dataset import SampleSet
+from emoprobe.stats import StatsInputError
+from emoprobe.store import StoredSample
+
+
+def test_memoised_computes_once_per_payload_and_recomputes_a_damaged_entry(tmp_path):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"value": len(calls)}
+
+    assert analysis.memoised(tmp_path, "x", {"a": 1}, compute) == {"value": 1}
+    assert analysis.memoised(tmp_path, "x", {"a": 1}, compute) == {"value": 1}
+    assert analysis.memoised(tmp_path, "x", {"a": 2}, compute) == {"value": 2}
+    for entry in (tmp_path / "analysis").glob("x-*.pkl"):
+        entry.write_bytes(b"not a pickle")
+    assert analysis.memoised(tmp_path, "x", {"a": 1}, compute) == {"value": 3}
+
+
+EMOTIONS = ["happy", "sad", "calm"]
+
+
+def sample_set(activations, n_per_emotion=8, wordings=4, name="data"):
+    """A SampleSet over ``activations``; ``name`` stands in for the content-addressed keys."""
+    emotions = EMOTIONS
+    samples = []
+    for e, emotion in enumerate(emotions):
+        for i in range(n_per_emotion):
+            spec = SampleSpec("emotion", emotion, f"{emotion} {i % wordings}", f"{emotion}/{i % wordings}", i, 100 * e + i)
+            row = activations[e * n_per_emotion + i]
+            samples.append(StoredSample(f"{name}-{e}-{i}", spec, None, np.array([0]), row[None, :], row[None, None, :],
+                                        None, {}))
+    return SampleSet(samples, (0,))
+
+
+def small_config(tmp_path):
+    config = load_config(overrides=Overrides(cache_dir=str(tmp_path), emotions=",".join(EMOTIONS)))
+    return dataclasses.replace(config, statistics=dataclasses.replace(config.statistics, n_permutations=99,
+                                                                      n_bootstrap=50))
+
+
+def test_nan_activations_are_an_error_not_a_result(tmp_path):
+    X = np.random.default_rng(0).standard_normal((24, 8)).astype(np.float16)
+    X[3, 2] = np.nan
+    with pytest.raises(StatsInputError, match="(?i)nan|finite"):
+        analysis.emotion_layers(sample_set(X), (0,), small_config(tmp_path))
+
+
+def test_a_layer_that_was_not_captured_is_named_in_the_error(tmp_path):
+    X = np.random.default_rng(0).standard_normal((24, 8)).astype(np.float16)
+    with pytest.raises(KeyError, match="layer 5 was not captured"):
+        analysis.emotion_layers(sample_set(X), (5,), small_config(tmp_path))
+
+
+def test_emotion_layers_finds_a_planted_difference_and_not_noise(tmp_path):
+    rng = np.random.default_rng(1)
+    noise = rng.standard_normal((24, 16)) + 5.0
+    planted = noise.copy()
+    planted[:8, 0] += 6.0  # happy rows shifted along one axis
+    config = small_config(tmp_path)
+    assert analysis.emotion_layers(sample_set(planted, name="planted"), (0,), config).layer(0).pvalue < 0.05
+    assert analysis.emotion_layers(sample_set(noise, name="noise"), (0,), config).layer(0).pvalue > 0.05
