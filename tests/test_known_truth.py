@@ -93,7 +93,8 @@ def test_null_model_gives_no_go_in_the_same_run_with_its_own_report_section(plan
     # Each model has its own verdict, tests and section.
     assert record["verdict"] == GO and set(record["models"]) == {PLANTED_GO, "null"}
     assert all(nodeid.split("[")[1].startswith("null") for nodeid in null["tests"])
-    assert html.count('class="emoprobe-model"') == 2 and html.count('id="emoprobe-verdict"') == 2
+    assert html.count('class="emoprobe-model"') == 2 and html.count('class="emoprobe-verdict"') == 2 \
+        and 'id="emoprobe-verdict"' in html and 'id="emoprobe-verdict-2"' in html
 
 
 def library_verdict(model, seed, cache_dir, duration_s=2.0, n_permutations=999):

@@ -161,9 +161,10 @@ def audio_player(audio: np.ndarray, sample_rate: int, caption: str, max_seconds:
             f'<audio controls preload="none" src="data:audio/wav;base64,{data}"></audio></figure>')
 
 
-def verdict_banner(decision: Decision, model_label: str, is_random: bool) -> str:
+def verdict_banner(decision: Decision, model_label: str, is_random: bool, suffix: str = "") -> str:
+    """The verdict banner; ``suffix`` keeps element ids unique when several models share a report."""
     colour = VERDICT_COLOURS.get(decision.verdict, "#57606a")
-    parts = [f'<div id="emoprobe-verdict" class="emoprobe-verdict" style="background:{colour};color:white;'
+    parts = [f'<div id="emoprobe-verdict{suffix}" class="emoprobe-verdict" style="background:{colour};color:white;'
              f'padding:14px 18px;border-radius:6px;margin:10px 0;font-size:20px">'
              f'<b>Verdict: {html.escape(decision.verdict)}</b> &mdash; {html.escape(decision.reason)}</div>']
     if decision.partial:
@@ -171,7 +172,7 @@ def verdict_banner(decision: Decision, model_label: str, is_random: bool) -> str
                      'Partial run: only some claims were selected (-k or a file subset). This verdict covers '
                      'only what ran.</div>')
     if is_random:
-        parts.append('<div id="emoprobe-random-model" style="background:#ffebe9;border:2px solid #cf222e;'
+        parts.append(f'<div id="emoprobe-random-model{suffix}" style="background:#ffebe9;border:2px solid #cf222e;'
                      'padding:10px 14px;margin:8px 0;font-weight:bold">'
                      f'Model: {html.escape(model_label)}. This model has random weights: the report checks the '
                      'pipeline and says nothing about MusicGen. Run with --model facebook/musicgen-large for evidence.'
