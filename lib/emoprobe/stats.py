@@ -1087,9 +1087,13 @@ def _control_engine(design: _Design, n_permutations: int, rng: np.random.Generat
     slot_label = np.repeat(np.arange(n_prompts), sizes)
     slot_i, slot_j = np.nonzero(np.triu(slot_label[:, None] == slot_label[None, :], 1))
 
+    # The pair indices are what the permutations hold (permutations x pairs);
+    # int32 halves that wherever the flat index fits, which is up to N = 46,340.
+    index_type = np.int32 if n * n < 2**31 else np.int64
+
     def payload(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         order = np.argsort(labels, axis=1, kind="stable")
-        flat_pairs = order[:, slot_i] * n + order[:, slot_j]
+        flat_pairs = (order[:, slot_i] * n + order[:, slot_j]).astype(index_type)
         return flat_pairs, _onehot(prompt_emotion[labels], n_emotions)  # type: ignore[index]
 
     def prepare(S: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
