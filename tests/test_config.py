@@ -127,3 +127,17 @@ def test_batch_size_is_auto_or_a_positive_integer(tmp_path):
         else:
             with pytest.raises(ConfigError, match="batch_size"):
                 load_config(path)
+
+
+def test_effect_class_defaults_are_what_the_statistics_accept(tmp_path):
+    from emoprobe import stats
+
+    base = (REPO / "configs" / "experiment.toml").read_text()
+    start = base.index("[thresholds.effect_classes]")
+    end = base.index("[statistics]")
+    path = tmp_path / "e.toml"
+    path.write_text(base[:start] + base[end:])  # an experiment that leaves the classes to the defaults
+    config = load_config(path)
+    assert dict(config.thresholds.effect_classes) == dict(load_config().thresholds.effect_classes)
+    assert stats.effect_class(0.0047, config.thresholds.effect_classes) == "noise"
+    assert stats.effect_class(0.03, config.thresholds.effect_classes) == "weak"

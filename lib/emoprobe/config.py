@@ -49,7 +49,8 @@ class Thresholds:
     acoustic_agreement: float = 0.80
     min_n_per_emotion: int = 20
     effect_classes: Mapping[str, float] = field(
-        default_factory=lambda: {"noise": 0.01, "weak": 0.05, "moderate": 0.15})
+        # Lower bounds of the seed's classes on |gap|; below "weak" is noise.
+        default_factory=lambda: {"weak": 0.01, "moderate": 0.05, "strong": 0.15})
 
 
 @dataclass(frozen=True)
