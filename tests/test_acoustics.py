@@ -394,6 +394,20 @@ def test_load_or_extract_many_in_parallel_matches_serial(tmp_path):
     assert len(os.listdir(tmp_path / "par")) == 2
 
 
+def test_features_do_not_depend_on_the_callers_blas_threads():
+    """A pool worker and the main process run with different BLAS thread counts;
+    on AMD EPYC with OPENBLAS_CORETYPE=Haswell that alone changed the tempo in
+    the 13th digit. Extraction pins BLAS itself, so the caller's setting is moot."""
+    from threadpoolctl import threadpool_limits
+
+    clip = sa.drum_pattern(80, 4.0, SR, pattern="rock", seed=0)
+    with threadpool_limits(limits=1, user_api="blas"):
+        one = ac.extract_features(clip, SR)
+    with threadpool_limits(limits=2, user_api="blas"):
+        two = ac.extract_features(clip, SR)
+    assert one == two
+
+
 # ----------------------------------------------------------------------------
 # Label agreement
 # ----------------------------------------------------------------------------

@@ -61,6 +61,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from .fileio import atomic_write_bytes, sha256_file
+from .threads import single_threaded_blas
 
 __all__ = [
     "EXTRACTOR_VERSION",
@@ -393,6 +394,7 @@ def _onset_rate(spec: _Spectra, duration_s: float, sample_rate: int) -> float:
     return float(len(onsets) / duration_s)
 
 
+@single_threaded_blas
 def extract_features(audio: np.ndarray, sample_rate: int, *,
                      expected_sample_rate: int | None = None,
                      min_duration_s: float = 2.0,
@@ -407,6 +409,9 @@ def extract_features(audio: np.ndarray, sample_rate: int, *,
     any sample beyond full scale -- does not raise but sets ``clipped`` and adds
     ``"clipped"`` to ``flags``: the features are computed but should be treated
     with suspicion (clipping adds harmonics, raising the centroid).
+
+    BLAS runs on one thread here, so the features do not depend on the process
+    or thread layout that computed them (see ``emoprobe.threads``).
     """
     y = validate_audio(audio, sample_rate, expected_sample_rate=expected_sample_rate,
                        min_duration_s=min_duration_s, silence_rms_dbfs=silence_rms_dbfs)
@@ -505,16 +510,6 @@ def _load_or_extract_star(args: tuple) -> AcousticFeatures:
     return load_or_extract(wav, cache, rate, **kwargs)
 
 
-def _single_threaded_worker() -> None:
-    # Each worker is one process per core; letting BLAS (the mel filterbank
-    # products) start its own threads on top oversubscribes the cores.
-    try:
-        from threadpoolctl import threadpool_limits
-        threadpool_limits(1)
-    except ImportError:
-        pass
-
-
 def load_or_extract_many(wav_paths: Sequence[str | os.PathLike],
                          cache_path_or_dir: str | os.PathLike | None = None,
                          expected_sample_rate: int | None = None, *,
@@ -526,7 +521,7 @@ def load_or_extract_many(wav_paths: Sequence[str | os.PathLike],
     jobs = [(p, cache_path_or_dir, expected_sample_rate, extract_kwargs) for p in wav_paths]
     if n_jobs <= 1:
         return [_load_or_extract_star(j) for j in jobs]
-    with ProcessPoolExecutor(max_workers=n_jobs, initializer=_single_threaded_worker) as pool:
+    with ProcessPoolExecutor(max_workers=n_jobs) as pool:
         return list(pool.map(_load_or_extract_star, jobs, chunksize=max(1, len(jobs) // (4 * n_jobs))))
 
 

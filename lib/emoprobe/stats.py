@@ -107,6 +107,8 @@ import pingouin
 import scipy.stats
 from scipy.spatial.distance import pdist, squareform
 
+from .threads import single_threaded_blas
+
 __all__ = [
     "StatsInputError",
     "DEFAULT_ALPHA",
@@ -181,32 +183,11 @@ class StatsInputError(ValueError):
     """Input the statistics cannot honestly be computed on (never a p-value)."""
 
 
-_THREADPOOLS: Any = None
-
-
-def _single_threaded_blas(function: Callable[..., Any]) -> Callable[..., Any]:
-    """Run ``function`` with BLAS limited to one thread (restored afterwards).
-
-    The engine's products are skinny (``[B*C, U] @ [U, U]`` with U <= ~100) and
-    memory-bound: measured on the 2-core box, BLAS threading made them 2-7x
-    slower (thread hand-off costs more than the arithmetic), worst when other
-    processes share the cores. Scoped to the call, so callers' settings stand.
-    """
-
-    @functools.wraps(function)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        global _THREADPOOLS
-        try:
-            if _THREADPOOLS is None:
-                from threadpoolctl import ThreadpoolController
-
-                _THREADPOOLS = ThreadpoolController()
-        except ImportError:  # threadpoolctl comes with scikit-learn; without it, just run
-            return function(*args, **kwargs)
-        with _THREADPOOLS.limit(limits=1, user_api="blas"):
-            return function(*args, **kwargs)
-
-    return wrapper
+# The engine's products are skinny (``[B*C, U] @ [U, U]`` with U <= ~100) and
+# memory-bound: measured on the 2-core box, BLAS threading made them 2-7x
+# slower (thread hand-off costs more than the arithmetic), worst when other
+# processes share the cores.
+_single_threaded_blas = single_threaded_blas
 
 
 # ---------------------------------------------------------------------------
