@@ -62,6 +62,18 @@ class StatisticsParams:
 
 
 @dataclass(frozen=True)
+class ListeningParams:
+    """The blinded listening check (``python -m emoprobe.listen``)."""
+
+    clips_per_emotion: int = 6
+    clip_seconds: float = 8.0
+    seed: int | None = None  # None: derived from the sample plan's base seed
+    # A decisive check can stop a GO; an exploratory one is only shown.
+    decisive: bool = False
+    record: str = ""  # a scored check (listening.json or its folder) for the report; "": none
+
+
+@dataclass(frozen=True)
 class AcousticContrast:
     """Expected acoustic ordering of ``first`` against ``second``."""
 
@@ -88,6 +100,7 @@ class ExperimentConfig:
     source: Path | None = None
     # Every model of the run, the first being ``model``; each gets its own verdict.
     models: tuple[str, ...] = ()
+    listening: ListeningParams = ListeningParams()
 
     def for_model(self, name: str) -> "ExperimentConfig":
         """This experiment restricted to one of its models."""
@@ -101,6 +114,7 @@ class ExperimentConfig:
         payload = self.to_dict()
         payload.pop("cache_dir", None)
         payload.pop("source", None)
+        payload.get("listening", {}).pop("record", None)  # where a result lies, like cache_dir
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -114,6 +128,7 @@ class Overrides:
     layers: str | None = None
     cache_dir: str | None = None
     emotions: str | None = None
+    listening: str | None = None  # a scored listening check for the report
 
 
 def parse_layers(text: str | Sequence[int] | None) -> tuple[int, ...] | None:
@@ -164,6 +179,15 @@ def _contrasts_from(raw: Sequence[Mapping[str, Any]]) -> tuple[AcousticContrast,
                     "expected 'higher' or 'lower'")
         contrasts.append(AcousticContrast(first, second, entry, tuple(modes) if modes else None))
     return tuple(contrasts)
+
+
+def _listening_from(raw: Mapping[str, Any], record: str | None) -> ListeningParams:
+    known = {f.name for f in dataclasses.fields(ListeningParams)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(f"[listening]: unknown key(s) {unknown}; known: {sorted(known)}")
+    params = ListeningParams(**raw)
+    return dataclasses.replace(params, record=record) if record is not None else params
 
 
 def load_config(path: str | Path | None = None, overrides: Overrides | None = None) -> ExperimentConfig:
@@ -228,6 +252,7 @@ def load_config(path: str | Path | None = None, overrides: Overrides | None = No
         n_per_extreme_prompt=extreme.get("n_per_prompt", 10),
         cache_dir=Path(ov.cache_dir) if ov.cache_dir else DEFAULT_CACHE_DIR,
         source=path,
+        listening=_listening_from(raw.get("listening", {}), ov.listening),
     )
     validate(config)
     return config
@@ -268,6 +293,11 @@ def validate(config: ExperimentConfig) -> None:
         raise ConfigError(f"layer indices must be non-negative, got {list(config.capture.layers)}")
     if not 0 < config.thresholds.alpha < 1:
         raise ConfigError(f"thresholds.alpha must lie in (0, 1), got {config.thresholds.alpha}")
+    listening = config.listening
+    if not (isinstance(listening.clips_per_emotion, int) and listening.clips_per_emotion >= 1):
+        raise ConfigError(f"listening.clips_per_emotion must be at least 1, got {listening.clips_per_emotion!r}")
+    if not listening.clip_seconds > 0:
+        raise ConfigError(f"listening.clip_seconds must be positive, got {listening.clip_seconds!r}")
     if config.statistics.metric not in ("cosine", "pearson", "euclidean"):
         raise ConfigError(
             f"statistics.metric {config.statistics.metric!r}: use cosine, pearson or euclidean")
