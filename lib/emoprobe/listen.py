@@ -335,14 +335,20 @@ def read_answers(path: str | Path, key: Mapping[str, Any]) -> ListenerAnswers:
     return ListenerAnswers(str(listener), str(path), answers, tuple(c for c in clips if c not in answers))
 
 
-def _binomial(n_correct: int, n: int, chance: float) -> dict:
+def accuracy_test(truth: Mapping[str, str], answers: Mapping[str, str], n_emotions: int) -> dict:
+    """Accuracy over the clips answered with an emotion, against chance 1/k: exact one-sided binomial."""
     from scipy.stats import binomtest
 
-    if n == 0:
-        return {"accuracy": None, "pvalue": None, "ci95": None}
-    test = binomtest(n_correct, n, chance, alternative="greater")
+    committed = [c for c in truth if answers.get(c, CANT_TELL) != CANT_TELL]
+    n_correct = sum(answers[c] == truth[c] for c in committed)
+    chance = 1 / n_emotions
+    out = {"n_committed": len(committed), "n_correct": n_correct, "chance": chance}
+    if not committed:
+        return {**out, "accuracy": None, "pvalue": None, "ci95": None}
+    test = binomtest(n_correct, len(committed), chance, alternative="greater")
     ci = test.proportion_ci(0.95)
-    return {"accuracy": n_correct / n, "pvalue": float(test.pvalue), "ci95": [float(ci.low), float(ci.high)]}
+    return {**out, "accuracy": n_correct / len(committed), "pvalue": float(test.pvalue),
+            "ci95": [float(ci.low), float(ci.high)]}
 
 
 def score_answers(truth: Mapping[str, str], answers: Mapping[str, str], emotions: Sequence[str]) -> dict:
@@ -354,8 +360,7 @@ def score_answers(truth: Mapping[str, str], answers: Mapping[str, str], emotions
     committed = [c for c in answered if answers[c] != CANT_TELL]
     y_true = [truth[c] for c in committed]
     y_pred = [answers[c] for c in committed]
-    chance = 1 / len(emotions)
-    n_correct = sum(t == p for t, p in zip(y_true, y_pred))
+    test = accuracy_test(truth, answers, len(emotions))
     columns = [*emotions, CANT_TELL]
     confusion = (confusion_matrix([truth[c] for c in answered], [answers[c] for c in answered], labels=columns)
                  [: len(emotions)] if answered else np.zeros((len(emotions), len(columns)), int))
@@ -368,13 +373,17 @@ def score_answers(truth: Mapping[str, str], answers: Mapping[str, str], emotions
         kappa = float(cohen_kappa_score(y_true, y_pred, labels=emotions))
     return {
         "n_clips": len(truth), "n_answered": len(answered), "n_missing": len(truth) - len(answered),
-        "n_cant_tell": len(answered) - len(committed), "n_committed": len(committed), "n_correct": n_correct,
-        "chance": chance, **_binomial(n_correct, len(committed), chance),
+        "n_cant_tell": len(answered) - len(committed), **test,
         # Counting "can't tell" as wrong: what a forced choice would at best have scored.
-        "accuracy_all_answered": n_correct / len(answered) if answered else None,
+        "accuracy_all_answered": test["n_correct"] / len(answered) if answered else None,
         "cohen_kappa": kappa, "recall": recall,
         "confusion": {"rows": emotions, "columns": columns, "counts": confusion.astype(int).tolist()},
     }
+
+
+def pooled_answers(listeners: Sequence[ListenerAnswers]) -> Mapping[str, str]:
+    """The answers the check is decided on: the one listener's, or the majority per clip."""
+    return listeners[0].answers if len(listeners) == 1 else majority_answers(listeners)
 
 
 def majority_answers(listeners: Sequence[ListenerAnswers]) -> dict[str, str]:
@@ -418,7 +427,7 @@ def score(key: Mapping[str, Any], listeners: Sequence[ListenerAnswers], alpha: f
     for one in listeners:
         per_listener.append({"listener": one.listener, "file": one.source, "missing": list(one.missing),
                              **score_answers(truth, one.answers, emotions)})
-    pooled = score_answers(truth, majority_answers(listeners), emotions) if len(listeners) > 1 else per_listener[0]
+    pooled = score_answers(truth, pooled_answers(listeners), emotions)
     kappa, n_common = fleiss_kappa(listeners, [*emotions, CANT_TELL])
     return {
         "format": RESULT_FORMAT, "page_id": key["page_id"], "model": key["model"], "emotions": emotions,

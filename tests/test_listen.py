@@ -1,0 +1,512 @@
+"""The blinded listening check: scoring on answers with a known result, bad input, and a page
+built on the tiny model, read and clicked through in headless Chromium."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import select
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emoprobe import listen
+from emoprobe.config import DEFAULT_CONFIG_PATH, Overrides, load_config, plan_samples
+from emoprobe.dataset import collect_samples
+from emoprobe.decision import GO, INCONCLUSIVE, NO_GO, Criterion, Decision
+from emoprobe.listen import CANT_TELL, ListenerAnswers, ListeningError
+from emoprobe.models import describe_model
+from emoprobe.store import SampleStore
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+EMOTIONS = ["happy", "sad", "calm", "energetic"]
+
+# --- scoring on answers with a known result -----------------------------------
+
+
+def make_key(per_emotion: int = 6, emotions=EMOTIONS, seed: int = 0, page_id: str = "p0") -> dict:
+    """A key as build writes it (no audio needed to score), clips shuffled."""
+    labels = [e for e in emotions for _ in range(per_emotion)]
+    order = np.random.default_rng(seed).permutation(len(labels))
+    clips = [{"clip": f"c{i + 1:02d}", "emotion": labels[j], "prompt": f"{labels[j]} tune", "prompt_id": "x",
+              "seed": int(j), "sample_key": f"k{j}"} for i, j in enumerate(order)]
+    return {"format": listen.KEY_FORMAT, "page_id": page_id, "model": "tiny", "emotions": list(emotions),
+            "clips_per_emotion": per_emotion, "seed": seed, "clip_seconds": 8.0, "clips": clips}
+
+
+def truth_of(key) -> dict[str, str]:
+    return {c["clip"]: c["emotion"] for c in key["clips"]}
+
+
+def listener(answers: dict[str, str], name: str = "ann", key=None) -> ListenerAnswers:
+    missing = tuple(c for c in truth_of(key) if c not in answers) if key else ()
+    return ListenerAnswers(name, f"{name}.json", answers, missing)
+
+
+def test_perfect_listener_is_far_above_chance():
+    key = make_key()
+    result = listen.score(key, [listener(truth_of(key))])
+    pooled = result["pooled"]
+    assert pooled["accuracy"] == 1.0 and pooled["chance"] == 0.25 and pooled["n_correct"] == 24
+    assert pooled["pvalue"] == pytest.approx(0.25 ** 24)  # exact: every one of 24 right by luck
+    assert pooled["cohen_kappa"] == pytest.approx(1.0)
+    assert pooled["recall"] == {e: 1.0 for e in EMOTIONS}
+    counts = np.array(pooled["confusion"]["counts"])
+    assert (counts[:, :4] == 6 * np.eye(4)).all() and (counts[:, 4] == 0).all()
+    assert result["passed"] is True and result["fleiss_kappa"] is None
+
+
+def test_chance_listener_scores_chance_and_does_not_pass():
+    # Each emotion's four clips get each of the four answers once: exactly chance, kappa exactly 0.
+    key = make_key(per_emotion=4)
+    seen: dict[str, int] = {}
+    answers = {}
+    for clip, emotion in truth_of(key).items():
+        i = seen.setdefault(emotion, 0)
+        seen[emotion] += 1
+        answers[clip] = EMOTIONS[(EMOTIONS.index(emotion) + i) % 4]
+    result = listen.score(key, [listener(answers)])
+    pooled = result["pooled"]
+    assert pooled["accuracy"] == 0.25 and pooled["cohen_kappa"] == pytest.approx(0.0, abs=1e-12)
+    assert (np.array(pooled["confusion"]["counts"])[:, :4] == 1).all()
+    from scipy.stats import binom
+
+    assert pooled["pvalue"] == pytest.approx(binom.sf(3, 16, 0.25))  # P(X >= 4), about 0.59
+    assert result["passed"] is False
+
+
+def test_all_cant_tell_is_counted_apart_and_has_nothing_to_test():
+    key = make_key()
+    result = listen.score(key, [listener({c: CANT_TELL for c in truth_of(key)})])
+    pooled = result["pooled"]
+    assert (pooled["n_cant_tell"], pooled["n_committed"], pooled["n_missing"]) == (24, 0, 0)
+    assert pooled["accuracy"] is None and pooled["pvalue"] is None and pooled["cohen_kappa"] is None
+    assert (np.array(pooled["confusion"]["counts"])[:, 4] == 6).all()
+    assert result["passed"] is False
+    assert "no emotion named (24 can't tell" in listen.summary_line(result)
+
+
+def test_cant_tell_leaves_accuracy_over_the_named_clips():
+    key = make_key()
+    truth = truth_of(key)
+    clips = list(truth)
+    answers = {c: (truth[c] if i < 12 else CANT_TELL) for i, c in enumerate(clips)}
+    pooled = listen.score(key, [listener(answers)])["pooled"]
+    assert (pooled["accuracy"], pooled["n_committed"], pooled["n_cant_tell"]) == (1.0, 12, 12)
+    assert pooled["accuracy_all_answered"] == 0.5
+
+
+def test_a_mislabelled_key_lowers_the_score():
+    """Scoring reads the key: perfect answers against a key with two labels swapped lose two clips."""
+    key = make_key()
+    answers = truth_of(key)
+    wrong = json.loads(json.dumps(key))
+    first = wrong["clips"][0]
+    other = next(c for c in wrong["clips"] if c["emotion"] != first["emotion"])
+    first["emotion"], other["emotion"] = other["emotion"], first["emotion"]
+    pooled = listen.score(wrong, [listener(answers)])["pooled"]
+    assert pooled["n_correct"] == 22 and pooled["accuracy"] == pytest.approx(22 / 24)
+    assert min(r for r in pooled["recall"].values()) == pytest.approx(5 / 6)
+
+
+def simulate(rng, key, n_listeners: int, hears: float) -> list[ListenerAnswers]:
+    """Listeners who hear the emotion with probability ``hears`` and otherwise guess uniformly."""
+    truth = truth_of(key)
+    out = []
+    for k in range(n_listeners):
+        hear = rng.random(len(truth)) < hears
+        guess = rng.choice(EMOTIONS, len(truth))
+        out.append(listener({c: (t if h else g) for (c, t), h, g in zip(truth.items(), hear, guess)}, f"l{k}"))
+    return out
+
+
+@pytest.mark.parametrize("n_listeners", [1, 3])
+def test_guessing_listeners_pass_at_most_alpha_of_the_time_and_hearing_ones_nearly_always(n_listeners):
+    """Both sides of the check over 400 simulated listening sessions each (24 clips, alpha 0.05)."""
+    rng = np.random.default_rng(18)
+    key = make_key()
+    truth = truth_of(key)
+
+    def passes(hears: float) -> bool:
+        return listen.accuracy_test(truth, listen.pooled_answers(simulate(rng, key, n_listeners, hears)),
+                                    len(EMOTIONS))["pvalue"] < 0.05
+
+    null = np.mean([passes(0.0) for _ in range(400)])
+    # The exact test is conservative; 0.05 plus three binomial standard errors over 400 runs.
+    assert null <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / 400), null
+    power = np.mean([passes(0.5) for _ in range(400)])
+    assert power >= 0.9, power
+    # score() decides on the same answers and test.
+    for hears in (0.0, 0.5):
+        listeners = simulate(np.random.default_rng(7), key, n_listeners, hears)
+        expected = listen.accuracy_test(truth, listen.pooled_answers(listeners), len(EMOTIONS))["pvalue"] < 0.05
+        assert listen.score(key, listeners)["passed"] == expected
+
+
+def test_fleiss_kappa_is_one_for_agreement_and_near_zero_for_independent_guessing():
+    key = make_key()
+    same = [listener(truth_of(key), name) for name in ("a", "b", "c")]
+    kappa, n = listen.fleiss_kappa(same, [*EMOTIONS, CANT_TELL])
+    assert kappa == pytest.approx(1.0) and n == 24
+    rng = np.random.default_rng(1)
+    kappas = [listen.fleiss_kappa(simulate(rng, key, 3, 0.0), [*EMOTIONS, CANT_TELL])[0] for _ in range(200)]
+    assert abs(np.mean(kappas)) < 0.03 and max(kappas) < 0.5
+
+
+def test_fleiss_kappa_matches_the_textbook_example():
+    # Fleiss (1971) as reproduced on Wikipedia: 10 subjects, 14 raters, 5 categories, kappa 0.210.
+    table = [[0, 0, 0, 0, 14], [0, 2, 6, 4, 2], [0, 0, 3, 5, 6], [0, 3, 9, 2, 0], [2, 2, 8, 1, 1],
+             [7, 7, 0, 0, 0], [3, 2, 6, 3, 0], [2, 5, 3, 2, 2], [6, 5, 2, 1, 0], [0, 2, 2, 3, 7]]
+    options = ["a", "b", "c", "d", "e"]
+    raters = [listener({f"s{i}": next(o for o, upto in zip(options, np.cumsum(row)) if r < upto)
+                        for i, row in enumerate(table)}, f"r{r}") for r in range(14)]
+    assert listen.fleiss_kappa(raters, options)[0] == pytest.approx(0.210, abs=5e-4)
+
+
+def test_several_listeners_are_pooled_by_majority_per_clip():
+    key = make_key()
+    truth = truth_of(key)
+    clips = list(truth)
+    wrong = {c: EMOTIONS[(EMOTIONS.index(truth[c]) + 1) % 4] for c in clips}
+    a, b = listener(dict(truth), "a"), listener(dict(truth), "b")
+    c = listener(wrong, "c")
+    result = listen.score(key, [a, b, c])
+    assert [one["accuracy"] for one in result["listeners"]] == [1.0, 1.0, 0.0]
+    assert result["pooled"]["accuracy"] == 1.0 and result["pooled"]["n_committed"] == 24
+    # A one-one tie is no answer: "can't tell".
+    assert listen.majority_answers([a, c]) == {clip: CANT_TELL for clip in clips}
+
+
+def test_decisive_failed_check_stops_a_go_and_exploratory_only_adds_a_row():
+    key = make_key()
+    failed = listen.score(key, [listener({c: CANT_TELL for c in truth_of(key)})])
+    passed = listen.score(key, [listener(truth_of(key))])
+    go = Decision(GO, "gap 0.03 at layer 2", (Criterion("gap", "0.03", ">= 0.02", True),))
+    exploratory = listen.with_listening(go, failed, decisive=False)
+    assert exploratory.verdict == GO and exploratory.criteria[-1].name.startswith("listening check (exploratory")
+    assert exploratory.criteria[-1].passed is False
+    assert listen.with_listening(go, failed, decisive=True).verdict == INCONCLUSIVE
+    assert listen.with_listening(go, passed, decisive=True).verdict == GO
+    no_go = Decision(NO_GO, "nothing", ())
+    assert listen.with_listening(no_go, passed, decisive=True).verdict == NO_GO
+    assert listen.with_listening(go, None, decisive=True).criteria[-1].passed is None
+
+
+# --- bad input -------------------------------------------------------------------
+
+
+def answers_file(path: Path, key: dict, answers, page_id=None, listener_name="ann") -> Path:
+    doc = {"format": listen.ANSWERS_FORMAT, "page_id": page_id or key["page_id"], "listener": listener_name,
+           "answers": [{"clip": c, "answer": a} for c, a in answers]}
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_answers_for_another_run_are_refused(tmp_path):
+    key = make_key()
+    path = answers_file(tmp_path / "a.json", key, truth_of(key).items(), page_id="someotherpage")
+    with pytest.raises(ListeningError, match="another listening page .*another run"):
+        listen.read_answers(path, key)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{not json", "malformed"),
+    ('{"format": "emoprobe-listening-answers/1", "page_id": "p0", "answers": {}}', "malformed"),
+    ('{"format": "emoprobe-listening-answers/1", "page_id": "p0", "page_id": "p0", "answers": []}',
+     r"duplicate field\(s\) \['page_id'\]"),
+    ('{"format": "emoprobe-listening-answers/1", "page_id": "p0", "answers": [{"clip": "c99", "answer": "sad"}]}',
+     "c99.* not on the page"),
+    ('{"format": "emoprobe-listening-answers/1", "page_id": "p0", "answers": [{"clip": "c01", "answer": "angry"}]}',
+     "'angry'"),
+])
+def test_malformed_answers_are_refused(tmp_path, text, message):
+    path = tmp_path / "a.json"
+    path.write_text(text)
+    with pytest.raises(ListeningError, match=message):
+        listen.read_answers(path, make_key())
+
+
+def test_duplicate_answers_for_one_clip_are_refused(tmp_path):
+    key = make_key()
+    path = answers_file(tmp_path / "a.json", key, [("c03", "sad"), ("c03", "happy")])
+    with pytest.raises(ListeningError, match="answers clip c03 twice"):
+        listen.read_answers(path, key)
+
+
+def test_the_same_listener_twice_is_refused():
+    key = make_key()
+    with pytest.raises(ListeningError, match=r"listener\(s\) \['ann'\]"):
+        listen.score(key, [listener(truth_of(key)), listener(truth_of(key))])
+
+
+def test_an_incomplete_file_is_scored_on_what_it_holds_and_says_what_is_missing(tmp_path, capsys):
+    key = make_key()
+    key_path = tmp_path / listen.KEY_NAME
+    key_path.write_text(json.dumps(key))
+    truth = list(truth_of(key).items())
+    path = answers_file(tmp_path / "a.json", key, truth[:20])
+    status = listen.main(["score", str(path), "--key", str(key_path), "--record", str(tmp_path / "none.json")])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert "left 4 of 24 clips unanswered; scored on the 20 answered" in out
+    result = json.loads((tmp_path / listen.RESULT_NAME).read_text())
+    assert result["pooled"]["n_missing"] == 4 and result["pooled"]["accuracy"] == 1.0
+    assert result["listeners"][0]["missing"] == [c for c, _ in truth[20:]]
+
+
+def test_score_command_refuses_another_runs_answers_with_status_2(tmp_path, capsys):
+    key = make_key()
+    (tmp_path / listen.KEY_NAME).write_text(json.dumps(key))
+    path = answers_file(tmp_path / "a.json", key, truth_of(key).items(), page_id="feedfacefeedface")
+    assert listen.main(["score", str(path), "--key", str(tmp_path / listen.KEY_NAME)]) == 2
+    assert "another listening page" in capsys.readouterr().err
+    assert not (tmp_path / listen.RESULT_NAME).exists()
+
+
+def test_score_goes_into_the_runs_decision_record(tmp_path):
+    key = make_key()
+    (tmp_path / listen.KEY_NAME).write_text(json.dumps(key))
+    record = tmp_path / "decision.json"
+    record.write_text(json.dumps({"model": "tiny", "verdict": "NO-GO", "models": {"tiny": {"verdict": "NO-GO"}}}))
+    path = answers_file(tmp_path / "a.json", key, truth_of(key).items())
+    assert listen.main(["score", str(path), "--key", str(tmp_path / listen.KEY_NAME), "--record", str(record)]) == 0
+    written = json.loads(record.read_text())
+    assert written["listening"]["pooled"]["accuracy"] == 1.0
+    assert written["models"]["tiny"]["listening"]["page_id"] == key["page_id"]
+    assert listen.read_result(tmp_path)["page_id"] == key["page_id"]
+
+
+# --- a page built on the tiny model ---------------------------------------------
+
+
+def small_experiment(tmp_path: Path) -> Path:
+    """configs/experiment.toml with half-second samples, 6 per emotion and 2 clips per emotion."""
+    text = DEFAULT_CONFIG_PATH.read_text()
+    for old, new in [("duration_s = 10.0", "duration_s = 0.5"), ("batch_size = 8", "batch_size = 24"),
+                     ("n_per_emotion = 20", "n_per_emotion = 6"), ("clips_per_emotion = 6", "clips_per_emotion = 2")]:
+        assert old in text, old
+        text = text.replace(old, new)
+    path = tmp_path / "experiment.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture(scope="module")
+def built_page(tmp_path_factory):
+    """The page and key of a tiny run: samples generated first (build itself only loads)."""
+    root = tmp_path_factory.mktemp("listen")
+    experiment = small_experiment(root)
+    config = load_config(experiment, Overrides(model="tiny", cache_dir=str(root / "cache")))
+    argv = ["build", "--experiment", str(experiment), "--model", "tiny", "--cache-dir", str(root / "cache"),
+            "--out", str(root / "page")]
+    assert listen.main(argv) == 2  # nothing cached yet: build refuses rather than generate
+    collect_samples(config, describe_model("tiny"), SampleStore(config.cache_dir), progress=False,
+                    include_extremes=False)
+    assert listen.main(argv) == 0
+    page, key_path = root / "page" / listen.PAGE_NAME, root / "page" / listen.KEY_NAME
+    return page, listen.read_key(key_path), config, argv, root
+
+
+def test_build_is_balanced_shuffled_reproducible_and_keeps_the_key_apart(built_page, tmp_path):
+    page, key, config, argv, _ = built_page
+    labels = [c["emotion"] for c in key["clips"]]
+    assert sorted(labels) == sorted(list(config.emotions) * 2)
+    runs = 1 + sum(a != b for a, b in zip(labels, labels[1:]))
+    assert runs > len(config.emotions), f"page order is grouped by emotion: {labels}"
+    assert [c["clip"] for c in key["clips"]] == [f"c{i:02d}" for i in range(1, 9)]
+    text = page.read_text()
+    for clip in key["clips"]:
+        assert clip["prompt"] not in text and clip["sample_key"] not in text and str(clip["seed"]) not in text
+    # The recorded seed reproduces the page's clips and order.
+    again = argv[:-1] + [str(tmp_path / "again")]
+    assert listen.main(again) == 0
+    assert listen.read_key(tmp_path / "again" / listen.KEY_NAME)["page_id"] == key["page_id"]
+
+
+def test_a_missing_model_or_too_many_clips_asked_is_one_message(built_page, capsys):
+    _, _, config, argv, _ = built_page
+    assert listen.main([*argv[:4], "nonesuch", *argv[5:]]) == 2
+    assert "nonesuch" in capsys.readouterr().err
+    with pytest.raises(ListeningError, match="fewer than the 7 clips"):
+        listen.choose_clips(plan_samples(config, include_extremes=False), ["happy"], 7, 0)
+
+
+class Chromium:
+    """Headless Chromium driven through its DevTools protocol over a pipe (no websocket library needed)."""
+
+    def __init__(self, profile: Path, downloads: Path):
+        to_child_r, self._to_child = os.pipe()
+        self._from_child, from_child_w = os.pipe()
+        # Moved above 4 so that placing them at 3 and 4 in the child clobbers neither.
+        high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in (to_child_r, from_child_w)]
+        os.close(to_child_r)
+        os.close(from_child_w)
+
+        def pipes_at_3_and_4():
+            os.dup2(high[0], 3)
+            os.dup2(high[1], 4)
+
+        self.proc = subprocess.Popen(
+            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
+             "--disable-background-networking", "--disable-component-update", f"--user-data-dir={profile}",
+             "--remote-debugging-pipe", "about:blank"],
+            pass_fds=(3, 4), preexec_fn=pipes_at_3_and_4, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for fd in high:
+            os.close(fd)
+        self._buffer, self._id = b"", 0
+        target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+        self.session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        self.call("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+
+    def call(self, method: str, params: dict | None = None, page: bool = False, timeout: float = 60) -> dict:
+        self._id += 1
+        message = {"id": self._id, "method": method, "params": params or {}}
+        if page:
+            message["sessionId"] = self.session
+        os.write(self._to_child, json.dumps(message).encode() + b"\0")
+        deadline = time.time() + timeout
+        while True:
+            while b"\0" not in self._buffer:
+                left = deadline - time.time()
+                if left <= 0 or not select.select([self._from_child], [], [], left)[0]:
+                    raise TimeoutError(f"chromium did not answer {method}")
+                chunk = os.read(self._from_child, 1 << 20)
+                if not chunk:
+                    raise EOFError("chromium closed its pipe")
+                self._buffer += chunk
+            raw, self._buffer = self._buffer.split(b"\0", 1)
+            reply = json.loads(raw)
+            if reply.get("id") == self._id:
+                if "error" in reply:
+                    raise RuntimeError(f"{method}: {reply['error']}")
+                return reply.get("result", {})
+
+    def open(self, url: str, timeout: float = 30) -> None:
+        """Navigate, and return once the new document has loaded and its scripts ran."""
+        self.eval("window.__leaving = true")  # Page.navigate returns before the old document goes
+        self.call("Page.navigate", {"url": url}, page=True)
+        deadline = time.time() + timeout
+        while True:
+            try:
+                if self.eval("!window.__leaving && document.readyState === 'complete'"):
+                    return
+            except RuntimeError:  # the old document's context went while we asked
+                pass
+            if time.time() > deadline:
+                raise TimeoutError(f"{url} did not load")
+            time.sleep(0.05)
+
+    def eval(self, expression: str):
+        result = self.call("Runtime.evaluate", {"expression": expression, "awaitPromise": True,
+                                                "returnByValue": True}, page=True)
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"{expression[:80]}: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def close(self) -> None:
+        try:
+            self.call("Browser.close", timeout=10)
+        except (TimeoutError, EOFError, OSError, RuntimeError):
+            pass
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self._to_child)
+        os.close(self._from_child)
+
+
+@pytest.fixture
+def browser(tmp_path):
+    assert CHROMIUM, "Debian's chromium is needed for this test; `make test` installs it"
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    chromium = Chromium(tmp_path / "profile", downloads)
+    yield chromium, downloads
+    chromium.close()
+
+
+def prompt_words(config) -> set[str]:
+    """Every emotion name and every word of three or more letters of any prompt."""
+    words = {e.lower() for e in config.emotions}
+    for prompts in config.emotions.values():
+        for prompt in prompts:
+            words |= {w for w in re.findall(r"[a-z]+", prompt.lower()) if len(w) >= 3}
+    return words
+
+
+def test_the_page_is_blind_in_the_dom_after_its_scripts_ran(built_page, browser):
+    page, key, config, _, _ = built_page
+    chromium, _ = browser
+    chromium.open(page.as_uri())
+    clips = chromium.eval("""[...document.querySelectorAll('.clip')].map(el => {
+        const answers = el.querySelector('.answers');
+        const rest = el.cloneNode(true); rest.querySelector('.answers').remove();
+        const attrs = [...rest.querySelectorAll('*'), rest].flatMap(n => [...n.attributes].map(a => a.name + '=' + a.value));
+        return {id: el.dataset.clip, rest: rest.outerHTML, text: rest.textContent, attrs: attrs,
+                answers: answers.outerHTML};
+    })""")
+    assert [c["id"] for c in clips] == [c["clip"] for c in key["clips"]]  # page order is the key's order
+    forbidden = prompt_words(config)
+    for clip in clips:
+        words = set(re.findall(r"[a-z]+", (clip["rest"] + " ".join(clip["attrs"])).lower()))
+        assert not words & forbidden, f"clip {clip['id']} shows {sorted(words & forbidden)}: {clip['rest']}"
+        assert all(a.split("=", 1)[1].startswith("blob:") for a in clip["attrs"] if a.startswith("src="))
+    # The answer buttons are the same for every clip (only the clip's id could differ, and it does not).
+    assert len({c["answers"] for c in clips}) == 1
+    assert re.findall(r'data-answer="([^"]+)"', clips[0]["answers"]) == [*config.emotions, CANT_TELL]
+    # Every clip decodes in the browser, and all have one length.
+    durations = chromium.eval("""Promise.all([...document.querySelectorAll('.clip audio')].map(a =>
+        new Promise(r => { if (a.readyState >= 1) r(a.duration);
+                           else { a.onloadedmetadata = () => r(a.duration); a.onerror = () => r(-1); } })))""")
+    assert len(durations) == len(key["clips"]) and min(durations) > 0
+    assert max(durations) - min(durations) < 1e-6 and durations[0] == pytest.approx(key["clip_seconds"], abs=0.05)
+
+
+def test_a_click_through_persists_downloads_and_scores(built_page, browser, tmp_path, capsys):
+    page, key, _, _, root = built_page
+    chromium, downloads = browser
+    chromium.open(page.as_uri())
+    truth = [(c["clip"], c["emotion"]) for c in key["clips"]]
+    # A listener who hears every emotion but the last clip's, which they skip; first a wrong click they correct.
+    chromium.eval(f"document.querySelector('[data-clip=\"{truth[0][0]}\"] button[data-answer=\"{CANT_TELL}\"]').click()")
+    for clip, emotion in truth[:-1]:
+        chromium.eval(f"document.querySelector('[data-clip=\"{clip}\"] button[data-answer=\"{emotion}\"]').click()")
+    chromium.eval("const w = document.getElementById('listener'); w.value = 'Ann Example';"
+                  "w.dispatchEvent(new Event('input'))")
+    # Answers survive a reload (localStorage), and the page shows them.
+    chromium.open(page.as_uri())
+    assert chromium.eval("document.getElementById('progress').textContent") == f"7 of {len(truth)} answered"
+    assert chromium.eval("document.getElementById('listener').value") == "Ann Example"
+    assert chromium.eval("[...document.querySelectorAll('button[aria-pressed=\"true\"]')].length") == 7
+    chromium.eval("document.getElementById('download').click()")
+    deadline = time.time() + 30
+    while not list(downloads.glob("*.json")) and time.time() < deadline:
+        time.sleep(0.2)
+    (downloaded,) = downloads.glob("*.json")
+    assert downloaded.name == f"answers-{key['page_id']}-Ann_Example.json"
+    status = listen.main(["score", str(downloaded), "--key", str(page.parent / listen.KEY_NAME),
+                          "--record", str(tmp_path / "none.json")])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    result = listen.read_result(page.parent)
+    (one,) = result["listeners"]
+    assert one["listener"] == "Ann Example" and one["n_missing"] == 1 and one["missing"] == [truth[-1][0]]
+    assert (one["accuracy"], one["n_committed"], one["n_cant_tell"]) == (1.0, 7, 0)
+    assert "left 1 of 8 clips unanswered" in out
+
+
+def test_report_section_shows_the_confusion_and_the_listeners():
+    key = make_key()
+    result = listen.score(key, [listener(truth_of(key), "a"), listener(truth_of(key), "b")])
+    body = listen.report_section(result)
+    assert "data:image/png;base64," in body and "Fleiss' kappa 1.000" in body
+    assert ">a<" in body and ">b<" in body and ">majority<" in body
+    assert "No scored" in listen.report_section(None)
