@@ -1,7 +1,7 @@
 # The two commands of the README. Both set up .venv/ first (once).
 PY := .venv/bin/python
 
-.PHONY: setup report test bench
+.PHONY: setup report test bench listen
 
 setup:
 	@bash scripts/setup.sh
@@ -14,6 +14,12 @@ report: setup
 	@$(PY) -m pytest hypotheses/ -n auto $(foreach m,$(MODEL),--model '$(m)'); status=$$?; \
 	if [ $$status -eq 1 ]; then echo "emoprobe: some claims failed on the data (a result, not a crash): see reports/report.html"; fi; \
 	exit $$status
+
+# The blinded listening page of the samples `make report` cached (same MODEL):
+# reports/listening/<model>/listening.html, its key beside it. Score the
+# downloaded answers with: .venv/bin/python -m emoprobe.listen score answers-*.json
+listen: setup
+	@for m in $(MODEL); do $(PY) -m emoprobe.listen build --model "$$m" || exit 1; done
 
 # The suite's own engineering tests (what CI runs).
 test: setup

@@ -286,10 +286,11 @@ def test_score_goes_into_the_runs_decision_record(tmp_path):
 
 
 def small_experiment(tmp_path: Path) -> Path:
-    """configs/experiment.toml with half-second samples, 6 per emotion and 2 clips per emotion."""
+    """configs/experiment.toml with half-second samples, 6 per emotion (2 per extreme prompt), 2 clips per emotion."""
     text = DEFAULT_CONFIG_PATH.read_text()
     for old, new in [("duration_s = 10.0", "duration_s = 0.5"), ("batch_size = 8", "batch_size = 24"),
-                     ("n_per_emotion = 20", "n_per_emotion = 6"), ("clips_per_emotion = 6", "clips_per_emotion = 2")]:
+                     ("n_per_emotion = 20", "n_per_emotion = 6"), ("clips_per_emotion = 6", "clips_per_emotion = 2"),
+                     ("n_per_prompt = 10", "n_per_prompt = 2")]:
         assert old in text, old
         text = text.replace(old, new)
     path = tmp_path / "experiment.toml"
@@ -510,3 +511,77 @@ def test_report_section_shows_the_confusion_and_the_listeners():
     assert "data:image/png;base64," in body and "Fleiss' kappa 1.000" in body
     assert ">a<" in body and ">b<" in body and ">majority<" in body
     assert "No scored" in listen.report_section(None)
+
+
+def test_a_result_for_another_run_is_not_shown_as_this_runs(tmp_path):
+    key = make_key()
+    (tmp_path / listen.RESULT_NAME).write_text(json.dumps(listen.score(key, [listener(truth_of(key))])))
+    keys = [c["sample_key"] for c in key["clips"]]
+    assert listen.result_for_run([tmp_path], "tiny", keys)[0]["page_id"] == key["page_id"]
+    result, problem = listen.result_for_run([tmp_path], "tiny", keys[1:])
+    assert result is None and "another run" in problem
+    result, problem = listen.result_for_run([tmp_path], "null", keys)
+    assert result is None and "another run (tiny" in problem
+    result, problem = listen.result_for_run([tmp_path / "nowhere"], "tiny", keys)
+    assert result is None and "cannot read" in problem
+
+
+def test_the_report_shows_the_listening_check_and_its_criteria_row(built_page, tmp_path):
+    """A scored check of the tiny page, given with --listening, in a (partial) suite run's report and record."""
+    import subprocess
+    import sys
+
+    page, key, _, argv, root = built_page
+    folder = tmp_path / "listening"
+    shutil.copytree(page.parent, folder)
+    answers = answers_file(tmp_path / "a.json", key, [(c["clip"], c["emotion"]) for c in key["clips"]])
+    assert listen.main(["score", str(answers), "--key", str(folder / listen.KEY_NAME),
+                        "--record", str(tmp_path / "none.json")]) == 0
+    html = tmp_path / "report.html"
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "hypotheses/test_01_sample_size.py", "-p", "no:xdist", "-p",
+         "no:cacheprovider", "--model", "tiny", "--experiment", argv[2], "--cache-dir", argv[6],
+         "--listening", str(folder), f"--html={html}", "--self-contained-html", "-q"],
+        cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=600)
+    assert result.returncode in (0, 1), result.stdout[-3000:] + result.stderr[-3000:]
+    assert "listening check (exploratory, 1 listener(s)): accuracy 1.00 vs chance 0.25" in result.stdout
+    record = json.loads((tmp_path / "decision.json").read_text())
+    assert record["listening"]["page_id"] == key["page_id"]
+    assert [c for c in record["criteria"] if c["name"].startswith("listening check (exploratory")][0]["passed"]
+    text = html.read_text()
+    assert "<h2>Listening check</h2>" in text and 'alt="listening confusion"' in text
+    assert "1 listener: accuracy 1.00 over 8 clips" in text
+
+
+# --- the [listening] table --------------------------------------------------------
+
+
+def with_listening_table(tmp_path: Path, table: str) -> Path:
+    text = DEFAULT_CONFIG_PATH.read_text()
+    start = text.index("[listening]")
+    path = tmp_path / "experiment.toml"
+    path.write_text(text[:start] + table + "\n" + text[text.index("# Resources of each shard job"):])
+    return path
+
+
+def test_listening_table_defaults_records_and_overrides(tmp_path):
+    shipped = load_config(None).listening
+    assert (shipped.clips_per_emotion, shipped.clip_seconds, shipped.decisive, shipped.records) == (6, 8.0, False, ())
+    one = load_config(with_listening_table(tmp_path, '[listening]\nrecord = "a/listening.json"')).listening
+    assert one.records == ("a/listening.json",)
+    several = with_listening_table(tmp_path, '[listening]\nrecord = ["a", "b"]\ndecisive = true')
+    assert load_config(several).listening.records == ("a", "b")
+    assert load_config(several, Overrides(listening=["c"])).listening.records == ("c",)
+    # Where a result lies does not change the experiment's hash; whether it decides does.
+    assert load_config(several).config_hash() == load_config(several, Overrides(listening=["c"])).config_hash()
+    assert load_config(several).config_hash() != load_config(None).config_hash()
+
+
+@pytest.mark.parametrize("table, message", [("[listening]\nclips = 3", r"unknown key\(s\) \['clips'\]"),
+                                            ("[listening]\nclips_per_emotion = 0", "at least 1"),
+                                            ("[listening]\nclip_seconds = 0", "positive")])
+def test_a_bad_listening_table_is_one_message(tmp_path, table, message):
+    from emoprobe.config import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        load_config(with_listening_table(tmp_path, table))

@@ -70,7 +70,7 @@ class ListeningParams:
     seed: int | None = None  # None: derived from the sample plan's base seed
     # A decisive check can stop a GO; an exploratory one is only shown.
     decisive: bool = False
-    record: str = ""  # a scored check (listening.json or its folder) for the report; "": none
+    records: tuple[str, ...] = ()  # scored checks (listening.json or its folder) for the report
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ class ExperimentConfig:
         payload = self.to_dict()
         payload.pop("cache_dir", None)
         payload.pop("source", None)
-        payload.get("listening", {}).pop("record", None)  # where a result lies, like cache_dir
+        payload.get("listening", {}).pop("records", None)  # where results lie, like cache_dir
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -128,7 +128,7 @@ class Overrides:
     layers: str | None = None
     cache_dir: str | None = None
     emotions: str | None = None
-    listening: str | None = None  # a scored listening check for the report
+    listening: Sequence[str] | None = None  # scored listening checks for the report
 
 
 def parse_layers(text: str | Sequence[int] | None) -> tuple[int, ...] | None:
@@ -181,13 +181,18 @@ def _contrasts_from(raw: Sequence[Mapping[str, Any]]) -> tuple[AcousticContrast,
     return tuple(contrasts)
 
 
-def _listening_from(raw: Mapping[str, Any], record: str | None) -> ListeningParams:
-    known = {f.name for f in dataclasses.fields(ListeningParams)}
+def _listening_from(raw: Mapping[str, Any], records: Sequence[str] | None) -> ListeningParams:
+    raw = dict(raw)
+    known = {f.name for f in dataclasses.fields(ListeningParams)} - {"records"} | {"record"}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise ConfigError(f"[listening]: unknown key(s) {unknown}; known: {sorted(known)}")
-    params = ListeningParams(**raw)
-    return dataclasses.replace(params, record=record) if record is not None else params
+    # record: one path or a list (one per model); "" is none.
+    record = raw.pop("record", ())
+    record = [record] if isinstance(record, str) else list(record)
+    if records is not None:
+        record = list(records)
+    return ListeningParams(**raw, records=tuple(str(r) for r in record if str(r).strip()))
 
 
 def load_config(path: str | Path | None = None, overrides: Overrides | None = None) -> ExperimentConfig:

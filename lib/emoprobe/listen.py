@@ -496,6 +496,23 @@ def read_result(path: str | Path) -> dict:
     return result
 
 
+def result_for_run(records: Sequence[str | Path], model: str,
+                   run_sample_keys: Sequence[str]) -> tuple[dict | None, str | None]:
+    """The scored check among ``records`` made from this run's samples, or why there is none."""
+    problems = []
+    run_keys = set(run_sample_keys)
+    for path in records:
+        try:
+            result = read_result(path)
+        except ListeningError as err:
+            problems.append(str(err))
+            continue
+        if result["model"] == model and set(result["sample_keys"]) <= run_keys:
+            return result, None
+        problems.append(f"{path} is for another run ({result['model']}, clips not all among this run's samples)")
+    return None, "; ".join(problems) or None
+
+
 def criterion_for(result: Mapping[str, Any] | None, decisive: bool):
     """The criteria-table row of a scored check (exploratory unless ``decisive``)."""
     from .decision import Criterion
