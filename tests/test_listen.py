@@ -157,6 +157,9 @@ def test_fleiss_kappa_is_one_for_agreement_and_near_zero_for_independent_guessin
     rng = np.random.default_rng(1)
     kappas = [listen.fleiss_kappa(simulate(rng, key, 3, 0.0), [*EMOTIONS, CANT_TELL])[0] for _ in range(200)]
     assert abs(np.mean(kappas)) < 0.03 and max(kappas) < 0.5
+    # Listeners who each hear the emotion with probability h (else guess among k): expected kappa is h^2.
+    kappas = [listen.fleiss_kappa(simulate(rng, key, 3, 0.6), [*EMOTIONS, CANT_TELL])[0] for _ in range(200)]
+    assert np.mean(kappas) == pytest.approx(0.36, abs=0.03)
 
 
 def test_fleiss_kappa_matches_the_textbook_example():
@@ -269,6 +272,18 @@ def test_score_command_refuses_another_runs_answers_with_status_2(tmp_path, caps
     assert not (tmp_path / listen.RESULT_NAME).exists()
 
 
+def test_score_finds_the_key_of_the_answers_page_among_the_built_pages(tmp_path):
+    for name, page_id in (("tiny", "p0"), ("large", "p1")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / listen.KEY_NAME).write_text(json.dumps(make_key(page_id=page_id)))
+    key = make_key(page_id="p1")
+    path = answers_file(tmp_path / "a.json", key, truth_of(key).items())
+    assert listen.find_key(path, search=tmp_path) == tmp_path / "large" / listen.KEY_NAME
+    stray = answers_file(tmp_path / "b.json", key, truth_of(key).items(), page_id="p9")
+    with pytest.raises(ListeningError, match="no listening key .* page id 'p9'.*--key"):
+        listen.find_key(stray, search=tmp_path)
+
+
 def test_score_goes_into_the_runs_decision_record(tmp_path):
     key = make_key()
     (tmp_path / listen.KEY_NAME).write_text(json.dumps(key))
@@ -286,11 +301,14 @@ def test_score_goes_into_the_runs_decision_record(tmp_path):
 
 
 def small_experiment(tmp_path: Path) -> Path:
-    """configs/experiment.toml with half-second samples, 6 per emotion (2 per extreme prompt), 2 clips per emotion."""
+    """configs/experiment.toml with half-second samples, 6 per emotion (2 per extreme prompt), 2 clips per emotion,
+    and few permutations."""
     text = DEFAULT_CONFIG_PATH.read_text()
     for old, new in [("duration_s = 10.0", "duration_s = 0.5"), ("batch_size = 8", "batch_size = 24"),
                      ("n_per_emotion = 20", "n_per_emotion = 6"), ("clips_per_emotion = 6", "clips_per_emotion = 2"),
-                     ("n_per_prompt = 10", "n_per_prompt = 2")]:
+                     ("n_per_prompt = 10", "n_per_prompt = 2"),
+                     # The report test's evidence sections run these; the listening check needs none.
+                     ("n_permutations = 10000", "n_permutations = 200"), ("n_bootstrap = 2000", "n_bootstrap = 100")]:
         assert old in text, old
         text = text.replace(old, new)
     path = tmp_path / "experiment.toml"
