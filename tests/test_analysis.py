@@ -70,3 +70,16 @@ def test_emotion_layers_finds_a_planted_difference_and_not_noise(tmp_path):
     config = small_config(tmp_path)
     assert analysis.emotion_layers(sample_set(planted, name="planted"), (0,), config).layer(0).pvalue < 0.05
     assert analysis.emotion_layers(sample_set(noise, name="noise"), (0,), config).layer(0).pvalue > 0.05
+
+
+def test_memoised_analyses_are_computed_on_one_blas_thread(tmp_path):
+    """Whichever process computes a memo first fixes it for the run, so it must not
+    depend on that process's thread count (see emoprobe.threads)."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_threads():
+        return sorted({p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"})
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        seen = analysis.memoised(tmp_path, "threads", {"k": 1}, blas_threads)
+    assert seen == [1]

@@ -89,7 +89,7 @@ __all__ = [
 
 # Part of every cache key: bump whenever a setting below or a feature definition
 # changes, so stale cached features are recomputed rather than silently reused.
-EXTRACTOR_VERSION = "acoustics-1.2"
+EXTRACTOR_VERSION = "acoustics-1.3"  # 1.3: BLAS pinned to one thread, so entries no longer depend on who wrote them
 
 # --- extractor settings (engineering choices justified by measurement, see
 # module docstring; changing any of them requires bumping EXTRACTOR_VERSION) ---
@@ -510,6 +510,15 @@ def _load_or_extract_star(args: tuple) -> AcousticFeatures:
     return load_or_extract(wav, cache, rate, **kwargs)
 
 
+def _single_threaded_worker() -> None:
+    # One process per core: any thread pool a worker starts (BLAS, OpenMP) on
+    # top would oversubscribe the cores. extract_features pins BLAS itself, for
+    # the numbers; this is for the speed.
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+
+
 def load_or_extract_many(wav_paths: Sequence[str | os.PathLike],
                          cache_path_or_dir: str | os.PathLike | None = None,
                          expected_sample_rate: int | None = None, *,
@@ -521,7 +530,7 @@ def load_or_extract_many(wav_paths: Sequence[str | os.PathLike],
     jobs = [(p, cache_path_or_dir, expected_sample_rate, extract_kwargs) for p in wav_paths]
     if n_jobs <= 1:
         return [_load_or_extract_star(j) for j in jobs]
-    with ProcessPoolExecutor(max_workers=n_jobs) as pool:
+    with ProcessPoolExecutor(max_workers=n_jobs, initializer=_single_threaded_worker) as pool:
         return list(pool.map(_load_or_extract_star, jobs, chunksize=max(1, len(jobs) // (4 * n_jobs))))
 
 

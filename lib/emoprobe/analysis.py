@@ -21,6 +21,7 @@ from . import stats
 from .config import ExperimentConfig
 from .dataset import SampleSet
 from .fileio import atomic_write_bytes
+from .threads import single_threaded_blas
 
 T = TypeVar("T")
 ANALYSIS_VERSION = 1
@@ -41,7 +42,9 @@ def memoised(cache_dir: str | Path, name: str, payload: dict, compute: Callable[
                 return pickle.loads(path.read_bytes())
             except Exception:  # a damaged cache entry is recomputed, never trusted
                 path.unlink(missing_ok=True)
-        value = compute()
+        # One BLAS thread: the value must not depend on which process wrote it
+        # (an xdist worker and a serial run have different thread counts).
+        value = single_threaded_blas(compute)()
         atomic_write_bytes(path, pickle.dumps(value))
         return value
 
