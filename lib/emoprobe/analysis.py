@@ -166,35 +166,25 @@ class ProbeResult:
 
 
 def linear_probe(samples: SampleSet, layers: Sequence[int], config: ExperimentConfig) -> list[ProbeResult]:
-    """A cross-validated logistic-regression probe for emotion, per layer.
+    """A leave-one-wording-out ridge probe for emotion, per layer (``emoprobe.probe``).
 
-    Folds are split by prompt wording (GroupKFold), so the probe is scored on
-    wordings it never saw and cannot succeed by recognising wordings. The p
-    comes from scikit-learn's ``permutation_test_score`` (labels permuted over
-    samples, the same grouped folds); chance is the majority-class share.
+    The probe is scored on wordings it never saw, and its p permutes the
+    emotion labels of whole wordings (all seeds together), so a model that
+    only recognises wordings neither scores above the null nor gets a small p.
+    Chance is the permutation null's mean accuracy.
     """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import GroupKFold, permutation_test_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    from . import probe
 
-    n_perm = config.statistics.probe_permutations
+    n_perm, ridge = config.statistics.probe_permutations, config.statistics.probe_ridge
 
     def compute():
-        y, groups = samples.conditions, samples.prompt_ids
-        n_splits = min(5, len(set(groups)))
-        folds = list(GroupKFold(n_splits=n_splits).split(np.zeros(len(y)), y, groups))
-        chance = max(np.mean(y == label) for label in set(y))
-        out = []
-        for layer in layers:
-            probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0))
-            accuracy, _, pvalue = permutation_test_score(probe, samples.layer(layer), y, cv=folds,
-                                                         n_permutations=n_perm, random_state=config.base_seed)
-            out.append(ProbeResult(layer, float(accuracy), float(chance), float(pvalue), n_perm))
-        return out
+        tests = probe.probe_test({layer: samples.layer(layer) for layer in layers}, samples.conditions,
+                                 samples.prompt_ids, n_perm, seed=config.base_seed, ridge=ridge)
+        return [ProbeResult(layer, t.accuracy, t.chance, t.pvalue, t.n_permutations) for layer, t in tests.items()]
 
     return memoised(config.cache_dir, "probe", {"keys": samples.keys, "layers": list(layers), "n": n_perm,
-                                                "seed": config.base_seed}, compute)
+                                                "ridge": ridge, "seed": config.base_seed, "scheme": "wording-dual"},
+                    compute)
 
 
 def acoustic_features(samples: SampleSet, config: ExperimentConfig, progress: bool = True) -> list:

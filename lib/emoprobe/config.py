@@ -58,7 +58,9 @@ class StatisticsParams:
     metric: str = "cosine"
     n_permutations: int = 10_000
     n_bootstrap: int = 2_000
-    probe_permutations: int = 100
+    probe_permutations: int = 1_000
+    # Ridge penalty of the probe, relative to the mean eigenvalue of the centred Gram.
+    probe_ridge: float = 1.0
 
 
 @dataclass(frozen=True)
