@@ -54,8 +54,12 @@ def _stats_kwargs(config: ExperimentConfig) -> dict:
 
 def emotion_layers(samples: SampleSet, layers: Sequence[int], config: ExperimentConfig,
                    metric: str | None = None) -> stats.LayersAnalysis:
-    """Gap, permutation p, bootstrap CI and control per layer; Holm and BH across layers."""
-    kwargs = {**_stats_kwargs(config), "n_boot": config.statistics.n_bootstrap}
+    """Gap, permutation p, bootstrap CI and control per layer; Holm and BH across layers.
+
+    The CI resamples whole wordings within emotion, then seeds within wording:
+    the spread between wordings is part of the uncertainty of the gap.
+    """
+    kwargs = {**_stats_kwargs(config), "n_boot": config.statistics.n_bootstrap, "bootstrap_unit": "hierarchical"}
     if metric:
         kwargs["metric"] = metric
     payload = {"keys": samples.keys, "layers": list(layers), **kwargs}
@@ -223,12 +227,17 @@ def acoustic_guided(samples: SampleSet, layers: Sequence[int], features: Sequenc
             distance = 1.0 - stats.similarity_matrix(samples.layer(layer), "cosine")
             np.fill_diagonal(distance, 0.0)
             out[layer] = acoustics.mantel_test(distance, acoustic, n_permutations=config.statistics.n_permutations,
-                                               seed=config.base_seed)
+                                               seed=config.base_seed, groups=wordings(samples))
         return out
 
     return memoised(config.cache_dir, "acoustic_guided", {"keys": samples.keys, "layers": list(layers),
-                                                          "n": config.statistics.n_permutations,
+                                                          "n": config.statistics.n_permutations, "scheme": "wording",
                                                           "features": ACOUSTIC_DISTANCE_FEATURES}, compute)
+
+
+def wordings(samples: SampleSet) -> np.ndarray:
+    """Each sample's wording, unique across emotions (the unit every resampling moves whole)."""
+    return np.array([f"{c}/{p}" for c, p in zip(samples.conditions, samples.prompt_ids)])
 
 
 def features_by_condition(samples: SampleSet, features: Sequence) -> dict[str, list]:

@@ -344,7 +344,9 @@ class BootstrapCI(_Record):
     ``unit="sample"`` resampled samples within their wording (within their
     emotion when there are no prompts): the CI of the gap for these wordings.
     ``unit="prompt"`` resampled whole wordings within emotion: wider, it also
-    covers the choice of wordings.
+    covers the choice of wordings. ``unit="hierarchical"`` (what the analysis
+    uses) resampled whole wordings within emotion, then seeds within each drawn
+    wording (``emoprobe.resampling``), with a percentile interval.
     """
 
     statistic: float
@@ -1218,6 +1220,10 @@ def bootstrap_gap_ci(
     wording", is kept). This is the CI for the wordings actually used.
     ``unit="prompt"``: whole wordings are resampled within emotion (a cluster
     bootstrap), which also covers the choice of wordings and is wider.
+    ``unit="hierarchical"``: whole wordings within emotion, then seeds within
+    each drawn wording (two stages, :func:`emoprobe.resampling.hierarchical_counts`),
+    with a percentile interval (``method`` is not used). This is the one that
+    covers the true gap under a wording effect (``tests/test_resampling.py``).
 
     A resample counts a sample drawn k times with weight k; pairs of a sample
     with its own copies are left out (they are not pairs of two generations).
@@ -1227,19 +1233,26 @@ def bootstrap_gap_ci(
     n_boot = _check_count(n_boot, "n_boot", minimum=2)
     if not 0.0 < confidence < 1.0:
         raise StatsInputError(f"confidence must be in (0, 1), got {confidence}")
-    if unit not in ("sample", "prompt"):
-        raise StatsInputError(f"unit must be 'sample' or 'prompt', got {unit!r}")
+    if unit not in ("sample", "prompt", "hierarchical"):
+        raise StatsInputError(f"unit must be 'sample', 'prompt' or 'hierarchical', got {unit!r}")
     if statistic not in ("gap", "control_gap"):
         raise StatsInputError(f"statistic must be 'gap' or 'control_gap', got {statistic!r}")
     if statistic == "control_gap" and design.prompt_codes is None:
         raise StatsInputError("control_gap needs prompts")
-    if unit == "prompt" and design.prompt_codes is None:
-        raise StatsInputError("unit='prompt' needs prompts")
+    if unit in ("prompt", "hierarchical") and design.prompt_codes is None:
+        raise StatsInputError(f"unit={unit!r} needs prompts")
 
     masks = _pair_masks(design)
     first = masks.control if statistic == "control_gap" else masks.within
     S_first, C_first = np.where(first, S, 0.0), first.astype(np.float64)
     S_between, C_between = np.where(masks.between, S, 0.0), masks.between.astype(np.float64)
+
+    def weighted_mean(W: np.ndarray, values: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        return np.einsum("bi,bi->b", W @ values, W) / np.einsum("bi,bi->b", W @ counts, W)
+
+    if unit == "hierarchical":
+        return _hierarchical_ci(design, n_boot, confidence, _rng(seed), statistic,
+                                lambda W: weighted_mean(W, S_first, C_first) - weighted_mean(W, S_between, C_between))
 
     n = design.n
     if unit == "sample":
@@ -1261,9 +1274,6 @@ def bootstrap_gap_ci(
     data = tuple(items for items in strata if items.size > 1)
     if not data:
         raise StatsInputError("nothing to resample: every stratum has a single item")
-
-    def weighted_mean(W: np.ndarray, values: np.ndarray, counts: np.ndarray) -> np.ndarray:
-        return np.einsum("bi,bi->b", W @ values, W) / np.einsum("bi,bi->b", W @ counts, W)
 
     def stat(*resampled: np.ndarray, axis: int = -1) -> np.ndarray:
         lead = np.broadcast_shapes(*[r.shape[:-1] for r in resampled])
@@ -1299,6 +1309,28 @@ def bootstrap_gap_ci(
         standard_error=float(res.standard_error),
         name=statistic,
     )
+
+
+def _hierarchical_ci(design: _Design, n_boot: int, confidence: float, rng: np.random.Generator, name: str,
+                     statistic_of_weights: Callable[[np.ndarray], np.ndarray]) -> BootstrapCI:
+    """Percentile CI of a weighted statistic under the two-stage (wording, then seed) bootstrap."""
+    from .resampling import hierarchical_counts
+
+    observed = float(statistic_of_weights(np.ones((1, design.n)))[0])
+    values = []
+    for start in range(0, n_boot, 500):  # bounded memory: 500 x N weights at a time
+        counts = hierarchical_counts(design.prompt_codes, design.prompt_emotion, min(500, n_boot - start), rng)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            values.append(statistic_of_weights(counts))
+    boot = np.concatenate(values)
+    boot = boot[np.isfinite(boot)]  # a resample with no pair of a class says nothing about it
+    if boot.size < 2:
+        raise StatsInputError("the hierarchical bootstrap drew no resample with both pair classes")
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(boot, [tail, 1.0 - tail])
+    return BootstrapCI(statistic=observed, low=float(low), high=float(high), confidence=float(confidence),
+                       n_boot=n_boot, method="percentile", unit="hierarchical",
+                       standard_error=float(boot.std(ddof=1)), name=name)
 
 
 # ---------------------------------------------------------------------------
@@ -1685,8 +1717,8 @@ def per_dimension_test(
     """
     if unit is None:
         unit = "sample" if prompts is None else "prompt"
-    if unit not in ("sample", "prompt"):
-        raise StatsInputError(f"unit must be 'sample' or 'prompt', got {unit!r}")
+    if unit not in ("sample", "prompt", "hierarchical"):
+        raise StatsInputError(f"unit must be 'sample', 'prompt' or 'hierarchical', got {unit!r}")
     if unit == "prompt" and prompts is None:
         raise StatsInputError("unit='prompt' needs prompts")
     if not 0.0 < alpha < 1.0:
@@ -1850,6 +1882,8 @@ def _analyse_with_plan(
     summary = _gap_summary(S, design)
     test = plan.gap.run(S)
     ci = None
+    if bootstrap_unit == "hierarchical" and design.prompt_codes is None:
+        bootstrap_unit = "sample"  # no wordings known: samples are the only unit there is
     if n_boot:
         ci = bootstrap_gap_ci(
             S, emotions, prompts, n_boot, confidence, _rng(plan.bootstrap_seed), unit=bootstrap_unit, method=bootstrap_method
@@ -1909,7 +1943,7 @@ def analyse_layer(
     effect_thresholds: Mapping[str, float] | None = None,
     control: bool = True,
     control_pairs: bool = True,
-    bootstrap_unit: str = "sample",
+    bootstrap_unit: str = "hierarchical",
     bootstrap_method: str = "BCa",
 ) -> LayerResult:
     """All per-layer numbers of the seed's claims, as one :class:`LayerResult`.
@@ -1947,7 +1981,7 @@ def analyse_layers(
     effect_thresholds: Mapping[str, float] | None = None,
     control: bool = True,
     control_pairs: bool = True,
-    bootstrap_unit: str = "sample",
+    bootstrap_unit: str = "hierarchical",
     bootstrap_method: str = "BCa",
 ) -> LayersAnalysis:
     """:func:`analyse_layer` on every layer, then Holm and BH across layers.
