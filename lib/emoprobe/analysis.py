@@ -23,7 +23,7 @@ from .dataset import SampleSet
 from .fileio import atomic_write_bytes
 
 T = TypeVar("T")
-ANALYSIS_VERSION = 1
+ANALYSIS_VERSION = 2
 
 
 def memoised(cache_dir: str | Path, name: str, payload: dict, compute: Callable[[], T]) -> T:

@@ -61,6 +61,8 @@ class StatisticsParams:
     probe_permutations: int = 1_000
     # Ridge penalty of the probe, relative to the mean eigenvalue of the centred Gram.
     probe_ridge: float = 1.0
+    # The correction across layers that decides the verdict: "maxt" or "holm".
+    correction: str = "maxt"
 
 
 @dataclass(frozen=True)
@@ -273,6 +275,10 @@ def validate(config: ExperimentConfig) -> None:
     if config.statistics.metric not in ("cosine", "pearson", "euclidean"):
         raise ConfigError(
             f"statistics.metric {config.statistics.metric!r}: use cosine, pearson or euclidean")
+    if config.statistics.correction not in ("maxt", "holm"):
+        raise ConfigError(
+            f"statistics.correction {config.statistics.correction!r}: use maxt (Westfall-Young step-down "
+            "max-T across layers) or holm")
 
 
 

@@ -467,6 +467,8 @@ class LayerResult(_Record):
     pvalue_bh: float | None = None
     significant_holm: bool | None = None
     significant_bh: bool | None = None
+    pvalue_maxt: float | None = None
+    significant_maxt: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -487,6 +489,12 @@ class LayersAnalysis(_Record):
     n_significant_uncorrected: int
     n_significant_holm: int
     n_significant_bh: int
+    #: Westfall-Young step-down max-T over the layers (``emoprobe.corrections``).
+    n_significant_maxt: int | None = None
+
+    def n_significant(self, correction: str) -> int:
+        """Layers significant under ``correction`` ("holm" or "maxt")."""
+        return self.n_significant_maxt if correction == "maxt" else self.n_significant_holm  # type: ignore[return-value]
 
     @property
     def by_layer(self) -> dict[int, LayerResult]:
@@ -1984,7 +1992,7 @@ def analyse_layers(
     bootstrap_unit: str = "hierarchical",
     bootstrap_method: str = "BCa",
 ) -> LayersAnalysis:
-    """:func:`analyse_layer` on every layer, then Holm and BH across layers.
+    """:func:`analyse_layer` on every layer, then Holm, BH and step-down max-T across layers.
 
     ``activations`` maps layer index -> ``[N, D]`` (same samples, same order, in
     every layer). The permutations are drawn once and shared by all layers:
@@ -2010,6 +2018,12 @@ def analyse_layers(
         for layer in layers
     ]
     correction = correct_across_layers([r.pvalue for r in results], alpha)
+    from .corrections import maxt_stepdown
+
+    # Every layer ran through the same permutations (one plan), so row p of the
+    # stacked nulls is one relabelling seen by all layers: what max-T needs.
+    p_maxt = maxt_stepdown(np.array([r.statistic for r in results]),
+                           np.stack([r.test.null_distribution for r in results], axis=1), exact=plan.gap.exact)
     results = [
         dataclasses.replace(
             r,
@@ -2017,6 +2031,8 @@ def analyse_layers(
             pvalue_bh=correction.pvalues_bh[k],
             significant_holm=correction.reject_holm[k],
             significant_bh=correction.reject_bh[k],
+            pvalue_maxt=float(p_maxt[k]),
+            significant_maxt=bool(p_maxt[k] < alpha),
         )
         for k, r in enumerate(results)
     ]
@@ -2033,6 +2049,7 @@ def analyse_layers(
         n_significant_uncorrected=correction.n_uncorrected,
         n_significant_holm=correction.n_holm,
         n_significant_bh=correction.n_bh,
+        n_significant_maxt=int(np.sum(p_maxt < alpha)),
     )
 
 
