@@ -55,7 +55,7 @@ def hierarchical_counts(prompt_codes: np.ndarray, prompt_emotion: np.ndarray, n_
     prompt_emotion = np.asarray(prompt_emotion)
     n = prompt_codes.size
     _, sizes, members = group_members(prompt_codes)
-    counts = np.zeros((n_boot, n))
+    flat: list[np.ndarray] = []  # indices row * n + sample of every draw
     rows = np.arange(n_boot)[:, None, None]
     for emotion in np.unique(prompt_emotion):
         wordings = np.nonzero(prompt_emotion == emotion)[0]
@@ -65,8 +65,8 @@ def hierarchical_counts(prompt_codes: np.ndarray, prompt_emotion: np.ndarray, n_
         position = np.floor(rng.random((n_boot, wordings.size, width)) * sizes[drawn][:, :, None]).astype(np.int64)
         valid = np.arange(width)[None, None, :] < sizes[drawn][:, :, None]
         picked = members[drawn[:, :, None], position]
-        np.add.at(counts, (np.broadcast_to(rows, picked.shape)[valid], picked[valid]), 1.0)
-    return counts
+        flat.append((rows * n + picked)[valid])
+    return np.bincount(np.concatenate(flat), minlength=n_boot * n).reshape(n_boot, n).astype(np.float64)
 
 
 def block_permutations(groups: np.ndarray, n_permutations: int, rng: np.random.Generator) -> np.ndarray:
