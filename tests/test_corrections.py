@@ -77,3 +77,14 @@ def test_maxt_finds_more_than_holm_on_correlated_layers():
         maxt += r.n_significant_maxt > 0
         assert all(lr.pvalue_maxt <= lr.pvalue_holm + 1e-12 for lr in r.layers)
     assert maxt > holm, f"any layer significant: max-T {maxt}/60, Holm {holm}/60"
+
+
+def test_claim_2_is_corrected_across_layers_and_pairs():
+    import pingouin
+
+    acts, emotions, prompts = synthetic.synthetic_layers(5, 3, prompt_share=0.3)
+    r = stats.analyse_layers(acts, emotions, prompts, n_permutations=199, n_boot=0, seed=0)
+    flat = [c.pvalue for layer in r.layers for c in layer.control_pairs]
+    assert len(flat) == 3 * 6
+    _, expected = pingouin.multicomp(np.array(flat), alpha=ALPHA, method="holm")
+    assert np.allclose([p for layer in r.layers for p in layer.control_pairs_holm], expected)

@@ -469,6 +469,8 @@ class LayerResult(_Record):
     significant_bh: bool | None = None
     pvalue_maxt: float | None = None
     significant_maxt: bool | None = None
+    #: Holm over every (layer, emotion pair) control test of the analysis, in ``control_pairs`` order.
+    control_pairs_holm: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -2036,6 +2038,12 @@ def analyse_layers(
         )
         for k, r in enumerate(results)
     ]
+    # Claim 2 reads every (layer, pair) control test: one family, one Holm.
+    flat = [c.pvalue for r in results for c in r.control_pairs]
+    if flat:
+        holm = iter(correct_across_layers(flat, alpha).pvalues_holm)
+        results = [dataclasses.replace(r, control_pairs_holm=tuple(next(holm) for _ in r.control_pairs))
+                   for r in results]
     control_correction = None
     if all(r.control is not None for r in results):
         control_correction = correct_across_layers([r.control.pvalue for r in results], alpha)  # type: ignore[union-attr]
