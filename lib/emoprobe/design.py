@@ -114,10 +114,7 @@ def detection_power(gap: float, n_emotions: int, n_wordings: int, n_seeds: int, 
     rng = np.random.default_rng(seed)
     emotions, prompts, _ = synthetic.design_labels(n_emotions, n_wordings, n_seeds)
     engine = stats._gap_engine(stats._make_design(emotions, prompts, emotions.size), n_permutations, rng)
-    c = synthetic.SEED_BETWEEN_SIMILARITY
-    noise_var = (1.0 - c) / c
-    share = (synthetic.SEED_CONTROL_SIMILARITY - c) * (1.0 + noise_var) / noise_var
-    params = {"baseline_cosine": c, "prompt_share": share, **geometry}
+    params = {**synthetic.seed_like_geometry(), **geometry}
     hits = 0
     for _ in range(n_sim):
         data = synthetic.planted_activations(rng, gap, n_emotions=n_emotions, n_prompts_per_emotion=n_wordings,
@@ -137,6 +134,8 @@ def n_for_power(gap: float, n_emotions: int, n_wordings: int, *, target: float =
     def power(seeds: int) -> float:
         return detection_power(gap, n_emotions, n_wordings, seeds, **power_kwargs)[0]
 
+    if power(1) >= target:
+        return n_wordings
     low, high = 1, 2
     while power(high) < target:
         low, high = high, high * 2

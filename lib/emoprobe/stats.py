@@ -529,6 +529,9 @@ class PowerCurve(_Record):
     metric: str
     geometry: dict[str, Any]
     seed: int | None
+    #: Layers the run corrects over: a layer counts as detected at p < alpha / n_layers.
+    n_layers: int = 1
+    n_prompts_per_emotion: int | None = None
 
 
 # ---------------------------------------------------------------------------
@@ -2078,9 +2081,18 @@ def power_curve(
     metric: str = "cosine",
     n_seeds_per_prompt: int = 4,
     seed: int | None = 0,
+    n_layers: int = 1,
     **geometry: Any,
 ) -> PowerCurve:
     """Detection rate of :func:`permutation_gap_test` against a planted gap.
+
+    Honest to the run when called with its ``n_permutations`` and its number
+    of analysed layers ``n_layers``: one true layer counts as detected when
+    its p is below ``alpha / n_layers``, what Holm's first step needs and what
+    max-T needs with independent layers (the report does this; 199
+    permutations and no correction showed power 0.74 at a gap of 0.002 where
+    the real test had 0.14). The permutations are drawn once and shared by
+    the simulated datasets (each test stays valid on its own).
 
     For each effect, ``n_sim`` datasets are drawn with
     :func:`emoprobe.synthetic.planted_activations` (``n_per_emotion`` samples
@@ -2096,9 +2108,12 @@ def power_curve(
         raise StatsInputError(f"n_per_emotion={n_per_emotion} must be a multiple of n_seeds_per_prompt={n_seeds_per_prompt}")
     n_prompts = n_per_emotion // n_seeds_per_prompt
     n_sim = _check_count(n_sim, "n_sim")
+    n_layers = _check_count(n_layers, "n_layers")
+    threshold = alpha / n_layers
     rng = _rng(seed)
     power, power_se, power_min, mean_gap = [], [], [], []
     used_geometry: dict[str, Any] = {}
+    engine = None
     for effect in effects:
         detected = detected_min = 0
         gaps = []
@@ -2108,9 +2123,12 @@ def power_curve(
             )
             used_geometry = data.geometry
             S = similarity_matrix(data.X, metric)
-            res = permutation_gap_test(S, data.emotions, data.prompts, n_permutations, seed=rng)
-            detected += res.pvalue < alpha
-            detected_min += (res.pvalue < alpha) and (res.statistic >= min_gap)
+            if engine is None:
+                design = _make_design(data.emotions, data.prompts, S.shape[0])
+                engine = _gap_engine(design, _check_count(n_permutations, "n_permutations"), rng)
+            res = engine.run(S)
+            detected += res.pvalue < threshold
+            detected_min += (res.pvalue < threshold) and (res.statistic >= min_gap)
             gaps.append(res.statistic)
         rate = detected / n_sim
         power.append(rate)
@@ -2132,6 +2150,8 @@ def power_curve(
         metric=metric,
         geometry=geometry_record,
         seed=seed,
+        n_layers=n_layers,
+        n_prompts_per_emotion=n_prompts,
     )
 
 

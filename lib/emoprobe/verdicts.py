@@ -37,13 +37,6 @@ __all__ = ["TRUTHS", "NULLS", "register_truth", "VerdictRates", "simulate_verdic
 LayerGenerator = Callable[..., tuple[dict[int, np.ndarray], np.ndarray, np.ndarray]]
 
 
-def _seed_like_geometry() -> dict:
-    c = synthetic.SEED_BETWEEN_SIMILARITY
-    noise_var = (1.0 - c) / c
-    return {"baseline_cosine": c,
-            "prompt_share": (synthetic.SEED_CONTROL_SIMILARITY - c) * (1.0 + noise_var) / noise_var}
-
-
 def _layers(**fixed) -> LayerGenerator:
     def generate(rng: np.random.Generator, n_layers: int, gap: float = 0.0, **geometry):
         return synthetic.synthetic_layers(rng, n_layers, {k: gap for k in range(n_layers)} if gap else None,
@@ -53,7 +46,7 @@ def _layers(**fixed) -> LayerGenerator:
 
 TRUTHS: dict[str, LayerGenerator] = {
     "null": _layers(prompt_share=0.0),
-    "seed-like": _layers(**_seed_like_geometry()),
+    "seed-like": _layers(**synthetic.seed_like_geometry()),
     "paraphrase": _layers(prompt_share=0.6),
     "planted": _layers(prompt_share=0.1),
 }
