@@ -83,3 +83,14 @@ def test_power_curve_uses_the_runs_permutations_and_correction():
     assert honest.n_layers == 48 and honest.n_permutations == 1999
     # A single test at alpha overstates what a layer of 48 can show after correction.
     assert honest.power[0] < uncorrected.power[0] - 0.2, (honest.power, uncorrected.power)
+
+
+def test_config_names_a_known_correction(tmp_path):
+    from emoprobe.config import ConfigError, Overrides, load_config
+
+    experiment = tmp_path / "experiment.toml"
+    experiment.write_text((REPO / "configs" / "experiment.toml").read_text()
+                          .replace('correction = "maxt"', 'correction = "bonferroni"'))
+    with pytest.raises(ConfigError, match="statistics.correction 'bonferroni'"):
+        load_config(experiment, Overrides())
+    assert load_config(REPO / "configs" / "experiment.toml", Overrides()).statistics.correction == "maxt"
