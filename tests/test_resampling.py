@@ -192,3 +192,15 @@ def test_wording_level_agreement_detects_a_real_shift():
                                    wordings_a=np.repeat(np.arange(6), 4), wordings_b=np.repeat(np.arange(6), 4)).pvalue
                for _ in range(40)]
     assert np.mean(np.array(pvalues) < ALPHA) >= 0.8
+
+
+def test_validate_contrasts_passes_the_wordings_on():
+    rng = np.random.default_rng(35)
+    a, b, wordings = _two_emotions(rng, 1.0)
+    happy, sad = [{"rms": v} for v in a], [{"rms": v} for v in b]
+    table = {("happy", "sad"): {"rms": "higher"}}
+    clustered = acoustics.validate_contrasts({"happy": happy, "sad": sad}, table, 0.8, n_bootstrap=300,
+                                             wordings_by_emotion={"happy": wordings, "sad": wordings})[0]
+    direct = acoustics.agreement(a, b, "higher", n_bootstrap=300, wordings_a=wordings, wordings_b=wordings)
+    assert (clustered.ci_low, clustered.ci_high, clustered.pvalue) == (direct.ci_low, direct.ci_high, direct.pvalue)
+    assert direct.scheme == "wording"

@@ -754,7 +754,8 @@ def _feature_values(items: Sequence[AcousticFeatures | Mapping[str, Any]], name:
 def validate_contrasts(features_by_emotion: Mapping[str, Sequence[AcousticFeatures]],
                        direction_table: Mapping[tuple[str, str], Mapping[str, Any]],
                        threshold: float, *, n_bootstrap: int = 2000, ci_level: float = 0.95,
-                       seed: int = 0) -> list[ContrastRecord]:
+                       seed: int = 0, wordings_by_emotion: Mapping[str, Sequence[Any]] | None = None
+                       ) -> list[ContrastRecord]:
     """Check every (contrast, feature) of ``direction_table`` against ``threshold``.
 
     ``direction_table`` maps ``(emotion_a, emotion_b)`` to ``{feature: expected}``
@@ -763,6 +764,8 @@ def validate_contrasts(features_by_emotion: Mapping[str, Sequence[AcousticFeatur
     ``(mode_of_a, mode_of_b)``.  The table and the threshold come from the
     experiment config.  Returns records in table order (mode: two records, a then
     b).  No multiple-comparison correction is applied here; p-values are raw.
+    With ``wordings_by_emotion`` (each feature's sample wording, in the same
+    order) the ordinal features' p and CI are wording-level (see ``agreement``).
     """
     records: list[ContrastRecord] = []
     for (emo_a, emo_b), expectations in direction_table.items():
@@ -782,8 +785,10 @@ def validate_contrasts(features_by_emotion: Mapping[str, Sequence[AcousticFeatur
                         m.agreement_rate, "share_in_expected_mode", threshold,
                         m.agreement_rate > threshold, m.ci_low > threshold))
             else:
+                wordings = ({} if wordings_by_emotion is None else
+                            {"wordings_a": wordings_by_emotion[emo_a], "wordings_b": wordings_by_emotion[emo_b]})
                 r = agreement(_feature_values(group_a, feature), _feature_values(group_b, feature),
-                              expected, n_bootstrap=n_bootstrap, ci_level=ci_level, seed=seed)
+                              expected, n_bootstrap=n_bootstrap, ci_level=ci_level, seed=seed, **wordings)
                 records.append(ContrastRecord(
                     (emo_a, emo_b), feature, None, expected, r.n_a, r.n_b, r.agreement_rate,
                     r.ci_low, r.ci_high, r.statistic, r.pvalue, r.rank_biserial,
