@@ -12,7 +12,8 @@ def test_labelling_beats_permuted_labels(layer, layer_analysis, experiment, reco
     result = layer_analysis.layer(layer)
     alpha = experiment.thresholds.alpha
     record_claim("permutation", layer=layer, gap=result.statistic, pvalue=result.pvalue,
-                 pvalue_holm=result.pvalue_holm, pvalue_bh=result.pvalue_bh, null_mean=result.test.null_mean,
+                 pvalue_holm=result.pvalue_holm, pvalue_bh=result.pvalue_bh, pvalue_maxt=result.pvalue_maxt,
+                 gap_se=result.ci.standard_error if result.ci else None, null_mean=result.test.null_mean,
                  null_sd=result.test.null_sd, n_permutations=result.test.n_permutations,
                  effect_size=result.effect_size, alpha=alpha)
     assert result.pvalue < alpha, (

@@ -3,8 +3,9 @@
 Per row of the config's direction table (happy vs sad: tempo, energy,
 brightness higher, major against minor; energetic vs calm: tempo, energy,
 brightness higher): the agreement rate (share of cross-pairs ordered as
-expected) exceeds the configured threshold (the seed's 80%). Mode: the share of
-each side's samples in its expected mode.
+expected) exceeds the configured threshold (the seed's 80%). Its CI and p treat
+the seeds of one wording as a cluster (wordings resampled and permuted whole).
+Mode: the share of each side's samples in its expected mode.
 """
 
 import numpy as np
@@ -14,8 +15,8 @@ from emoprobe import acoustics, report
 
 
 @pytest.mark.claim
-def test_acoustic_feature_matches_label(contrast_feature, acoustic_features_by_emotion, experiment, record_claim,
-                                        attach):
+def test_acoustic_feature_matches_label(contrast_feature, acoustic_features_by_emotion, wordings_by_emotion,
+                                        experiment, record_claim, attach):
     first, second, feature, expected = contrast_feature
     threshold = experiment.thresholds.acoustic_agreement
     a, b = acoustic_features_by_emotion[first], acoustic_features_by_emotion[second]
@@ -29,10 +30,13 @@ def test_acoustic_feature_matches_label(contrast_feature, acoustic_features_by_e
     else:
         values_a, values_b = [getattr(f, feature) for f in a], [getattr(f, feature) for f in b]
         attach(report.plot_acoustic_boxes({first: a, second: b}, [feature]), f"{feature}: {first} vs {second}")
-        result = acoustics.agreement(values_a, values_b, expected)
+        # Seeds of one wording are a cluster: the p moves whole wordings, the CI resamples them.
+        result = acoustics.agreement(values_a, values_b, expected, wordings_a=wordings_by_emotion[first],
+                                     wordings_b=wordings_by_emotion[second])
         rate, pvalue = result.agreement_rate, result.pvalue
-        detail = (f"agreement {rate:.0%} (CI {result.ci_low:.0%} to {result.ci_high:.0%}), one-sided "
-                  f"Mann-Whitney p = {pvalue:.3g}, medians {np.median(values_a):.4g} vs {np.median(values_b):.4g}")
+        detail = (f"agreement {rate:.0%} (wording-level CI {result.ci_low:.0%} to {result.ci_high:.0%}), "
+                  f"wording-level permutation p = {pvalue:.3g} over {result.n_permutations} arrangements, "
+                  f"medians {np.median(values_a):.4g} vs {np.median(values_b):.4g}")
     record_claim("acoustic", contrast=[first, second], feature=feature, agreement=rate, pvalue=pvalue,
                  threshold=threshold)
     assert rate > threshold, f"{first} vs {second}, {feature} expected {expected}: {detail}; need > {threshold:.0%}"

@@ -1,6 +1,8 @@
 """The verdict rule on hand-made outcomes: one test per verdict, and the edges."""
 
-from emoprobe.decision import GO, INCONCLUSIVE, NO_GO, PIVOT, LayerOutcome, Outcome, decide
+import pytest
+
+from emoprobe.decision import GO, GO_REDUCED, INCONCLUSIVE, NO_GO, PIVOT, Family, LayerOutcome, Outcome, decide
 
 RULE = dict(alpha=0.05, min_gap=0.02, min_n=20, acoustic_threshold=0.8)
 
@@ -46,8 +48,49 @@ def test_gap_and_significance_must_hold_in_the_same_layer():
 
 
 def test_criteria_table_reports_each_number_and_partial_runs_say_so():
-    decision = decide(Outcome(None, layers((0.05, 1e-4, 1e-4)), None), partial=True, **RULE)
+    decision = decide(Outcome(None, layers((0.05, 1e-4, 1e-4)), True, 0.9), partial=True, **RULE)
     assert decision.partial and decision.verdict == GO
     by_name = {c.name: c for c in decision.criteria}
     assert by_name["samples per emotion"].passed is None
-    assert by_name["acoustic agreement (worst contrast)"].value == "not run"
+    assert by_name["family tested"].value == "not known"
+
+
+def test_go_needs_the_acoustic_check_to_have_run():
+    # No acoustic contrast among the analysed emotions (or the claims deselected): never GO.
+    decision = decide(Outcome(20, layers((0.05, 1e-4, 1e-4)), None), **RULE)
+    assert decision.verdict == INCONCLUSIVE and "acoustic" in decision.reason
+    assert {c.name: c for c in decision.criteria}["acoustic agreement (worst contrast)"].value == "not run"
+
+
+FULL = Family(48, 48, ("happy", "sad", "calm", "energetic"), ("happy", "sad", "calm", "energetic"))
+
+
+@pytest.mark.parametrize("family", [Family(6, 48, FULL.emotions_total, FULL.emotions_total),
+                                    Family(48, 48, ("happy", "calm"), FULL.emotions_total)])
+def test_go_on_a_reduced_family_is_not_a_full_go(family):
+    decision = decide(Outcome(20, layers((0.05, 1e-4, 1e-4)), True, 0.9, family), **RULE)
+    assert decision.verdict == GO_REDUCED and decision.verdict != GO and decision.reduced_family
+    assert decision.family == family.describe() and "reduced family" in decision.reason
+    assert decide(Outcome(20, layers((0.05, 1e-4, 1e-4)), True, 0.9, FULL), **RULE).verdict == GO
+
+
+def test_family_names_layers_and_emotions():
+    assert Family(6, 48, ("happy", "sad"), FULL.emotions_total).describe() == "6 of 48 layers, 2 of 4 emotions"
+
+
+def test_the_gap_must_clear_the_line_by_its_lower_bound():
+    # Point gap 0.025 over the line, but with SE 0.004 over 10 layers the simultaneous
+    # lower bound is 0.025 - 2.81 * 0.004 = 0.0138: PIVOT. A tight SE gives GO.
+    wide = tuple(LayerOutcome(k, 0.025, 1e-4, 1e-3, gap_se=0.004) for k in range(10))
+    tight = tuple(LayerOutcome(k, 0.025, 1e-4, 1e-3, gap_se=0.001) for k in range(10))
+    assert decide(Outcome(20, wide, True, 0.9), **RULE).verdict == PIVOT
+    assert decide(Outcome(20, tight, True, 0.9), **RULE).verdict == GO
+
+
+def test_the_config_names_the_correction_that_decides():
+    rows = (LayerOutcome(0, 0.05, 1e-3, 0.06, pvalue_maxt=0.01),)
+    assert decide(Outcome(20, rows, True, 0.9), **RULE).verdict == NO_GO
+    maxt = decide(Outcome(20, rows, True, 0.9), correction="maxt", **RULE)
+    assert maxt.verdict == GO and maxt.correction == "maxt" and "max-T" in maxt.reason
+    with pytest.raises(ValueError):
+        decide(Outcome(20, layers((0.05, 1e-4, 1e-4)), True, 0.9), correction="maxt", **RULE)

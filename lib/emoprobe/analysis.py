@@ -24,7 +24,7 @@ from .fileio import atomic_write_bytes
 from .threads import single_threaded_blas
 
 T = TypeVar("T")
-ANALYSIS_VERSION = 1
+ANALYSIS_VERSION = 2
 
 
 def memoised(cache_dir: str | Path, name: str, payload: dict, compute: Callable[[], T]) -> T:
@@ -57,8 +57,12 @@ def _stats_kwargs(config: ExperimentConfig) -> dict:
 
 def emotion_layers(samples: SampleSet, layers: Sequence[int], config: ExperimentConfig,
                    metric: str | None = None) -> stats.LayersAnalysis:
-    """Gap, permutation p, bootstrap CI and control per layer; Holm and BH across layers."""
-    kwargs = {**_stats_kwargs(config), "n_boot": config.statistics.n_bootstrap}
+    """Gap, permutation p, bootstrap CI and control per layer; Holm and BH across layers.
+
+    The CI resamples whole wordings within emotion, then seeds within wording:
+    the spread between wordings is part of the uncertainty of the gap.
+    """
+    kwargs = {**_stats_kwargs(config), "n_boot": config.statistics.n_bootstrap, "bootstrap_unit": "hierarchical"}
     if metric:
         kwargs["metric"] = metric
     payload = {"keys": samples.keys, "layers": list(layers), **kwargs}
@@ -169,35 +173,25 @@ class ProbeResult:
 
 
 def linear_probe(samples: SampleSet, layers: Sequence[int], config: ExperimentConfig) -> list[ProbeResult]:
-    """A cross-validated logistic-regression probe for emotion, per layer.
+    """A leave-one-wording-out ridge probe for emotion, per layer (``emoprobe.probe``).
 
-    Folds are split by prompt wording (GroupKFold), so the probe is scored on
-    wordings it never saw and cannot succeed by recognising wordings. The p
-    comes from scikit-learn's ``permutation_test_score`` (labels permuted over
-    samples, the same grouped folds); chance is the majority-class share.
+    The probe is scored on wordings it never saw, and its p permutes the
+    emotion labels of whole wordings (all seeds together), so a model that
+    only recognises wordings neither scores above the null nor gets a small p.
+    Chance is the permutation null's mean accuracy.
     """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import GroupKFold, permutation_test_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    from . import probe
 
-    n_perm = config.statistics.probe_permutations
+    n_perm, ridge = config.statistics.probe_permutations, config.statistics.probe_ridge
 
     def compute():
-        y, groups = samples.conditions, samples.prompt_ids
-        n_splits = min(5, len(set(groups)))
-        folds = list(GroupKFold(n_splits=n_splits).split(np.zeros(len(y)), y, groups))
-        chance = max(np.mean(y == label) for label in set(y))
-        out = []
-        for layer in layers:
-            probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0))
-            accuracy, _, pvalue = permutation_test_score(probe, samples.layer(layer), y, cv=folds,
-                                                         n_permutations=n_perm, random_state=config.base_seed)
-            out.append(ProbeResult(layer, float(accuracy), float(chance), float(pvalue), n_perm))
-        return out
+        tests = probe.probe_test({layer: samples.layer(layer) for layer in layers}, samples.conditions,
+                                 samples.prompt_ids, n_perm, seed=config.base_seed, ridge=ridge)
+        return [ProbeResult(layer, t.accuracy, t.chance, t.pvalue, t.n_permutations) for layer, t in tests.items()]
 
     return memoised(config.cache_dir, "probe", {"keys": samples.keys, "layers": list(layers), "n": n_perm,
-                                                "seed": config.base_seed}, compute)
+                                                "ridge": ridge, "seed": config.base_seed, "scheme": "wording-dual"},
+                    compute)
 
 
 def acoustic_features(samples: SampleSet, config: ExperimentConfig, progress: bool = True) -> list:
@@ -236,12 +230,17 @@ def acoustic_guided(samples: SampleSet, layers: Sequence[int], features: Sequenc
             distance = 1.0 - stats.similarity_matrix(samples.layer(layer), "cosine")
             np.fill_diagonal(distance, 0.0)
             out[layer] = acoustics.mantel_test(distance, acoustic, n_permutations=config.statistics.n_permutations,
-                                               seed=config.base_seed)
+                                               seed=config.base_seed, groups=wordings(samples))
         return out
 
     return memoised(config.cache_dir, "acoustic_guided", {"keys": samples.keys, "layers": list(layers),
-                                                          "n": config.statistics.n_permutations,
+                                                          "n": config.statistics.n_permutations, "scheme": "wording",
                                                           "features": ACOUSTIC_DISTANCE_FEATURES}, compute)
+
+
+def wordings(samples: SampleSet) -> np.ndarray:
+    """Each sample's wording, unique across emotions (the unit every resampling moves whole)."""
+    return np.array([f"{c}/{p}" for c, p in zip(samples.conditions, samples.prompt_ids)])
 
 
 def features_by_condition(samples: SampleSet, features: Sequence) -> dict[str, list]:

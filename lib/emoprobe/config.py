@@ -58,7 +58,11 @@ class StatisticsParams:
     metric: str = "cosine"
     n_permutations: int = 10_000
     n_bootstrap: int = 2_000
-    probe_permutations: int = 100
+    probe_permutations: int = 1_000
+    # Ridge penalty of the probe, relative to the mean eigenvalue of the centred Gram.
+    probe_ridge: float = 1.0
+    # The correction across layers that decides the verdict: "maxt" or "holm".
+    correction: str = "maxt"
 
 
 @dataclass(frozen=True)
@@ -306,6 +310,10 @@ def validate(config: ExperimentConfig) -> None:
     if config.statistics.metric not in ("cosine", "pearson", "euclidean"):
         raise ConfigError(
             f"statistics.metric {config.statistics.metric!r}: use cosine, pearson or euclidean")
+    if config.statistics.correction not in ("maxt", "holm"):
+        raise ConfigError(
+            f"statistics.correction {config.statistics.correction!r}: use maxt (Westfall-Young step-down "
+            "max-T across layers) or holm")
 
 
 

@@ -4,14 +4,26 @@ Verdicts, checked in this order:
 
 1. INCONCLUSIVE: fewer samples per emotion than the seed's minimum. Nothing
    else is read.
-2. NO-GO: no layer is significant after Holm correction across the layers
-   tested. Activations show no emotion structure; the acoustics cannot change
-   that.
+2. NO-GO: no layer is significant after correction across the layers
+   tested (``correction``: "holm", or "maxt" for Westfall-Young step-down
+   max-T; the experiment config names which). Activations show no emotion
+   structure; the acoustics cannot change that.
 3. INCONCLUSIVE: some layer is significant, but the generated audio fails
    acoustic validation, so the activation difference cannot be attributed to
    emotion (it may be wording, or anything else the prompts differ in).
-4. GO: a layer is significant after correction and its within-minus-between
-   gap reaches the minimum gap (the seed's 2%).
+4. GO: a layer is significant after correction and its gap reaches the
+   minimum gap (the seed's 2%) by its lower confidence bound, not its point
+   estimate: ``gap - z(1 - alpha / n_layers) * SE`` (SE from the wording-level
+   bootstrap), a bound that holds for all analysed layers at once. Taking the
+   largest point gap among the significant layers is a winner's curse: with a
+   true gap of 0.015 at every layer the maximum reached 0.02 in 9 of 40 runs.
+   A layer without a bootstrap SE falls back to its point gap (callers that
+   skip the bootstrap; the suite always has one).
+   GO also needs the acoustic check to have run and passed: with no acoustic
+   contrast among the analysed emotions (or the acoustic claims deselected)
+   the verdict is INCONCLUSIVE. And a GO on a reduced family (``--layers`` or
+   ``--emotions`` subsets, ``Outcome.family``) is recorded as
+   ``GO (reduced family)``, never as a full GO.
 5. PIVOT: significant after correction, but no significant layer reaches the
    minimum gap (the seed's "weak signal: consider the negative-result paper").
 
@@ -24,6 +36,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 GO, PIVOT, NO_GO, INCONCLUSIVE = "GO", "PIVOT", "NO-GO", "INCONCLUSIVE"
+GO_REDUCED = "GO (reduced family)"
+CORRECTIONS = ("holm", "maxt")
 
 
 @dataclass(frozen=True)
@@ -32,6 +46,26 @@ class LayerOutcome:
     gap: float
     pvalue: float
     pvalue_holm: float
+    pvalue_maxt: float | None = None
+    gap_se: float | None = None  # bootstrap standard error of the gap (wording, then seed)
+
+
+@dataclass(frozen=True)
+class Family:
+    """What the run tested against what the experiment plans: the family the correction covers."""
+
+    layers_analysed: int
+    layers_total: int
+    emotions_analysed: tuple[str, ...]
+    emotions_total: tuple[str, ...]
+
+    @property
+    def complete(self) -> bool:
+        return self.layers_analysed >= self.layers_total and set(self.emotions_total) <= set(self.emotions_analysed)
+
+    def describe(self) -> str:
+        return (f"{self.layers_analysed} of {self.layers_total} layers, "
+                f"{len(self.emotions_analysed)} of {len(self.emotions_total)} emotions")
 
 
 @dataclass(frozen=True)
@@ -42,6 +76,7 @@ class Outcome:
     layers: tuple[LayerOutcome, ...]
     acoustic_pass: bool | None  # None: acoustic claims did not run
     acoustic_worst_agreement: float | None = None
+    family: Family | None = None  # None: not known (treated as complete)
 
 
 @dataclass(frozen=True)
@@ -60,47 +95,86 @@ class Decision:
     partial: bool = False
     best_layer: int | None = None
     significant_layers: tuple[int, ...] = field(default_factory=tuple)
+    correction: str = "holm"
+    family: str | None = None  # "6 of 48 layers, 2 of 4 emotions"; None when not known
+    reduced_family: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
+def lower_bound(lo: LayerOutcome, alpha: float, n_layers: int) -> float:
+    """The gap's lower confidence bound, simultaneous over ``n_layers`` (Bonferroni); the point gap without an SE."""
+    if lo.gap_se is None:
+        return lo.gap
+    from statistics import NormalDist
+
+    return lo.gap - NormalDist().inv_cdf(1.0 - alpha / max(1, n_layers)) * lo.gap_se
+
+
 def decide(outcome: Outcome, *, alpha: float, min_gap: float, min_n: int, acoustic_threshold: float,
-           partial: bool = False) -> Decision:
+           partial: bool = False, correction: str = "holm") -> Decision:
     """Apply the rule in the module docstring to ``outcome``."""
-    significant = [lo for lo in outcome.layers if lo.pvalue_holm < alpha]
-    reaching = [lo for lo in significant if lo.gap >= min_gap]
-    best = max(outcome.layers, key=lambda lo: (lo.pvalue_holm < alpha, lo.gap), default=None)
+    if correction not in CORRECTIONS:
+        raise ValueError(f"correction must be one of {CORRECTIONS}, got {correction!r}")
+    if correction == "maxt" and any(lo.pvalue_maxt is None for lo in outcome.layers):
+        raise ValueError("correction 'maxt' needs every layer's max-T p-value")
+    name = "Holm" if correction == "holm" else "max-T"
+
+    def corrected(lo: LayerOutcome) -> float:
+        return lo.pvalue_holm if correction == "holm" else lo.pvalue_maxt  # type: ignore[return-value]
+
+    n_layers = len(outcome.layers)
+    significant = [lo for lo in outcome.layers if corrected(lo) < alpha]
+    bounds = {lo.layer: lower_bound(lo, alpha, n_layers) for lo in significant}
+    reaching = [lo for lo in significant if bounds[lo.layer] >= min_gap]
+    best = max(outcome.layers, key=lambda lo: (corrected(lo) < alpha, lower_bound(lo, alpha, n_layers)), default=None)
+    family = outcome.family
+    reduced = family is not None and not family.complete
 
     n_seen = outcome.min_n_per_emotion_seen
+    top_bound = max(bounds.values(), default=None)
     criteria = (
         Criterion("samples per emotion", "not run" if n_seen is None else str(n_seen), f">= {min_n}",
                   None if n_seen is None else n_seen >= min_n),
-        Criterion("layers significant after Holm", f"{len(significant)} of {len(outcome.layers)}",
+        Criterion(f"layers significant after {name}", f"{len(significant)} of {n_layers}",
                   f"at least 1 at alpha {alpha}", bool(significant) if outcome.layers else None),
-        Criterion("largest gap among significant layers",
-                  f"{max(lo.gap for lo in significant):.4f}" if significant else "no significant layer",
+        Criterion("largest gap lower bound among significant layers (simultaneous over layers)",
+                  f"{top_bound:.4f} (point gap {max(lo.gap for lo in significant):.4f})" if significant
+                  else "no significant layer",
                   f">= {min_gap}", bool(reaching) if significant else None),
         Criterion("acoustic agreement (worst contrast)",
                   "not run" if outcome.acoustic_worst_agreement is None else f"{outcome.acoustic_worst_agreement:.2f}",
                   f"> {acoustic_threshold}", outcome.acoustic_pass),
+        Criterion("family tested", "not known" if family is None else family.describe(),
+                  "the experiment's layers and emotions", None if family is None else family.complete),
     )
 
-    def verdict(name: str, reason: str) -> Decision:
-        return Decision(name, reason, criteria, partial, best.layer if best else None,
-                        tuple(lo.layer for lo in significant))
+    def verdict(verdict_name: str, reason: str) -> Decision:
+        return Decision(verdict_name, reason, criteria, partial, best.layer if best else None,
+                        tuple(lo.layer for lo in significant), correction,
+                        None if family is None else family.describe(), reduced)
 
     if n_seen is not None and n_seen < min_n:
         return verdict(INCONCLUSIVE, f"only {n_seen} samples for some emotion; the seed's gate is {min_n}")
     if not outcome.layers:
         return verdict(INCONCLUSIVE, "no layer was analysed in this run")
     if not significant:
-        return verdict(NO_GO, f"no layer significant after Holm correction across {len(outcome.layers)} layers")
+        return verdict(NO_GO, f"no layer significant after {name} correction across {n_layers} layers")
     if outcome.acoustic_pass is False:
         return verdict(INCONCLUSIVE, "activations differ, but the audio fails acoustic validation, "
                                      "so the difference cannot be attributed to emotion")
     if reaching:
-        top = max(reaching, key=lambda lo: lo.gap)
-        return verdict(GO, f"layer {top.layer}: gap {top.gap:.4f} >= {min_gap}, Holm p {top.pvalue_holm:.2g} < {alpha}")
+        top = max(reaching, key=lambda lo: bounds[lo.layer])
+        if outcome.acoustic_pass is None:
+            return verdict(INCONCLUSIVE, f"layer {top.layer} reaches the gap, but GO needs the acoustic check and "
+                                         "none ran (no acoustic contrast among the analysed emotions, or the "
+                                         "acoustic claims were not selected)")
+        reason = (f"layer {top.layer}: gap {top.gap:.4f}, lower bound {bounds[top.layer]:.4f} >= {min_gap}, "
+                  f"{name} p {corrected(top):.2g} < {alpha}")
+        if reduced:
+            return verdict(GO_REDUCED, f"{reason}; on a reduced family ({family.describe()}), "  # type: ignore[union-attr]
+                                       "not a full GO: rerun on every layer and emotion")
+        return verdict(GO, reason)
     return verdict(PIVOT, f"{len(significant)} layer(s) significant after correction, "
-                          f"but none reaches the {min_gap} gap (weak signal)")
+                          f"but none reaches the {min_gap} gap by its lower bound (weak signal)")

@@ -50,6 +50,7 @@ __all__ = [
     "null_activations",
     "planted_activations",
     "seed_like_activations",
+    "seed_like_geometry",
     "synthetic_layers",
     "SEED_CONTROL_SIMILARITY",
     "SEED_BETWEEN_SIMILARITY",
@@ -219,13 +220,16 @@ def seed_like_activations(rng: np.random.Generator | int | None = None, **geomet
     (``prompt_share`` chosen from the first-order formulas), which is the
     seed's situation read charitably.
     """
+    return synthetic_activations(rng, planted_gap=0.0, **{**seed_like_geometry(), **geometry})
+
+
+def seed_like_geometry() -> dict:
+    """``baseline_cosine`` and ``prompt_share`` that reproduce the seed's between and same-wording cosines."""
     c = SEED_BETWEEN_SIMILARITY
     noise_var = (1.0 - c) / c
     # same-wording minus between = prompt_share * noise_var / (1 + noise_var)
     share = (SEED_CONTROL_SIMILARITY - SEED_BETWEEN_SIMILARITY) * (1.0 + noise_var) / noise_var
-    params = {"baseline_cosine": c, "prompt_share": share}
-    params.update(geometry)
-    return synthetic_activations(rng, planted_gap=0.0, **params)
+    return {"baseline_cosine": c, "prompt_share": share}
 
 
 def synthetic_layers(

@@ -1,0 +1,147 @@
+"""Can this run's design reach GO at all? The smallest attainable p, and detection power.
+
+The gap test permutes the emotion labels of whole wordings, so the number of
+distinct relabellings is fixed by the design: with E emotions of G_e wordings
+it is the multinomial ``(sum G_e)! / prod G_e!``. The gap depends only on
+which wordings share an emotion, not on the emotion names, so relabellings
+that only swap the names of equally large emotions give the same statistic:
+the smallest p a perfect separation can reach is ``symmetries / arrangements``
+when they are enumerated, and never below ``1 / (n_permutations + 1)``.
+
+A layer is significant when its corrected p is below alpha. Holm's first step
+needs ``p < alpha / n_layers``. Step-down max-T's adjusted p is at least the
+raw p, and can equal it when the layers are perfectly correlated, so the best
+it can need is ``p < alpha``. If the smallest attainable p cannot pass, NO-GO
+is certain whatever the data; :func:`design_check` says so before any model
+loads (``--emotions happy,sad``: 252 arrangements, smallest p 2/252 = 0.0079;
+Holm over 48 layers needs 0.00104).
+
+:func:`detection_power` simulates the chance that one layer with a true gap
+reaches corrected significance, with the run's own permutation count and
+correction threshold, on synthetic activations of the seed's geometry.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+__all__ = ["DesignCheck", "n_arrangements", "smallest_pvalue", "corrected_threshold", "design_check",
+           "detection_power", "n_for_power"]
+
+
+def n_arrangements(wordings_per_emotion: Sequence[int]) -> int:
+    """Distinct assignments of emotion labels to wordings that keep each emotion's wording count."""
+    total = math.factorial(sum(wordings_per_emotion))
+    for g in wordings_per_emotion:
+        total //= math.factorial(g)
+    return total
+
+
+def _symmetries(wordings_per_emotion: Sequence[int]) -> int:
+    """Relabellings that only swap emotions of equal size: they leave the gap unchanged."""
+    out = 1
+    for count in Counter(wordings_per_emotion).values():
+        out *= math.factorial(count)
+    return out
+
+
+def smallest_pvalue(wordings_per_emotion: Sequence[int], n_permutations: int) -> float:
+    """The smallest p the wording-level gap test can return for this design."""
+    arrangements = n_arrangements(wordings_per_emotion)
+    if arrangements <= n_permutations:  # enumerated: exact p
+        return _symmetries(wordings_per_emotion) / arrangements
+    return max(1.0 / (n_permutations + 1), _symmetries(wordings_per_emotion) / arrangements)
+
+
+def corrected_threshold(alpha: float, n_layers: int, correction: str) -> float:
+    """The largest raw p that can be significant after ``correction`` over ``n_layers``."""
+    return alpha if correction == "maxt" else alpha / n_layers
+
+
+@dataclass(frozen=True)
+class DesignCheck:
+    arrangements: int
+    smallest_p: float
+    threshold: float
+    n_layers: int
+    n_permutations: int
+    correction: str
+    alpha: float
+
+    @property
+    def can_pass(self) -> bool:
+        return self.smallest_p < self.threshold
+
+    def message(self, wordings_per_emotion: Sequence[int]) -> str:
+        name = "max-T" if self.correction == "maxt" else "Holm"
+        need = math.ceil(1.0 / self.threshold)  # n_permutations + 1 > 1 / threshold
+        return (
+            f"design check: {len(wordings_per_emotion)} emotions with {list(wordings_per_emotion)} wordings give "
+            f"{self.arrangements} distinct wording arrangements, and {self.n_permutations} permutations; the "
+            f"smallest attainable p is {self.smallest_p:.3g}, but {name} over {self.n_layers} layers needs "
+            f"p < {self.threshold:.3g} at alpha {self.alpha}. No data could give GO. Way out: analyse fewer "
+            f"layers (--layers), add emotions (--emotions) or wordings per emotion, raise "
+            f"statistics.n_permutations to at least {need}, or use statistics.correction = \"maxt\"")
+
+
+def design_check(wordings_per_emotion: Sequence[int], n_permutations: int, n_layers: int, alpha: float,
+                 correction: str) -> DesignCheck:
+    """Whether a perfect separation could pass the correction at all (see the module docstring)."""
+    return DesignCheck(n_arrangements(wordings_per_emotion), smallest_pvalue(wordings_per_emotion, n_permutations),
+                       corrected_threshold(alpha, n_layers, correction), n_layers, n_permutations, correction, alpha)
+
+
+def detection_power(gap: float, n_emotions: int, n_wordings: int, n_seeds: int, *, n_permutations: int,
+                    alpha: float, n_layers: int, correction: str, n_sim: int = 100, seed: int = 0,
+                    **geometry) -> tuple[float, float]:
+    """(power, its Monte Carlo SE): one layer with true ``gap`` reaches corrected significance.
+
+    The gap test runs with the run's permutation count against the run's
+    correction threshold for a single true layer (Holm: ``alpha / n_layers``;
+    max-T: the same, as with independent layers, the conservative case).
+    ``geometry`` goes to ``synthetic.planted_activations`` (default: the
+    seed's numbers, ``synthetic.seed_like_activations``).
+    """
+    from . import stats, synthetic
+
+    threshold = alpha / n_layers
+    del correction  # both need alpha / n_layers for one true layer among independent ones
+    rng = np.random.default_rng(seed)
+    emotions, prompts, _ = synthetic.design_labels(n_emotions, n_wordings, n_seeds)
+    engine = stats._gap_engine(stats._make_design(emotions, prompts, emotions.size), n_permutations, rng)
+    params = {**synthetic.seed_like_geometry(), **geometry}
+    hits = 0
+    for _ in range(n_sim):
+        data = synthetic.planted_activations(rng, gap, n_emotions=n_emotions, n_prompts_per_emotion=n_wordings,
+                                             n_seeds_per_prompt=n_seeds, **params)
+        hits += engine.run(stats.similarity_matrix(data.X)).pvalue < threshold
+    power = hits / n_sim
+    return power, math.sqrt(power * (1 - power) / n_sim)
+
+
+def n_for_power(gap: float, n_emotions: int, n_wordings: int, *, target: float = 0.8, max_seeds: int = 40,
+                **power_kwargs) -> int | None:
+    """The smallest samples per emotion (``n_wordings`` x seeds) whose detection power reaches ``target``.
+
+    Seeds per wording are searched by doubling, then bisection; None when even
+    ``max_seeds`` seeds per wording fall short.
+    """
+    def power(seeds: int) -> float:
+        return detection_power(gap, n_emotions, n_wordings, seeds, **power_kwargs)[0]
+
+    if power(1) >= target:
+        return n_wordings
+    low, high = 1, 2
+    while power(high) < target:
+        low, high = high, high * 2
+        if high > max_seeds:
+            return None if power(max_seeds) < target else n_wordings * max_seeds
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if power(middle) >= target else (middle, high)
+    return n_wordings * high

@@ -1,0 +1,96 @@
+"""The design check: the smallest attainable p, the stop at start-up, the power warning."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emoprobe import design, stats
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("wordings", [[5, 5], [3, 3, 3], [4, 3]])
+def test_smallest_pvalue_is_what_a_perfect_separation_gets(wordings):
+    # Every wording of an emotion sits on its own far-apart point: the labelling separates perfectly.
+    rng = np.random.default_rng(0)
+    emotions, prompts, rows = [], [], []
+    centres = rng.standard_normal((len(wordings), 32)) * 10
+    for e, g in enumerate(wordings):
+        for w in range(g):
+            for _ in range(2):
+                emotions.append(f"e{e}")
+                prompts.append(f"w{w}")
+                rows.append(centres[e] + 0.01 * rng.standard_normal(32))
+    S = stats.similarity_matrix(np.array(rows))
+    result = stats.permutation_gap_test(S, emotions, prompts, n_permutations=100_000, seed=0)
+    assert result.exact and result.pvalue == pytest.approx(design.smallest_pvalue(wordings, 100_000))
+
+
+def test_two_emotions_of_five_wordings_cannot_pass_holm_over_48_layers():
+    check = design.design_check([5, 5], 10_000, 48, 0.05, "holm")
+    assert check.arrangements == 252 and check.smallest_p == pytest.approx(2 / 252)
+    assert not check.can_pass
+    message = check.message([5, 5])
+    assert "252" in message and "0.00794" in message and "--layers" in message
+    assert design.design_check([5, 5, 5, 5], 10_000, 48, 0.05, "holm").can_pass
+    # Too few permutations: 959 gives 1/960 = alpha/48 exactly, which is not below it.
+    assert not design.design_check([5, 5, 5, 5], 959, 48, 0.05, "holm").can_pass
+    assert design.design_check([5, 5, 5, 5], 960, 48, 0.05, "holm").can_pass
+
+
+def test_detection_power_has_both_ends():
+    kwargs = dict(n_permutations=999, alpha=0.05, n_layers=4, correction="holm", n_sim=60, seed=1)
+    none, _ = design.detection_power(0.0, 4, 5, 4, **kwargs)
+    strong, _ = design.detection_power(0.02, 4, 5, 4, **kwargs)
+    assert none <= 0.1 and strong >= 0.9
+
+
+def test_n_for_power_finds_the_sample_size():
+    kwargs = dict(n_permutations=499, alpha=0.05, n_layers=4, correction="holm", n_sim=40, seed=2)
+    n = design.n_for_power(0.006, 4, 5, **kwargs)
+    assert n is not None and n % 5 == 0
+    assert design.detection_power(0.006, 4, 5, n // 5, **kwargs)[0] >= 0.8
+    if n > 5:
+        assert design.detection_power(0.006, 4, 5, n // 5 - 1, **kwargs)[0] < 0.8
+
+
+def test_suite_stops_before_the_model_loads_when_no_data_could_give_go(tmp_path):
+    experiment = tmp_path / "experiment.toml"
+    text = (REPO / "configs" / "experiment.toml").read_text()
+    text = text.replace("n_permutations = 10000", "n_permutations = 10").replace('correction = "maxt"',
+                                                                                 'correction = "holm"')
+    experiment.write_text(text)
+    cache = tmp_path / "cache"
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "hypotheses/", "--model", "tiny", "--experiment", str(experiment),
+         "--cache-dir", str(cache), "-p", "no:cacheprovider", "-q", "--html", str(tmp_path / "r.html")],
+        cwd=REPO, capture_output=True, text=True, timeout=600)
+    output = result.stdout + result.stderr
+    assert result.returncode == 4, output[-3000:]
+    assert "design check" in output and "smallest attainable p is 0.0909" in output, output[-3000:]
+    assert not (cache / "model_loads.log").exists()
+
+
+def test_power_curve_uses_the_runs_permutations_and_correction():
+    from emoprobe.synthetic import seed_like_geometry
+
+    common = dict(effects=(0.002,), n_sim=60, seed=5, **seed_like_geometry())
+    uncorrected = stats.power_curve(n_permutations=199, n_layers=1, **common)
+    honest = stats.power_curve(n_permutations=1999, n_layers=48, **common)
+    assert honest.n_layers == 48 and honest.n_permutations == 1999
+    # A single test at alpha overstates what a layer of 48 can show after correction.
+    assert honest.power[0] < uncorrected.power[0] - 0.2, (honest.power, uncorrected.power)
+
+
+def test_config_names_a_known_correction(tmp_path):
+    from emoprobe.config import ConfigError, Overrides, load_config
+
+    experiment = tmp_path / "experiment.toml"
+    experiment.write_text((REPO / "configs" / "experiment.toml").read_text()
+                          .replace('correction = "maxt"', 'correction = "bonferroni"'))
+    with pytest.raises(ConfigError, match="statistics.correction 'bonferroni'"):
+        load_config(experiment, Overrides())
+    assert load_config(REPO / "configs" / "experiment.toml", Overrides()).statistics.correction == "maxt"

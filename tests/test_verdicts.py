@@ -1,0 +1,52 @@
+"""The whole verdict on hundreds of simulated experiments (``emoprobe.verdicts``).
+
+Not repeated pytest runs: each dataset goes through ``stats.analyse_layers``
+and ``decision.decide`` in-process, with the acoustic check assumed passed
+(the most GO-prone case).
+"""
+
+import pytest
+
+from emoprobe import verdicts
+
+ALPHA = 0.05
+N_NULL_DATASETS = 500
+
+
+@pytest.mark.parametrize("truth", verdicts.NULLS)
+def test_null_truths_rarely_give_go(truth):
+    rates = verdicts.simulate_verdicts(truth, N_NULL_DATASETS, n_layers=4, seed=100 + verdicts.NULLS.index(truth))
+    print(f"{truth}: GO {rates.n_go}/{rates.n_datasets} (upper 95% {rates.go_upper_95:.4f}), "
+          f"some layer significant {rates.significant_rate:.3f}")
+    assert rates.go_upper_95 <= ALPHA, f"{truth}: {rates.n_go} GO in {rates.n_datasets}, upper bound {rates.go_upper_95:.3f}"
+    # The first step of the rule (significance after max-T) holds the family-wise error rate.
+    bound = verdicts.fwer_bound(ALPHA, rates.n_datasets)
+    assert rates.significant_rate <= bound, f"{truth}: some layer significant in {rates.significant_rate:.3f} > {bound:.3f}"
+
+
+# A noisy geometry (16 effective dimensions, a wording effect) where the winner's curse bites.
+NOISY = dict(n_layers=8, prompt_share=0.3, dim=16)
+
+
+def test_a_true_gap_below_the_line_rarely_gives_go():
+    rates = verdicts.simulate_verdicts("planted", 200, gap=0.015, seed=7, **NOISY)
+    print(f"true gap 0.015: GO {rates.n_go}/200 by the lower bound, {rates.n_go_point_gap}/200 by the point gap")
+    assert rates.go_rate <= 0.05, f"GO in {rates.n_go} of 200 datasets with a true gap of 0.015 at every layer"
+    # The check's teeth: the largest point gap among significant layers would say GO far more often.
+    assert rates.n_go_point_gap / 200 > 0.05
+
+
+def test_a_true_gap_above_the_line_gives_go():
+    rates = verdicts.simulate_verdicts("planted", 40, gap=0.04, seed=8, **NOISY)
+    assert rates.go_rate >= 0.9, f"GO in {rates.n_go} of 40 datasets with a true gap of 0.04"
+
+
+def test_a_registered_truth_joins_the_nulls():
+    before = list(verdicts.NULLS)
+    try:
+        verdicts.register_truth("copy-of-null", verdicts.TRUTHS["null"], null=True)
+        assert "copy-of-null" in verdicts.NULLS
+        assert verdicts.simulate_verdicts("copy-of-null", 3, n_layers=2).n_datasets == 3
+    finally:
+        verdicts.NULLS[:] = before
+        verdicts.TRUTHS.pop("copy-of-null", None)
