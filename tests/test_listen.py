@@ -30,14 +30,15 @@ EMOTIONS = ["happy", "sad", "calm", "energetic"]
 # --- scoring on answers with a known result -----------------------------------
 
 
-def make_key(per_emotion: int = 6, emotions=EMOTIONS, seed: int = 0, page_id: str = "p0") -> dict:
-    """A key as build writes it (no audio needed to score), clips shuffled."""
+def make_key(per_emotion: int = 6, emotions=EMOTIONS, seed: int = 0, blind: bool = True) -> dict:
+    """A key as build writes it (no audio needed to score), clips shuffled, its page id the hash build makes."""
     labels = [e for e in emotions for _ in range(per_emotion)]
     order = np.random.default_rng(seed).permutation(len(labels))
     clips = [{"clip": f"c{i + 1:02d}", "emotion": labels[j], "prompt": f"{labels[j]} tune", "prompt_id": "x",
               "seed": int(j), "sample_key": f"k{j}"} for i, j in enumerate(order)]
-    return {"format": listen.KEY_FORMAT, "page_id": page_id, "model": "tiny", "emotions": list(emotions),
-            "clips_per_emotion": per_emotion, "seed": seed, "clip_seconds": 8.0, "clips": clips}
+    return {"format": listen.KEY_FORMAT, "page_id": listen.page_id_of(clips, seed, "tiny"), "model": "tiny",
+            "emotions": list(emotions), "clips_per_emotion": per_emotion, "seed": seed, "blind": blind,
+            "clip_seconds": 8.0, "clips": clips}
 
 
 def truth_of(key) -> dict[str, str]:
@@ -46,7 +47,8 @@ def truth_of(key) -> dict[str, str]:
 
 def listener(answers: dict[str, str], name: str = "ann", key=None) -> ListenerAnswers:
     missing = tuple(c for c in truth_of(key) if c not in answers) if key else ()
-    return ListenerAnswers(name, f"{name}.json", answers, missing)
+    # Each listener clicks at their own times.
+    return ListenerAnswers(name, f"{name}.json", answers, missing, {c: f"{name}-{c}" for c in answers})
 
 
 def test_perfect_listener_is_far_above_chance():
@@ -59,7 +61,7 @@ def test_perfect_listener_is_far_above_chance():
     assert pooled["recall"] == {e: 1.0 for e in EMOTIONS}
     counts = np.array(pooled["confusion"]["counts"])
     assert (counts[:, :4] == 6 * np.eye(4)).all() and (counts[:, 4] == 0).all()
-    assert result["passed"] is True and result["fleiss_kappa"] is None
+    assert listen.passed(result, 0.05) is True and result["fleiss_kappa"] is None
 
 
 def test_chance_listener_scores_chance_and_does_not_pass():
@@ -78,7 +80,7 @@ def test_chance_listener_scores_chance_and_does_not_pass():
     from scipy.stats import binom
 
     assert pooled["pvalue"] == pytest.approx(binom.sf(3, 16, 0.25))  # P(X >= 4), about 0.59
-    assert result["passed"] is False
+    assert listen.passed(result, 0.05) is False
 
 
 def test_all_cant_tell_is_counted_apart_and_has_nothing_to_test():
@@ -88,7 +90,7 @@ def test_all_cant_tell_is_counted_apart_and_has_nothing_to_test():
     assert (pooled["n_cant_tell"], pooled["n_committed"], pooled["n_missing"]) == (24, 0, 0)
     assert pooled["accuracy"] is None and pooled["pvalue"] is None and pooled["cohen_kappa"] is None
     assert (np.array(pooled["confusion"]["counts"])[:, 4] == 6).all()
-    assert result["passed"] is False
+    assert listen.passed(result, 0.05) is False
     assert "no emotion named (24 can't tell" in listen.summary_line(result)
 
 
@@ -146,7 +148,7 @@ def test_guessing_listeners_pass_at_most_alpha_of_the_time_and_hearing_ones_near
     for hears in (0.0, 0.5):
         listeners = simulate(np.random.default_rng(7), key, n_listeners, hears)
         expected = listen.accuracy_test(truth, listen.pooled_answers(listeners), len(EMOTIONS))["pvalue"] < 0.05
-        assert listen.score(key, listeners)["passed"] == expected
+        assert listen.passed(listen.score(key, listeners), 0.05) == expected
 
 
 def test_fleiss_kappa_is_one_for_agreement_and_near_zero_for_independent_guessing():
@@ -191,14 +193,14 @@ def test_decisive_failed_check_stops_a_go_and_exploratory_only_adds_a_row():
     failed = listen.score(key, [listener({c: CANT_TELL for c in truth_of(key)})])
     passed = listen.score(key, [listener(truth_of(key))])
     go = Decision(GO, "gap 0.03 at layer 2", (Criterion("gap", "0.03", ">= 0.02", True),))
-    exploratory = listen.with_listening(go, failed, decisive=False)
+    exploratory = listen.with_listening(go, failed, decisive=False, alpha=0.05)
     assert exploratory.verdict == GO and exploratory.criteria[-1].name.startswith("listening check (exploratory")
     assert exploratory.criteria[-1].passed is False
-    assert listen.with_listening(go, failed, decisive=True).verdict == INCONCLUSIVE
-    assert listen.with_listening(go, passed, decisive=True).verdict == GO
+    assert listen.with_listening(go, failed, decisive=True, alpha=0.05).verdict == INCONCLUSIVE
+    assert listen.with_listening(go, passed, decisive=True, alpha=0.05).verdict == GO
     no_go = Decision(NO_GO, "nothing", ())
-    assert listen.with_listening(no_go, passed, decisive=True).verdict == NO_GO
-    assert listen.with_listening(go, None, decisive=True).criteria[-1].passed is None
+    assert listen.with_listening(no_go, passed, decisive=True, alpha=0.05).verdict == NO_GO
+    assert listen.with_listening(go, None, decisive=True, alpha=0.05).criteria[-1].passed is None
 
 
 # --- bad input -------------------------------------------------------------------
@@ -220,19 +222,20 @@ def test_answers_for_another_run_are_refused(tmp_path):
 
 @pytest.mark.parametrize("text, message", [
     ("{not json", "malformed"),
-    ('{"format": "emoprobe-listening-answers/1", "page_id": "p0", "answers": {}}', "malformed"),
-    ('{"format": "emoprobe-listening-answers/1", "page_id": "p0", "page_id": "p0", "answers": []}',
+    ('{"format": "emoprobe-listening-answers/1", "page_id": "PAGE", "answers": {}}', "malformed"),
+    ('{"format": "emoprobe-listening-answers/1", "page_id": "PAGE", "page_id": "PAGE", "answers": []}',
      r"duplicate field\(s\) \['page_id'\]"),
-    ('{"format": "emoprobe-listening-answers/1", "page_id": "p0", "answers": [{"clip": "c99", "answer": "sad"}]}',
+    ('{"format": "emoprobe-listening-answers/1", "page_id": "PAGE", "answers": [{"clip": "c99", "answer": "sad"}]}',
      "c99.* not on the page"),
-    ('{"format": "emoprobe-listening-answers/1", "page_id": "p0", "answers": [{"clip": "c01", "answer": "angry"}]}',
+    ('{"format": "emoprobe-listening-answers/1", "page_id": "PAGE", "answers": [{"clip": "c01", "answer": "angry"}]}',
      "'angry'"),
 ])
 def test_malformed_answers_are_refused(tmp_path, text, message):
     path = tmp_path / "a.json"
-    path.write_text(text)
+    key = make_key()
+    path.write_text(text.replace("PAGE", key["page_id"]))
     with pytest.raises(ListeningError, match=message):
-        listen.read_answers(path, make_key())
+        listen.read_answers(path, key)
 
 
 def test_duplicate_answers_for_one_clip_are_refused(tmp_path):
@@ -273,10 +276,10 @@ def test_score_command_refuses_another_runs_answers_with_status_2(tmp_path, caps
 
 
 def test_score_finds_the_key_of_the_answers_page_among_the_built_pages(tmp_path):
-    for name, page_id in (("tiny", "p0"), ("large", "p1")):
+    for name, seed in (("tiny", 0), ("large", 1)):
         (tmp_path / name).mkdir()
-        (tmp_path / name / listen.KEY_NAME).write_text(json.dumps(make_key(page_id=page_id)))
-    key = make_key(page_id="p1")
+        (tmp_path / name / listen.KEY_NAME).write_text(json.dumps(make_key(seed=seed)))
+    key = make_key(seed=1)
     path = answers_file(tmp_path / "a.json", key, truth_of(key).items())
     assert listen.find_key(path, search=tmp_path) == tmp_path / "large" / listen.KEY_NAME
     stray = answers_file(tmp_path / "b.json", key, truth_of(key).items(), page_id="p9")
@@ -288,7 +291,9 @@ def test_score_goes_into_the_runs_decision_record(tmp_path):
     key = make_key()
     (tmp_path / listen.KEY_NAME).write_text(json.dumps(key))
     record = tmp_path / "decision.json"
-    record.write_text(json.dumps({"model": "tiny", "verdict": "NO-GO", "models": {"tiny": {"verdict": "NO-GO"}}}))
+    run_keys = [c["sample_key"] for c in key["clips"]] + ["k-not-on-the-page"]
+    record.write_text(json.dumps({"model": "tiny", "verdict": "NO-GO",
+                                  "models": {"tiny": {"verdict": "NO-GO", "sample_keys": run_keys}}}))
     path = answers_file(tmp_path / "a.json", key, truth_of(key).items())
     assert listen.main(["score", str(path), "--key", str(tmp_path / listen.KEY_NAME), "--record", str(record)]) == 0
     written = json.loads(record.read_text())
@@ -342,10 +347,40 @@ def test_build_is_balanced_shuffled_reproducible_and_keeps_the_key_apart(built_p
     text = page.read_text()
     for clip in key["clips"]:
         assert clip["prompt"] not in text and clip["sample_key"] not in text and str(clip["seed"]) not in text
-    # The recorded seed reproduces the page's clips and order.
-    again = argv[:-1] + [str(tmp_path / "again")]
-    assert listen.main(again) == 0
-    assert listen.read_key(tmp_path / "again" / listen.KEY_NAME)["page_id"] == key["page_id"]
+    # The key's seed, and only it, reproduces the page's clips and order.
+    specs = listen.choose_clips(plan_samples(config, include_extremes=False), list(config.emotions), 2, key["seed"])
+    assert [(s.condition, s.prompt) for s in specs] == [(c["emotion"], c["prompt"]) for c in key["clips"]]
+    assert key["blind"] is True
+
+
+def test_a_rebuild_from_the_config_alone_cannot_reproduce_the_page(built_page, tmp_path, capsys):
+    """The seed is drawn at build time: the same experiment file and cache give another draw each build."""
+    from emoprobe.config import derive_seed
+
+    _, key, config, argv, _ = built_page
+    seeds, orders = {key["seed"]}, {tuple(c["sample_key"] for c in key["clips"])}
+    for i in range(3):
+        assert listen.main([*argv[:-1], str(tmp_path / f"again{i}")]) == 0
+        again = listen.read_key(tmp_path / f"again{i}" / listen.KEY_NAME)
+        assert again["page_id"] != key["page_id"] and again["blind"] is True
+        seeds.add(again["seed"])
+        orders.add(tuple(c["sample_key"] for c in again["clips"]))
+    assert len(seeds) == 4 and len(orders) > 1
+    # What the config offers (its base seed) is not the seed, and the page id does not give it away.
+    for guess in (derive_seed(config.base_seed, "listening"), config.base_seed, 0):
+        assert guess not in seeds
+        assert listen.page_id_of(key["clips"], guess, key["model"]) != key["page_id"]
+    # Fixing the seed in the experiment file (for debugging) reproduces the page, marked not blind.
+    fixed = Path(argv[2]).read_text().replace("[listening]\n", "[listening]\nseed = 7\n")
+    (tmp_path / "fixed.toml").write_text(fixed)
+    ids = set()
+    for i in range(2):
+        assert listen.main([*argv[:1], "--experiment", str(tmp_path / "fixed.toml"), *argv[3:-1],
+                            str(tmp_path / f"fixed{i}")]) == 0
+        fixed_key = listen.read_key(tmp_path / f"fixed{i}" / listen.KEY_NAME)
+        assert fixed_key["blind"] is False
+        ids.add(fixed_key["page_id"])
+    assert len(ids) == 1 and "NOT BLIND" in capsys.readouterr().err
 
 
 def test_a_missing_model_or_too_many_clips_asked_is_one_message(built_page, capsys):
@@ -520,6 +555,12 @@ def test_a_click_through_persists_downloads_and_scores(built_page, browser, tmp_
     assert one["listener"] == "Ann Example" and one["n_missing"] == 1 and one["missing"] == [truth[-1][0]]
     assert (one["accuracy"], one["n_committed"], one["n_cant_tell"]) == (1.0, 7, 0)
     assert "left 1 of 8 clips unanswered" in out
+    # The next listener at this browser starts clean, not from Ann's name and answers.
+    chromium.eval("document.getElementById('reset').click()")
+    assert chromium.eval("document.getElementById('progress').textContent") == f"0 of {len(truth)} answered"
+    chromium.open(page.as_uri())
+    assert chromium.eval("document.getElementById('listener').value") == ""
+    assert chromium.eval("[...document.querySelectorAll('button[aria-pressed=\"true\"]')].length") == 0
 
 
 def test_report_section_shows_the_confusion_and_the_listeners():
@@ -603,3 +644,126 @@ def test_a_bad_listening_table_is_one_message(tmp_path, table, message):
 
     with pytest.raises(ConfigError, match=message):
         load_config(with_listening_table(tmp_path, table))
+
+
+# --- what a result cannot smuggle in ------------------------------------------------
+
+
+def result_with_p(pvalue: float) -> dict:
+    key = make_key()
+    result = listen.score(key, [listener(truth_of(key))])
+    result["pooled"]["pvalue"] = pvalue
+    return result
+
+
+def test_pass_or_fail_is_judged_with_the_runs_alpha_never_a_stored_verdict():
+    go = Decision(GO, "gap", ())
+    lenient = {**result_with_p(0.03), "passed": True, "alpha": 0.5}  # as an old or edited record would hold
+    assert "passed" not in listen.score(make_key(), [listener(truth_of(make_key()))])
+    assert listen.with_listening(go, lenient, decisive=True, alpha=0.01).verdict == INCONCLUSIVE
+    assert listen.with_listening(go, lenient, decisive=True, alpha=0.01).criteria[-1].threshold == "binomial p < 0.01"
+    assert listen.with_listening(go, lenient, decisive=True, alpha=0.05).verdict == GO
+
+
+def test_a_decisive_check_that_is_missing_not_blind_or_failed_stops_go_and_pivot():
+    from emoprobe.decision import PIVOT
+
+    go, pivot = Decision(GO, "gap", ()), Decision(PIVOT, "weak", ())
+    missing = listen.with_listening(go, None, decisive=True, alpha=0.05, problem="x.json is for another run")
+    assert missing.verdict == INCONCLUSIVE and "required (decisive) listening check is missing" in missing.reason
+    assert "another run" in missing.reason
+    assert listen.with_listening(go, None, decisive=False, alpha=0.05).verdict == GO
+    failed = result_with_p(0.5)
+    assert listen.with_listening(pivot, failed, decisive=True, alpha=0.05).verdict == INCONCLUSIVE
+    assert listen.with_listening(pivot, failed, decisive=False, alpha=0.05).verdict == PIVOT
+    assert listen.with_listening(pivot, result_with_p(0.001), decisive=True, alpha=0.05).verdict == PIVOT
+    not_blind = {**result_with_p(0.001), "blind": False}
+    stopped = listen.with_listening(go, not_blind, decisive=True, alpha=0.05)
+    assert stopped.verdict == INCONCLUSIVE and "not blind" in stopped.reason
+    assert listen.with_listening(go, not_blind, decisive=False, alpha=0.05).verdict == GO
+
+
+def scored_files(tmp_path: Path, key: dict | None = None):
+    key = key or make_key()
+    key_path = tmp_path / listen.KEY_NAME
+    key_path.write_text(json.dumps(key))
+    return key, key_path, answers_file(tmp_path / "a.json", key, truth_of(key).items())
+
+
+def test_score_refuses_a_record_of_another_run_of_the_same_model(tmp_path, capsys):
+    key, key_path, answers = scored_files(tmp_path)
+    record = tmp_path / "decision.json"
+    other = {"model": "tiny", "verdict": "GO", "models": {"tiny": {"verdict": "GO", "sample_keys": ["k0", "zz"]}}}
+    record.write_text(json.dumps(other))
+    assert listen.main(["score", str(answers), "--key", str(key_path), "--record", str(record)]) == 2
+    assert "holds another run of tiny" in capsys.readouterr().err
+    assert json.loads(record.read_text()) == other and not (tmp_path / listen.RESULT_NAME).exists()
+
+
+def test_an_edited_key_is_refused(tmp_path, capsys):
+    key, key_path, answers = scored_files(tmp_path)
+    key["clips"][0]["emotion"] = next(e for e in EMOTIONS if e != key["clips"][0]["emotion"])
+    key_path.write_text(json.dumps(key))
+    with pytest.raises(ListeningError, match="does not match its page id"):
+        listen.read_key(key_path)
+    assert listen.main(["score", str(answers), "--key", str(key_path), "--record", str(tmp_path / "n.json")]) == 2
+    assert "does not match its page id" in capsys.readouterr().err
+
+
+def test_one_session_under_two_names_is_refused_and_nothing_is_overwritten(tmp_path, capsys):
+    key, key_path, answers = scored_files(tmp_path)
+    doc = json.loads(answers.read_text())
+    for i, entry in enumerate(doc["answers"]):
+        entry["at"] = f"2026-01-01T00:00:{i:02d}Z"
+    answers.write_text(json.dumps(doc))
+    (tmp_path / "b.json").write_text(json.dumps({**doc, "listener": "bob"}))
+    argv = ["score", "--key", str(key_path), "--record", str(tmp_path / "n.json")]
+    assert listen.main([argv[0], str(answers), *argv[1:]]) == 0
+    first = (tmp_path / listen.RESULT_NAME).read_text()
+    assert listen.main([argv[0], str(answers), str(tmp_path / "b.json"), *argv[1:]]) == 2
+    assert "one session under two names" in capsys.readouterr().err
+    assert (tmp_path / listen.RESULT_NAME).read_text() == first
+    # Two listeners who happen to agree on every clip, at their own times, both count.
+    doc_b = {**doc, "listener": "bob", "answers": [{**e, "at": "later"} for e in doc["answers"]]}
+    (tmp_path / "b.json").write_text(json.dumps(doc_b))
+    assert listen.main([argv[0], str(answers), str(tmp_path / "b.json"), *argv[1:]]) == 0
+    history = [json.loads(line) for line in (tmp_path / listen.HISTORY_NAME).read_text().splitlines()]
+    assert [len(h["listeners"]) for h in history] == [1, 2]
+
+
+@pytest.mark.parametrize("break_it, message", [
+    (lambda key, doc, rec: doc["answers"][0].update(answer=["sad"]), r"has answer \['sad'\]"),
+    (lambda key, doc, rec: doc["answers"][0].update(answer={"a": 1}), "has answer"),
+    (lambda key, doc, rec: key.pop("emotions"), r"field\(s\) \['emotions'\] missing"),
+    (lambda key, doc, rec: key.pop("page_id"), r"field\(s\) \['page_id'\] missing"),
+    (lambda key, doc, rec: key.pop("model"), r"field\(s\) \['model'\] missing"),
+    (lambda key, doc, rec: rec.write_text("{bad"), "decision record .* malformed"),
+    (lambda key, doc, rec: rec.write_text("[1, 2]"), "decision record .* malformed"),
+    (lambda key, doc, rec: rec.write_text('{"models": {"tiny": 3}}'), "another run of tiny"),
+])
+def test_bad_files_are_one_message_and_status_2_before_anything_is_written(tmp_path, capsys, break_it, message):
+    key, key_path, answers = scored_files(tmp_path)
+    doc, record = json.loads(answers.read_text()), tmp_path / "decision.json"
+    record.write_text(json.dumps({"model": "tiny", "models": {}}))
+    break_it(key, doc, record)
+    key_path.write_text(json.dumps(key))
+    answers.write_text(json.dumps(doc))
+    before = record.read_text()
+    assert listen.main(["score", str(answers), "--key", str(key_path), "--record", str(record)]) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err) and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / listen.RESULT_NAME).exists() and record.read_text() == before
+
+
+@pytest.mark.parametrize("field", ["seed", "n_clips", "clips_per_emotion", "clip_seconds"])
+def test_a_crafted_result_cannot_put_html_into_the_report(tmp_path, field):
+    key = make_key()
+    result = listen.score(key, [listener(truth_of(key), "<i>ann</i>")])
+    (tmp_path / listen.RESULT_NAME).write_text(json.dumps({**result, field: "<script>alert(1)</script>"}))
+    with pytest.raises(ListeningError, match=f"malformed: field.*{field}"):
+        listen.read_result(tmp_path)
+    body = listen.report_section(result)
+    assert "<i>ann</i>" not in body and "&lt;i&gt;ann&lt;/i&gt;" in body
+    # Even handed a crafted result directly, the section escapes it.
+    body = listen.report_section({**result, field: "<script>alert(1)</script>"})
+    assert "<script>" not in body and "&lt;script&gt;alert(1)&lt;/script&gt;" in body

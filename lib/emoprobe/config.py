@@ -71,7 +71,7 @@ class ListeningParams:
 
     clips_per_emotion: int = 6
     clip_seconds: float = 8.0
-    seed: int | None = None  # None: derived from the sample plan's base seed
+    seed: int | None = None  # None: drawn at random per build (blind); fixed: for debugging, not blind
     # A decisive check can stop a GO; an exploratory one is only shown.
     decisive: bool = False
     records: tuple[str, ...] = ()  # scored checks (listening.json or its folder) for the report

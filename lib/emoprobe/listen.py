@@ -5,7 +5,9 @@
     python -m emoprobe.listen score answers-*.json                    # -> listening.json, decision.json
 
 ``build`` takes ``clips_per_emotion`` cached samples of each emotion of a run
-(chosen and shuffled with a recorded seed), cuts every clip to the same
+(chosen and shuffled with a seed drawn at random at build time and kept only in
+the key: anyone with the experiment file could otherwise redo the draw and read
+the labels off the page), cuts every clip to the same
 length, compresses it (Ogg Opus) and writes one self-contained HTML page with
 no server and no network. The page is blind: a clip is known only by its
 position (``c01`` is the first on the page, and the order is shuffled), its
@@ -14,8 +16,9 @@ sample each clip is, its emotion and its prompt, stay in ``listening-key.json``
 beside the page. Answers persist in the browser's localStorage (per page) and
 leave as a JSON file through "Download answers".
 
-``score`` checks each answers file against the key (the page id, a hash of the
-key, ties answers to one page: answers for another run are refused), then
+``score`` checks the key (its page id must be the hash of its clips, seed and
+model: an edited key is refused) and each answers file against it (the page id
+ties answers to one page: answers for another run are refused), then
 measures per listener accuracy against chance (1/k emotions) with an exact
 one-sided binomial p, the confusion matrix, Cohen's kappa and per-emotion
 recall. "Can't tell" is counted apart: accuracy is over committed answers, and
@@ -34,6 +37,7 @@ import hashlib
 import html
 import io
 import json
+import secrets
 import sys
 import time
 from dataclasses import dataclass
@@ -42,7 +46,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .config import REPO_ROOT, ConfigError, ExperimentConfig, Overrides, derive_seed, load_config, plan_samples
+from .config import REPO_ROOT, ConfigError, ExperimentConfig, Overrides, load_config, plan_samples
 from .fileio import atomic_write_bytes
 
 CANT_TELL = "cant_tell"
@@ -50,6 +54,7 @@ KEY_FORMAT = "emoprobe-listening-key/1"
 ANSWERS_FORMAT = "emoprobe-listening-answers/1"
 RESULT_FORMAT = "emoprobe-listening-result/1"
 PAGE_NAME, KEY_NAME, RESULT_NAME = "listening.html", "listening-key.json", "listening.json"
+HISTORY_NAME = "listening-history.jsonl"
 LISTENING_DIR = REPO_ROOT / "reports" / "listening"
 # Opus takes 8, 12, 16, 24 or 48 kHz; 24 kHz keeps what a listener judges music by.
 AUDIO_RATE = 24_000
@@ -63,9 +68,16 @@ class ListeningError(ValueError):
 # -- build --------------------------------------------------------------------
 
 
-def listening_seed(config: ExperimentConfig) -> int:
-    seed = config.listening.seed
-    return seed if seed is not None else derive_seed(config.base_seed, "listening")
+def listening_seed(config: ExperimentConfig) -> tuple[int, bool]:
+    """The clip draw's seed and whether the page is blind.
+
+    Drawn at random unless the experiment file fixes ``listening.seed`` (for
+    debugging a build): a seed anyone can read rebuilds the order and labels, so
+    such a page is marked not blind and its check decides nothing.
+    """
+    if config.listening.seed is not None:
+        return int(config.listening.seed), False
+    return secrets.randbits(63), True
 
 
 def choose_clips(specs: Sequence, emotions: Sequence[str], per_emotion: int, seed: int) -> list:
@@ -107,6 +119,7 @@ def encode_clip(audio: np.ndarray, rate: int, n_frames: int) -> bytes:
 
 
 def page_id_of(key_clips: Sequence[Mapping[str, Any]], seed: int, model: str) -> str:
+    # The secret seed is in the hash: the id printed on the page cannot be searched back to the draw.
     payload = json.dumps({"clips": list(key_clips), "seed": seed, "model": model}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
@@ -121,7 +134,7 @@ def build(config: ExperimentConfig, info, out_dir: str | Path | None = None) -> 
 
     params = config.listening
     emotions = list(config.emotions)
-    seed = listening_seed(config)
+    seed, blind = listening_seed(config)
     specs = choose_clips(plan_samples(config, include_extremes=False), emotions, params.clips_per_emotion, seed)
     try:
         sets, _ = collect_samples(config, info, SampleStore(config.cache_dir), progress=False,
@@ -149,7 +162,7 @@ def build(config: ExperimentConfig, info, out_dir: str | Path | None = None) -> 
     page_id = page_id_of(key_clips, seed, info.name)
     key = {"format": KEY_FORMAT, "page_id": page_id, "model": info.name, "model_label": info.label,
            "emotions": emotions, "clips_per_emotion": params.clips_per_emotion, "seed": seed,
-           "clip_seconds": n_frames / rate, "audio": f"Ogg Opus, mono, {AUDIO_RATE} Hz",
+           "blind": blind, "clip_seconds": n_frames / rate, "audio": f"Ogg Opus, mono, {AUDIO_RATE} Hz",
            "n_per_emotion": config.n_per_emotion, "base_seed": config.base_seed,
            "config_hash": config.config_hash(), "cache_dir": str(config.cache_dir),
            "built": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "clips": key_clips}
@@ -201,7 +214,8 @@ __CHOICES__, or "can't tell". Judge each clip by its sound alone; the page does 
 Your choices are kept in this browser until you download them.</p>
 <div id="bar"><label>Your name <input id="listener" autocomplete="off"></label>
 <span id="progress"></span>
-<button type="button" id="download">Download answers</button></div>
+<button type="button" id="download">Download answers</button>
+<button type="button" id="reset">New listener (clear name and answers)</button></div>
 <div id="clips"></div>
 <script type="application/json" id="listening-data">__DATA__</script>
 <script>
@@ -212,7 +226,7 @@ function load() {
   try { return JSON.parse(localStorage.getItem(STORE)) || {listener: "", answers: {}}; }
   catch (e) { return {listener: "", answers: {}}; }
 }
-const state = load();
+let state = load();
 function save() { try { localStorage.setItem(STORE, JSON.stringify(state)); } catch (e) {} }
 function audioUrl(b64) {
   const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
@@ -266,6 +280,13 @@ document.getElementById("download").addEventListener("click", () => {
   a.download = "answers-" + DATA.page_id + "-" + name + ".json";
   document.body.appendChild(a); a.click(); a.remove();
 });
+// One browser, several listeners: the next must not start from (or sign) the previous one's answers.
+document.getElementById("reset").addEventListener("click", () => {
+  state = {listener: "", answers: {}};
+  try { localStorage.removeItem(STORE); } catch (e) {}
+  who.value = "";
+  render();
+});
 render();
 </script>
 </body></html>
@@ -281,6 +302,7 @@ class ListenerAnswers:
     source: str
     answers: Mapping[str, str]  # clip id -> emotion or CANT_TELL
     missing: tuple[str, ...]
+    stamps: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # clip id -> when answered (the page's "at")
 
 
 def _no_duplicate_keys(pairs):
@@ -300,10 +322,29 @@ def _read_json(path: str | Path, what: str) -> Any:
         raise ListeningError(f"{what} {path} is malformed: {err}") from None
 
 
+_KEY_FIELDS = {"page_id": str, "model": str, "emotions": list, "clips": list, "seed": int,
+               "clips_per_emotion": int, "clip_seconds": (int, float)}
+_CLIP_FIELDS = {"clip": str, "emotion": str, "sample_key": str}
+
+
 def read_key(path: str | Path) -> dict:
+    """A key whose fields are all there and whose page id is the hash of its clips, seed and model."""
     key = _read_json(path, "key file")
-    if not isinstance(key, dict) or key.get("format") != KEY_FORMAT or not isinstance(key.get("clips"), list):
+    if not isinstance(key, dict) or key.get("format") != KEY_FORMAT:
         raise ListeningError(f"{path} is not a listening key ({KEY_FORMAT})")
+    bad = sorted(f for f, kind in _KEY_FIELDS.items() if not isinstance(key.get(f), kind) or isinstance(key.get(f), bool))
+    if bad:
+        raise ListeningError(f"key file {path} is malformed: field(s) {bad} missing or of the wrong type")
+    emotions = key["emotions"]
+    if not emotions or not all(isinstance(e, str) for e in emotions):
+        raise ListeningError(f"key file {path} is malformed: emotions {emotions!r}")
+    for clip in key["clips"]:
+        if not (isinstance(clip, dict) and all(isinstance(clip.get(f), kind) for f, kind in _CLIP_FIELDS.items())
+                and clip["emotion"] in emotions):
+            raise ListeningError(f"key file {path} is malformed: clip entry {clip!r}")
+    if page_id_of(key["clips"], key["seed"], key["model"]) != key["page_id"]:
+        raise ListeningError(f"key file {path} does not match its page id {key['page_id']}: its clips, labels, "
+                             "seed or model were changed after the page was built")
     return key
 
 
@@ -319,20 +360,23 @@ def read_answers(path: str | Path, key: Mapping[str, Any]) -> ListenerAnswers:
     options = {*key["emotions"], CANT_TELL}
     clips = [c["clip"] for c in key["clips"]]
     answers: dict[str, str] = {}
+    stamps: dict[str, Any] = {}
     for entry in doc["answers"]:
         if not isinstance(entry, dict) or not isinstance(entry.get("clip"), str):
             raise ListeningError(f"answers file {path} is malformed: entry {entry!r} names no clip")
         clip, answer = entry["clip"], entry.get("answer")
         if clip not in clips:
             raise ListeningError(f"answers file {path} is malformed: clip {clip!r} is not on the page")
-        if answer not in options:
+        if not isinstance(answer, str) or answer not in options:
             raise ListeningError(f"answers file {path} is malformed: clip {clip} has answer {answer!r}, "
                                  f"not one of {sorted(options)}")
         if clip in answers:
             raise ListeningError(f"answers file {path} answers clip {clip} twice")
         answers[clip] = answer
+        stamps[clip] = entry.get("at")
     listener = doc.get("listener") or Path(path).stem
-    return ListenerAnswers(str(listener), str(path), answers, tuple(c for c in clips if c not in answers))
+    return ListenerAnswers(str(listener), str(path), answers, tuple(c for c in clips if c not in answers),
+                           stamps)
 
 
 def accuracy_test(truth: Mapping[str, str], answers: Mapping[str, str], n_emotions: int) -> dict:
@@ -413,14 +457,35 @@ def fleiss_kappa(listeners: Sequence[ListenerAnswers], options: Sequence[str]) -
     return (None if not np.isfinite(value) else float(value)), len(common)
 
 
-def score(key: Mapping[str, Any], listeners: Sequence[ListenerAnswers], alpha: float = 0.05) -> dict:
-    """The listening check's record: each listener, the pooled (majority) result, agreement."""
+def passed(result: Mapping[str, Any], alpha: float, decisive: bool = False) -> bool | None:
+    """Whether listeners beat chance at ``alpha``, from the stored p (never a stored verdict).
+
+    None where the check cannot count: a decisive check on a page that was not
+    blind (its seed was fixed in the experiment file).
+    """
+    if decisive and not result.get("blind", False):
+        return None
+    p = result["pooled"]["pvalue"]
+    return p is not None and p < alpha
+
+
+def score(key: Mapping[str, Any], listeners: Sequence[ListenerAnswers]) -> dict:
+    """The listening check's record: each listener, the pooled (majority) result, agreement.
+
+    No pass/fail is stored: the run that reads the result judges it with its own alpha.
+    """
     if not listeners:
         raise ListeningError("no answers files to score")
     names = [one.listener for one in listeners]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise ListeningError(f"several answers files from listener(s) {repeated}: give each listener's file once")
+    # A copied file under another name would count one listener twice; honest listeners click at other times.
+    for i, one in enumerate(listeners):
+        for other in listeners[i + 1:]:
+            if one.answers and one.answers == other.answers and one.stamps == other.stamps:
+                raise ListeningError(f"{one.source} ({one.listener}) and {other.source} ({other.listener}) hold "
+                                     "the same answers made at the same times: one session under two names")
     truth = {c["clip"]: c["emotion"] for c in key["clips"]}
     emotions = list(key["emotions"])
     per_listener = []
@@ -432,13 +497,12 @@ def score(key: Mapping[str, Any], listeners: Sequence[ListenerAnswers], alpha: f
     return {
         "format": RESULT_FORMAT, "page_id": key["page_id"], "model": key["model"], "emotions": emotions,
         "n_clips": len(truth), "clips_per_emotion": key["clips_per_emotion"], "seed": key["seed"],
-        "clip_seconds": key["clip_seconds"], "alpha": alpha,
+        "blind": bool(key.get("blind", False)), "clip_seconds": key["clip_seconds"],
         "sample_keys": [c["sample_key"] for c in key["clips"]],
         "listeners": per_listener,
         "pooled": {"method": "one listener" if len(listeners) == 1 else "majority answer per clip (ties: can't tell)",
                    **{k: v for k, v in pooled.items() if k not in ("listener", "file", "missing")}},
         "fleiss_kappa": kappa, "fleiss_kappa_clips": n_common,
-        "passed": pooled["pvalue"] is not None and pooled["pvalue"] < alpha,
         "scored": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
 
@@ -469,30 +533,52 @@ def find_key(answers_path: str | Path, search: Path = LISTENING_DIR) -> Path:
                          "give the page's key with --key")
 
 
-def add_to_record(record_path: str | Path, result: Mapping[str, Any]) -> bool:
-    """Put ``result`` under ``listening`` in the decision record's entry for its model; False if none."""
+def record_with(record_path: str | Path, result: Mapping[str, Any]) -> dict | None:
+    """The decision record with ``result`` under ``listening`` of its model's entry; None if it has no such entry.
+
+    Refused (ListeningError) when the entry is for another run of that model:
+    the check's clips must be among the run's samples, as the report requires.
+    """
     path = Path(record_path)
     if not path.is_file():
-        return False
+        return None
     record = _read_json(path, "decision record")
-    entry = record.get("models", {}).get(result["model"])
+    models = record.get("models") if isinstance(record, dict) else None
+    if not isinstance(models, dict):
+        raise ListeningError(f"decision record {path} is malformed: no 'models' table")
+    entry = models.get(result["model"])
     if entry is None:
-        return False
+        return None
+    run_keys = entry.get("sample_keys") if isinstance(entry, dict) else None
+    if not isinstance(run_keys, list) or not set(result["sample_keys"]) <= set(run_keys):
+        raise ListeningError(
+            f"decision record {path} holds another run of {result['model']} (the page's clips are not all among "
+            "its samples): score into that run's record with --record, or rebuild the page from this run")
     entry["listening"] = dict(result)
     if record.get("model") == result["model"]:
         record["listening"] = dict(result)
-    atomic_write_bytes(path, json.dumps(record, indent=2, default=str).encode())
-    return True
+    return record
+
+
+_RESULT_FIELDS = {"page_id": str, "model": str, "emotions": list, "n_clips": int, "clips_per_emotion": int,
+                  "seed": int, "clip_seconds": (int, float), "sample_keys": list, "listeners": list,
+                  "pooled": dict}
 
 
 def read_result(path: str | Path) -> dict:
-    """A scored check (``listening.json`` or a folder holding one)."""
+    """A scored check (``listening.json`` or a folder holding one), its fields of the types the report uses."""
     path = Path(path)
     if path.is_dir():
         path = path / RESULT_NAME
     result = _read_json(path, "listening result")
     if not isinstance(result, dict) or result.get("format") != RESULT_FORMAT:
         raise ListeningError(f"{path} is not a scored listening check ({RESULT_FORMAT})")
+    bad = sorted(f for f, kind in _RESULT_FIELDS.items()
+                 if not isinstance(result.get(f), kind) or isinstance(result.get(f), bool))
+    pvalue = result.get("pooled", {}).get("pvalue") if isinstance(result.get("pooled"), dict) else None
+    if bad or not (pvalue is None or isinstance(pvalue, (int, float)) and not isinstance(pvalue, bool)):
+        raise ListeningError(f"listening result {path} is malformed: field(s) {bad or ['pooled.pvalue']} "
+                             "missing or of the wrong type")
     return result
 
 
@@ -513,35 +599,45 @@ def result_for_run(records: Sequence[str | Path], model: str,
     return None, "; ".join(problems) or None
 
 
-def criterion_for(result: Mapping[str, Any] | None, decisive: bool):
-    """The criteria-table row of a scored check (exploratory unless ``decisive``)."""
+def criterion_for(result: Mapping[str, Any] | None, decisive: bool, alpha: float):
+    """The criteria-table row of a scored check (exploratory unless ``decisive``), judged at the run's ``alpha``."""
     from .decision import Criterion
 
     role = "decisive" if decisive else "exploratory"
     if result is None:
-        return Criterion(f"listening check ({role})", "no scored check", "listeners beat chance", None)
+        return Criterion(f"listening check ({role})", "no scored check of this run", "listeners beat chance", None)
     pooled = result["pooled"]
     value = ("no emotion named" if pooled["accuracy"] is None else
              f"accuracy {pooled['accuracy']:.2f} vs chance {pooled['chance']:.2f}, p = {pooled['pvalue']:.3g}")
+    if not result.get("blind", False):
+        value += "; page not blind (fixed seed)"
     return Criterion(f"listening check ({role}, {len(result['listeners'])} listener(s))", value,
-                     f"binomial p < {result['alpha']}", bool(result["passed"]))
+                     f"binomial p < {alpha}", passed(result, alpha, decisive))
 
 
-def with_listening(decision, result: Mapping[str, Any] | None, decisive: bool):
-    """``decision`` with the listening row; a decisive failed check turns a GO into INCONCLUSIVE.
+def with_listening(decision, result: Mapping[str, Any] | None, decisive: bool, *, alpha: float,
+                   problem: str | None = None):
+    """``decision`` with the listening row; a decisive check that failed or is missing stops a GO or PIVOT.
 
-    A failed check is read like failed acoustic validation: listeners cannot hear
-    the emotion, so an activation difference cannot be called emotion.
+    A failed check is read like failed acoustic validation (rule 3 of
+    emoprobe.decision, which comes before GO and PIVOT): listeners cannot hear
+    the emotion, so an activation difference cannot be called emotion. A NO-GO
+    or an INCONCLUSIVE stays. A decisive check that is missing, for another
+    run, or not blind, has not been done: the verdict cannot rest on it.
     """
-    from .decision import GO, INCONCLUSIVE
+    from .decision import GO, GO_REDUCED, INCONCLUSIVE, PIVOT
 
-    row = criterion_for(result, decisive)
+    row = criterion_for(result, decisive, alpha)
     decision = dataclasses.replace(decision, criteria=(*decision.criteria, row))
-    if decisive and decision.verdict == GO and row.passed is False:
-        decision = dataclasses.replace(
-            decision, verdict=INCONCLUSIVE,
-            reason=f"{decision.reason}; but listeners could not tell the emotions apart ({row.value})")
-    return decision
+    if not decisive or decision.verdict not in (GO, GO_REDUCED, PIVOT) or row.passed is True:
+        return decision
+    if result is None:
+        why = "the required (decisive) listening check is missing for this run" + (f" ({problem})" if problem else "")
+    elif row.passed is None:
+        why = "the required (decisive) listening check was made on a page that is not blind (fixed seed)"
+    else:
+        why = f"listeners could not tell the emotions apart ({row.value})"
+    return dataclasses.replace(decision, verdict=INCONCLUSIVE, reason=f"{decision.reason}; but {why}")
 
 
 def plot_confusion(result: Mapping[str, Any]) -> bytes:
@@ -575,15 +671,17 @@ def report_section(result: Mapping[str, Any] | None, problem: str | None = None)
         rows.append([one["listener"], one["n_committed"], one["n_cant_tell"], one["n_missing"], one["accuracy"],
                      one["chance"], one["pvalue"], one["cohen_kappa"],
                      ", ".join(f"{e} {r:.2f}" if r is not None else f"{e} -" for e, r in one["recall"].items())])
-    parts = [f"<p>{html.escape(summary_line(result))}. Blind: {result['n_clips']} clips, "
-             f"{result['clips_per_emotion']} per emotion, {result['clip_seconds']:g} s each, shuffled with seed "
-             f"{result['seed']}.</p>",
+    blind = "Blind" if result.get("blind", False) else "NOT blind (the seed was fixed in the experiment file)"
+    seconds = result["clip_seconds"]
+    seconds = f"{seconds:g}" if isinstance(seconds, (int, float)) else seconds
+    parts = [html.escape(f"{summary_line(result)}. {blind}: {result['n_clips']} clips, {result['clips_per_emotion']} "
+                         f"per emotion, {seconds} s each, shuffled with seed {result['seed']}.", quote=False).join(("<p>", "</p>")),
              report.png_img(plot_confusion(result), "listening confusion", 460),
              report.table(["listener", "named", "can't tell", "missing", "accuracy", "chance", "binomial p",
                            "Cohen's kappa", "recall"], rows, "emoprobe-listening")]
     if result["fleiss_kappa"] is not None:
-        parts.append(f"<p>Agreement between listeners: Fleiss' kappa {result['fleiss_kappa']:.3f} over "
-                     f"{result['fleiss_kappa_clips']} clips.</p>")
+        parts.append(html.escape(f"Agreement between listeners: Fleiss' kappa {float(result['fleiss_kappa']):.3f} "
+                                 f"over {result['fleiss_kappa_clips']} clips.", quote=False).join(("<p>", "</p>")))
     return "".join(parts)
 
 
@@ -605,7 +703,6 @@ def build_parser() -> argparse.ArgumentParser:
     rate = commands.add_parser("score", help="score answers files against the page's key")
     rate.add_argument("answers", nargs="+", help="answers files downloaded from the page (one per listener)")
     rate.add_argument("--key", default=None, help=f"the page's {KEY_NAME} (default: found under reports/listening)")
-    rate.add_argument("--experiment", default=None, help="experiment TOML, for alpha (default: configs/experiment.toml)")
     rate.add_argument("--record", default=str(REPO_ROOT / "reports" / "decision.json"),
                       help="decision record to add the result to, when it holds the page's model")
     return parser
@@ -625,26 +722,36 @@ def main(argv: Sequence[str] | None = None) -> int:
             except ModelNotFoundError as err:
                 raise ListeningError(str(err)) from None
             page, key = build(config, info, args.out)
-            print(f"emoprobe.listen: {page} ({len(read_key(key)['clips'])} clips); key {key} "
+            built = read_key(key)
+            print(f"emoprobe.listen: {page} ({len(built['clips'])} clips); key {key} "
                   "(keep it away from the listeners)")
+            if not built["blind"]:
+                print("emoprobe.listen: NOT BLIND: listening.seed is fixed in the experiment file, so anyone with "
+                      "it can rebuild the order; a decisive check will not count this page", file=sys.stderr)
             return 0
-        config = load_config(args.experiment)
         key_path = Path(args.key) if args.key else find_key(args.answers[0])
         key = read_key(key_path)
         listeners = [read_answers(path, key) for path in args.answers]
-        result = score(key, listeners, alpha=config.thresholds.alpha)
+        result = score(key, listeners)
+        record = record_with(args.record, result)
     except (ListeningError, ConfigError) as err:
         print(f"emoprobe.listen: {err}", file=sys.stderr)
         return 2
+    # Written only now that everything is checked; the history keeps every scoring, so a later
+    # score of fewer files cannot silently drop a listener.
     out = key_path.parent / RESULT_NAME
     atomic_write_bytes(out, json.dumps(result, indent=2).encode())
+    with open(key_path.parent / HISTORY_NAME, "a") as history:
+        history.write(json.dumps(result) + "\n")
+    if record is not None:
+        atomic_write_bytes(Path(args.record), json.dumps(record, indent=2, default=str).encode())
     for one in listeners:
         if one.missing:
             print(f"emoprobe.listen: {one.listener} left {len(one.missing)} of {result['n_clips']} clips "
                   f"unanswered; scored on the {result['n_clips'] - len(one.missing)} answered")
     print(f"emoprobe.listen: {summary_line(result)}")
-    recorded = add_to_record(args.record, result)
-    print(f"emoprobe.listen: result in {out}" + (f" and in {args.record}" if recorded else ""))
+    print(f"emoprobe.listen: result in {out} (every scoring kept in {HISTORY_NAME})"
+          + (f" and in {args.record}" if record is not None else ""))
     return 0
 
 
