@@ -1,7 +1,7 @@
 # The two commands of the README. Both set up .venv/ first (once).
 PY := .venv/bin/python
 
-.PHONY: setup report test bench
+.PHONY: setup report test bench nightly
 
 setup:
 	@bash scripts/setup.sh
@@ -18,7 +18,12 @@ report: setup
 # The suite's own engineering tests (what CI runs).
 test: setup
 	@bash scripts/install-browser.sh
+	@bash scripts/install-tools.sh
 	$(PY) -m pytest tests/
 
 bench: setup
 	$(PY) bench/bench_capture.py
+
+# The nightly replication run (EMOPROBE_* variables; see scripts/nightly.sh).
+nightly: setup
+	@bash scripts/nightly.sh

@@ -42,6 +42,7 @@ class Outcome:
     layers: tuple[LayerOutcome, ...]
     acoustic_pass: bool | None  # None: acoustic claims did not run
     acoustic_worst_agreement: float | None = None
+    acoustic_worst_contrast: str | None = None  # e.g. "happy vs sad, mode"
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,9 @@ def decide(outcome: Outcome, *, alpha: float, min_gap: float, min_n: int, acoust
                   f"{max(lo.gap for lo in significant):.4f}" if significant else "no significant layer",
                   f">= {min_gap}", bool(reaching) if significant else None),
         Criterion("acoustic agreement (worst contrast)",
-                  "not run" if outcome.acoustic_worst_agreement is None else f"{outcome.acoustic_worst_agreement:.2f}",
+                  "not run" if outcome.acoustic_worst_agreement is None else
+                  f"{outcome.acoustic_worst_agreement:.2f}"
+                  + (f" ({outcome.acoustic_worst_contrast})" if outcome.acoustic_worst_contrast else ""),
                   f"> {acoustic_threshold}", outcome.acoustic_pass),
     )
 
