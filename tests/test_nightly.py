@@ -55,7 +55,7 @@ def test_the_seed_is_a_function_of_the_date():
 
 
 def run_nightly(tmp_path, date, **env):
-    variables = {**os.environ, "EMOPROBE_DATE": date, "EMOPROBE_MODEL": "tiny", "EMOPROBE_N_PER_EMOTION": "10",
+    variables = {**os.environ, "EMOPROBE_DATE": date, "EMOPROBE_MODEL": "tiny", "EMOPROBE_N_PER_EMOTION": "6",
                  "EMOPROBE_EXPERIMENT": str(EXPERIMENT), "EMOPROBE_CACHE_DIR": str(tmp_path / "cache"),
                  "EMOPROBE_HISTORY": str(tmp_path / "persistent" / "history.jsonl"),
                  "EMOPROBE_REPORTS_DIR": str(tmp_path / "reports"), "EMOPROBE_WORKERS": "2",
@@ -112,7 +112,7 @@ def test_the_job_summary_carries_each_nights_verdict_and_criteria(two_nights):
     tmp_path, _ = two_nights
     summary = (tmp_path / "summary.md").read_text()
     assert summary.count("## tiny: INCONCLUSIVE") == 2
-    assert "| samples per emotion | 10 | >= 20 | FAIL |" in summary
+    assert "| samples per emotion | 6 | >= 20 | FAIL |" in summary
 
 
 def test_decision_record_follows_its_json_schema(two_nights):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import dataclass
 from importlib import resources
 from typing import Mapping, Sequence
 
@@ -100,6 +101,42 @@ def step_summary_markdown(record: Mapping, report_path: str | None = None) -> st
 
 def _md(text: object) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+@dataclass(frozen=True)
+class ClaimSummary:
+    claim: str
+    passed: int
+    total: int
+    role: str  # "decisive" or "exploratory"
+    best: str  # the best layer's numbers, or ""
+
+
+def claim_summary(rows: Sequence[Mapping]) -> list[ClaimSummary]:
+    """Per claim (in the order first seen): passed of run, role, and the best layer's numbers."""
+    by_claim: dict[str, list[Mapping]] = {}
+    for row in rows:
+        by_claim.setdefault(row["claim"], []).append(row)
+    return [ClaimSummary(claim, sum(r.get("outcome") == "passed" for r in group), len(group),
+                         "exploratory" if all(r.get("exploratory") for r in group) else "decisive",
+                         _best_layer(group)) for claim, group in by_claim.items()]
+
+
+def _best_layer(rows: Sequence[Mapping]) -> str:
+    """The best layer (smallest p, else largest gap or divergence) and its numbers."""
+    layered = [r for r in rows if "layer" in r and not r.get("metric")]
+    if not layered:
+        return ""
+    if all(isinstance(r.get("pvalue"), (int, float)) for r in layered):
+        best = min(layered, key=lambda r: r["pvalue"])
+        keys = ("gap", "statistic", "accuracy", "pvalue", "pvalue_holm")
+    else:
+        key = next((k for k in ("gap", "divergence") if k in layered[0]), None)
+        if key is None:
+            return ""
+        best, keys = max(layered, key=lambda r: r[key]), (key,)
+    numbers = ", ".join(f"{k} {best[k]:.3g}" for k in keys if isinstance(best.get(k), (int, float)))
+    return f"layer {best['layer']}: {numbers}"
 
 
 def history_layers(claims: Sequence[Mapping]) -> list[dict]:
