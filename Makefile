@@ -1,7 +1,7 @@
 # The two commands of the README. Both set up .venv/ first (once).
 PY := .venv/bin/python
 
-.PHONY: setup report test bench listen
+.PHONY: setup report test bench listen nightly
 
 setup:
 	@bash scripts/setup.sh
@@ -24,7 +24,12 @@ listen: setup
 # The suite's own engineering tests (what CI runs).
 test: setup
 	@bash scripts/install-browser.sh
+	@bash scripts/install-tools.sh
 	$(PY) -m pytest tests/
 
 bench: setup
 	$(PY) bench/bench_capture.py
+
+# The nightly replication run (EMOPROBE_* variables; see scripts/nightly.sh).
+nightly: setup
+	@bash scripts/nightly.sh

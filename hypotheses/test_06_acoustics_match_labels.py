@@ -27,6 +27,7 @@ def test_acoustic_feature_matches_label(contrast_feature, acoustic_features_by_e
         detail = (f"{first} {expected[0]} in {results[0].agreement_rate:.0%}, "
                   f"{second} {expected[1]} in {results[1].agreement_rate:.0%}")
         pvalue = None
+        attach(report.plot_mode_shares({first: a, second: b}), f"mode: {first} vs {second}")
     else:
         values_a, values_b = [getattr(f, feature) for f in a], [getattr(f, feature) for f in b]
         attach(report.plot_acoustic_boxes({first: a, second: b}, [feature]), f"{feature}: {first} vs {second}")

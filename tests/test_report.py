@@ -39,7 +39,7 @@ def test_report_holds_verdict_banner_random_model_warning_and_every_claim(suite_
     assert 'id="emoprobe-random-model"' in text and "random weights" in text
     for claim_file in sorted((REPO / "hypotheses").glob("test_*.py")):
         assert claim_file.name in text, f"{claim_file.name} missing from the report"
-    assert text.count("<audio") >= 4 and "data:audio/wav;base64," in text
+    assert text.count("<audio") >= 4 and "data:audio/ogg;base64," in text and "4.0 s, 16 kHz" in text
     assert "data:image/png;base64," in text
 
 

@@ -9,7 +9,7 @@ pooled activations and the audio files.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Sequence
+from typing import Sequence, TextIO
 
 import numpy as np
 
@@ -97,12 +97,13 @@ def capture_generate_fn(config: ExperimentConfig, layers: Sequence[int]):
 
 
 def collect_samples(config: ExperimentConfig, info: ModelInfo, store: SampleStore,
-                    progress: bool = True, include_extremes: bool = True,
+                    progress: bool | TextIO = True, include_extremes: bool = True,
                     device: str | None = None, generate_missing: bool = True,
                     specs: Sequence[SampleSpec] | None = None) -> tuple[dict[str, SampleSet], EnsureReport]:
     """Every sample the configuration asks for, by study, generating only what is missing.
 
     ``specs`` narrows the plan to a part of it (one shard, see ``emoprobe.shard``).
+    ``progress`` is a bool, or the stream the generation progress bar writes to.
     """
     if specs is None:
         specs = plan_samples(config, include_extremes=include_extremes)

@@ -77,6 +77,7 @@ class Outcome:
     acoustic_pass: bool | None  # None: acoustic claims did not run
     acoustic_worst_agreement: float | None = None
     family: Family | None = None  # None: not known (treated as complete)
+    acoustic_worst_contrast: str | None = None  # e.g. "happy vs sad, mode"
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,9 @@ def decide(outcome: Outcome, *, alpha: float, min_gap: float, min_n: int, acoust
                   else "no significant layer",
                   f">= {min_gap}", bool(reaching) if significant else None),
         Criterion("acoustic agreement (worst contrast)",
-                  "not run" if outcome.acoustic_worst_agreement is None else f"{outcome.acoustic_worst_agreement:.2f}",
+                  "not run" if outcome.acoustic_worst_agreement is None else
+                  f"{outcome.acoustic_worst_agreement:.2f}"
+                  + (f" ({outcome.acoustic_worst_contrast})" if outcome.acoustic_worst_contrast else ""),
                   f"> {acoustic_threshold}", outcome.acoustic_pass),
         Criterion("family tested", "not known" if family is None else family.describe(),
                   "the experiment's layers and emotions", None if family is None else family.complete),

@@ -16,9 +16,9 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .decision import GO, INCONCLUSIVE, NO_GO, PIVOT, Decision
+from .decision import GO, GO_REDUCED, INCONCLUSIVE, NO_GO, PIVOT, Decision
 
-VERDICT_COLOURS = {GO: "#1a7f37", PIVOT: "#b58100", NO_GO: "#cf222e", INCONCLUSIVE: "#57606a"}
+VERDICT_COLOURS = {GO: "#1a7f37", GO_REDUCED: "#4d8f5f", PIVOT: "#b58100", NO_GO: "#cf222e", INCONCLUSIVE: "#57606a"}
 
 
 def _figure():
@@ -39,6 +39,22 @@ def _png(fig) -> bytes:
     return buffer.getvalue()
 
 
+def _integer_layers(ax) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("layer")
+
+
+# Axis label of each acoustic feature, with its unit.
+FEATURE_UNITS = {
+    "tempo_bpm": "tempo (BPM)", "centroid_mean_hz": "spectral centroid, mean (Hz)",
+    "centroid_median_hz": "spectral centroid, median (Hz)", "rms": "RMS level (full scale = 1)",
+    "rms_dbfs": "RMS level (dBFS)", "loudness_db": "loudness (LUFS)", "onset_rate": "onsets per second",
+    "key_strength": "key strength (correlation)",
+}
+
+
 def png_img(png: bytes, alt: str, width: int = 520) -> str:
     data = base64.b64encode(png).decode()
     return f'<img class="emoprobe-plot" alt="{html.escape(alt)}" width="{width}" src="data:image/png;base64,{data}"/>'
@@ -55,7 +71,7 @@ def plot_layer_gaps(analysis, min_gap: float) -> bytes:
     ax.errorbar(layers, gaps, yerr=[gaps - low, high - gaps], fmt="o", ms=4, capsize=2, label="gap (95% CI)")
     ax.axhline(min_gap, color="#cf222e", ls="--", label=f"minimum gap {min_gap}")
     ax.axhline(0, color="grey", lw=0.8)
-    ax.set_xlabel("layer")
+    _integer_layers(ax)
     ax.set_ylabel("within - between similarity")
     ax.set_title("Within-minus-between gap per layer")
     ax.legend(fontsize=8)
@@ -70,8 +86,8 @@ def plot_corrected_pvalues(analysis, alpha: float) -> bytes:
     ax.semilogy(layers, [r.pvalue for r in analysis.layers], "o", mfc="none", label="uncorrected p")
     ax.semilogy(layers, [r.pvalue_holm for r in analysis.layers], "s", ms=4, label="Holm-corrected p")
     ax.axhline(alpha, color="#cf222e", ls="--", label=f"alpha {alpha}")
-    ax.set_xlabel("layer")
-    ax.set_ylabel("p")
+    _integer_layers(ax)
+    ax.set_ylabel("p (log scale)")
     ax.set_title("Label-permutation p per layer")
     ax.legend(fontsize=8)
     return _png(fig)
@@ -100,7 +116,7 @@ def plot_similarity_heatmap(similarity: np.ndarray, labels: Sequence[str], title
 
 
 def plot_acoustic_boxes(features_by_emotion: Mapping[str, Sequence], names: Sequence[str]) -> bytes:
-    """One box plot per acoustic feature, a box per emotion."""
+    """One box plot per acoustic feature (with its unit), a box per emotion."""
     plt = _figure()
     fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.0))
     axes = np.atleast_1d(axes)
@@ -108,14 +124,30 @@ def plot_acoustic_boxes(features_by_emotion: Mapping[str, Sequence], names: Sequ
     for ax, name in zip(axes, names):
         ax.boxplot([[getattr(f, name) for f in features_by_emotion[e]] for e in emotions])
         ax.set_xticks(range(1, len(emotions) + 1), emotions, rotation=30, fontsize=8)
-        ax.set_title(name, fontsize=9)
+        ax.set_ylabel(FEATURE_UNITS.get(name, name), fontsize=8)
+        ax.ticklabel_format(axis="y", useOffset=False, style="plain")
+    return _png(fig)
+
+
+def plot_mode_shares(features_by_emotion: Mapping[str, Sequence]) -> bytes:
+    """Share of each emotion's samples the key estimator reads as minor."""
+    plt = _figure()
+    emotions = list(features_by_emotion)
+    shares = [np.mean([f.mode == "minor" for f in features_by_emotion[e]]) if features_by_emotion[e] else np.nan
+              for e in emotions]
+    fig, ax = plt.subplots(figsize=(1.2 * len(emotions) + 2, 3.0))
+    ax.bar(range(len(emotions)), shares, color="#57606a")
+    ax.set_xticks(range(len(emotions)), emotions, rotation=30, fontsize=8)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("share of samples in minor")
+    ax.set_title("Mode per emotion", fontsize=9)
     return _png(fig)
 
 
 def plot_power_curve(curve) -> bytes:
     """Detection rate against planted gap, from ``stats.power_curve``."""
     plt = _figure()
-    fig, ax = plt.subplots(figsize=(5, 3.2))
+    fig, ax = plt.subplots(figsize=(7, 3.2))
     ax.errorbar(curve.effects, curve.power, yerr=curve.power_se, fmt="o-", ms=4, label="p < alpha")
     if getattr(curve, "power_min_gap", None) is not None:
         ax.plot(curve.effects, curve.power_min_gap, "s--", ms=4, label="p < alpha and gap >= min gap")
@@ -124,27 +156,36 @@ def plot_power_curve(curve) -> bytes:
     ax.set_ylabel("detection rate")
     ax.set_ylim(-0.02, 1.02)
     ax.set_title(f"Power of the gap test, {curve.n_per_emotion} per emotion (simulated)", fontsize=9)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     return _png(fig)
 
 
 def plot_history(rows: Sequence[dict]) -> bytes:
-    """Key numbers across runs (nightly trend)."""
+    """Key numbers across runs (nightly trend): the best gap on the left axis, the
+    share of layers significant after Holm on its own right axis."""
     plt = _figure()
-    fig, ax = plt.subplots(figsize=(7, 3.0))
+    fig, ax = plt.subplots(figsize=(7, 3.2))
     x = np.arange(len(rows))
-    ax.plot(x, [r.get("best_gap", np.nan) for r in rows], "o-", label="best layer's gap")
-    ax.plot(x, [r.get("n_significant_holm", np.nan) / max(r.get("n_layers", 1), 1) for r in rows], "s-",
-            label="share of layers significant (Holm)")
+    gap_line = ax.plot(x, [np.nan if r.get("best_gap") is None else r["best_gap"] for r in rows], "o-",
+                       color="#0969da", label="best layer's gap")
+    ax.set_ylabel("best layer's gap (within - between)")
+    share = ax.twinx()
+    share_line = share.plot(x, [r.get("n_significant_holm", np.nan) / max(r.get("n_layers", 1), 1) for r in rows],
+                            "s--", color="#bf3989", label="share of layers significant (Holm)")
+    share.set_ylim(-0.02, 1.02)
+    share.set_ylabel("share of layers significant")
     ax.set_xticks(x, [f"{r.get('date', '')[:10]}\n{r.get('verdict', '')}" for r in rows], fontsize=7)
     ax.set_title("Across runs")
-    ax.legend(fontsize=8)
+    ax.legend(gap_line + share_line, [line.get_label() for line in gap_line + share_line], fontsize=8,
+              loc="upper left")
     return _png(fig)
 
 
 def audio_player(audio: np.ndarray, sample_rate: int, caption: str, max_seconds: float = 4.0,
                  target_rate: int = 16000) -> str:
-    """An HTML audio element with the clip inline as a 16-bit WAV data URI, kept small."""
+    """An HTML audio element with the clip inline as Ogg Opus (about 15 kB for 4 s, a tenth
+    of 16-bit WAV), its length and rate in the caption. Opus accepts 8, 12, 16, 24
+    or 48 kHz, so the clip is resampled to ``target_rate``."""
     import soundfile
     from scipy.signal import resample_poly
 
@@ -155,10 +196,11 @@ def audio_player(audio: np.ndarray, sample_rate: int, caption: str, max_seconds:
     if peak > 1.0:
         clip = clip / peak
     buffer = io.BytesIO()
-    soundfile.write(buffer, clip.astype(np.float32), target_rate, format="WAV", subtype="PCM_16")
+    soundfile.write(buffer, clip.astype(np.float32), target_rate, format="OGG", subtype="OPUS")
     data = base64.b64encode(buffer.getvalue()).decode()
-    return (f'<figure class="emoprobe-audio"><figcaption>{html.escape(caption)}</figcaption>'
-            f'<audio controls preload="none" src="data:audio/wav;base64,{data}"></audio></figure>')
+    label = f"{caption} ({clip.size / target_rate:.1f} s, {target_rate / 1000:g} kHz)"
+    return (f'<figure class="emoprobe-audio"><figcaption>{html.escape(label)}</figcaption>'
+            f'<audio controls preload="none" src="data:audio/ogg;base64,{data}"></audio></figure>')
 
 
 def verdict_banner(decision: Decision, model_label: str, is_random: bool, suffix: str = "") -> str:

@@ -26,7 +26,7 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Sequence, TextIO
 
 import numpy as np
 
@@ -227,7 +227,8 @@ GenerateFn = Callable[[object, Sequence[SampleSpec]], list[dict]]
 
 def ensure_samples(store: SampleStore, specs: Sequence[SampleSpec], params: KeyParams,
                    load_model: Callable[[], object], generate: GenerateFn, batch_size: int | Callable[[object], int],
-                   progress: bool = True, extra_meta: dict | None = None) -> tuple[list[StoredSample], EnsureReport]:
+                   progress: bool | TextIO = True,
+                   extra_meta: dict | None = None) -> tuple[list[StoredSample], EnsureReport]:
     """Load every spec's sample, generating (under the store's lock) only what is missing.
 
     The lock is held only while something needs generating: a worker that
@@ -276,7 +277,7 @@ def _generate_missing(store, specs, keys, load_model, generate, batch_size, prog
     if callable(batch_size):  # e.g. sized to the GPU memory the loaded model leaves free
         batch_size = batch_size(model)
     bar = tqdm(total=len(specs), desc="generating samples", unit="sample", disable=not progress,
-               file=sys.stderr)
+               file=progress if hasattr(progress, "write") else sys.stderr)
     try:
         for start in range(0, len(specs), batch_size):
             batch_specs = specs[start:start + batch_size]
