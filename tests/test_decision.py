@@ -51,3 +51,46 @@ def test_criteria_table_reports_each_number_and_partial_runs_say_so():
     by_name = {c.name: c for c in decision.criteria}
     assert by_name["samples per emotion"].passed is None
     assert by_name["acoustic agreement (worst contrast)"].value == "not run"
+
+
+def lexical_layers(*rows):
+    return tuple(LayerOutcome(i, gap, p, holm, lexical) for i, (gap, p, holm, lexical) in enumerate(rows))
+
+
+def test_go_needs_the_emotion_effect_to_survive_the_lexical_control_in_a_reaching_layer():
+    # Layer 0 reaches the gap but its effect is the words; layer 1 reaches it beyond the words.
+    decision = decide(Outcome(20, lexical_layers((0.08, 1e-4, 2e-4, 0.4), (0.03, 1e-4, 2e-4, 0.001)), True, 0.9),
+                      **RULE)
+    assert decision.verdict == GO and "layer 1" in decision.reason and not decision.explained_by_wording
+    by_name = {c.name: c for c in decision.criteria}
+    assert by_name["significant layers whose emotion effect survives the lexical control"].value == "1 of 2"
+
+
+def test_pivot_explained_by_wording_when_the_text_accounts_for_every_significant_gap():
+    decision = decide(Outcome(20, lexical_layers((0.08, 1e-4, 2e-4, 0.3), (0.05, 1e-3, 2e-3, 0.06)), True, 0.9),
+                      **RULE)
+    assert decision.verdict == PIVOT and decision.explained_by_wording
+    assert decision.reason.startswith("explained by wording") and "layer 0" in decision.reason
+    assert {c.name: c for c in decision.criteria}[
+        "significant layers whose emotion effect survives the lexical control"].passed is False
+
+
+def test_explained_by_wording_comes_before_failing_acoustics():
+    # Audio that follows the words fails validation too; the wording is the more specific diagnosis.
+    decision = decide(Outcome(20, lexical_layers((0.08, 1e-4, 2e-4, 0.5)), False, 0.5), **RULE)
+    assert decision.verdict == PIVOT and decision.explained_by_wording
+
+
+def test_gap_reached_only_by_a_wording_explained_layer_is_pivot_explained_by_wording():
+    # Layer 1 survives the lexical control but is below the line; the layer over the line is the words.
+    decision = decide(Outcome(20, lexical_layers((0.08, 1e-4, 2e-4, 0.5), (0.005, 1e-4, 2e-4, 0.01)), True, 0.9),
+                      **RULE)
+    assert decision.verdict == PIVOT and decision.explained_by_wording
+    weak = decide(Outcome(20, lexical_layers((0.005, 1e-4, 2e-4, 0.5), (0.005, 1e-4, 2e-4, 0.01)), True, 0.9),
+                  **RULE)
+    assert weak.verdict == PIVOT and not weak.explained_by_wording and "weak signal" in weak.reason
+
+
+def test_no_go_is_untouched_by_the_lexical_control():
+    decision = decide(Outcome(20, lexical_layers((0.05, 0.03, 0.06, 0.001)), True, 0.9), **RULE)
+    assert decision.verdict == NO_GO and not decision.explained_by_wording

@@ -7,13 +7,24 @@ Verdicts, checked in this order:
 2. NO-GO: no layer is significant after Holm correction across the layers
    tested. Activations show no emotion structure; the acoustics cannot change
    that.
-3. INCONCLUSIVE: some layer is significant, but the generated audio fails
+3. PIVOT, explained by wording: layers are significant, but in none of them
+   does the emotion effect survive the lexical control (same emotion does not
+   predict wording-pair similarity beyond the text similarity, Holm-corrected
+   across layers): the prompts' shared words account for the gap. Checked
+   before the acoustics, which follow the words as readily as the emotion.
+4. INCONCLUSIVE: some layer is significant, but the generated audio fails
    acoustic validation, so the activation difference cannot be attributed to
    emotion (it may be wording, or anything else the prompts differ in).
-4. GO: a layer is significant after correction and its within-minus-between
-   gap reaches the minimum gap (the seed's 2%).
-5. PIVOT: significant after correction, but no significant layer reaches the
-   minimum gap (the seed's "weak signal: consider the negative-result paper").
+5. GO: a layer is significant after correction, its within-minus-between gap
+   reaches the minimum gap (the seed's 2%), and its emotion effect survives the
+   lexical control.
+6. PIVOT: significant after correction, but no such layer. The reason says
+   "explained by wording" when a layer reaching the gap failed the lexical
+   control, else "weak signal" (the seed's "consider the negative-result paper").
+
+A layer whose lexical control did not run (``lexical_pvalue_holm`` None) is
+not held back by it, as acoustics that did not run do not hold back GO; the
+criteria table then says "not measured".
 
 A run that selected a subset of the claims (``-k``) still gets a verdict, but
 ``partial`` is set and the report says the verdict covers only what ran.
@@ -32,6 +43,7 @@ class LayerOutcome:
     gap: float
     pvalue: float
     pvalue_holm: float
+    lexical_pvalue_holm: float | None = None  # the emotion effect's p after the lexical control
 
 
 @dataclass(frozen=True)
@@ -60,6 +72,7 @@ class Decision:
     partial: bool = False
     best_layer: int | None = None
     significant_layers: tuple[int, ...] = field(default_factory=tuple)
+    explained_by_wording: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -69,7 +82,9 @@ def decide(outcome: Outcome, *, alpha: float, min_gap: float, min_n: int, acoust
            partial: bool = False) -> Decision:
     """Apply the rule in the module docstring to ``outcome``."""
     significant = [lo for lo in outcome.layers if lo.pvalue_holm < alpha]
-    reaching = [lo for lo in significant if lo.gap >= min_gap]
+    beyond_words = [lo for lo in significant if lo.lexical_pvalue_holm is None or lo.lexical_pvalue_holm < alpha]
+    lexically_explained = [lo for lo in significant if lo not in beyond_words]
+    reaching = [lo for lo in beyond_words if lo.gap >= min_gap]
     best = max(outcome.layers, key=lambda lo: (lo.pvalue_holm < alpha, lo.gap), default=None)
 
     n_seen = outcome.min_n_per_emotion_seen
@@ -81,14 +96,25 @@ def decide(outcome: Outcome, *, alpha: float, min_gap: float, min_n: int, acoust
         Criterion("largest gap among significant layers",
                   f"{max(lo.gap for lo in significant):.4f}" if significant else "no significant layer",
                   f">= {min_gap}", bool(reaching) if significant else None),
+        Criterion("significant layers whose emotion effect survives the lexical control",
+                  f"{len(beyond_words)} of {len(significant)}" if significant else "no significant layer",
+                  f"at least 1 at Holm p < {alpha} after the text",
+                  None if not significant or all(lo.lexical_pvalue_holm is None for lo in significant)
+                  else bool(beyond_words)),
         Criterion("acoustic agreement (worst contrast)",
                   "not run" if outcome.acoustic_worst_agreement is None else f"{outcome.acoustic_worst_agreement:.2f}",
                   f"> {acoustic_threshold}", outcome.acoustic_pass),
     )
 
-    def verdict(name: str, reason: str) -> Decision:
+    def verdict(name: str, reason: str, explained: bool = False) -> Decision:
         return Decision(name, reason, criteria, partial, best.layer if best else None,
-                        tuple(lo.layer for lo in significant))
+                        tuple(lo.layer for lo in significant), explained)
+
+    def wording_reason() -> str:
+        listed = ", ".join(f"layer {lo.layer} (gap {lo.gap:.4f}, p after the text {lo.lexical_pvalue_holm:.2g})"
+                           for lo in lexically_explained)
+        return (f"explained by wording: the emotion effect does not survive the lexical control in {listed}; "
+                "same-emotion wordings are alike through the words they share")
 
     if n_seen is not None and n_seen < min_n:
         return verdict(INCONCLUSIVE, f"only {n_seen} samples for some emotion; the seed's gate is {min_n}")
@@ -96,11 +122,15 @@ def decide(outcome: Outcome, *, alpha: float, min_gap: float, min_n: int, acoust
         return verdict(INCONCLUSIVE, "no layer was analysed in this run")
     if not significant:
         return verdict(NO_GO, f"no layer significant after Holm correction across {len(outcome.layers)} layers")
+    if not beyond_words:
+        return verdict(PIVOT, wording_reason(), explained=True)
     if outcome.acoustic_pass is False:
         return verdict(INCONCLUSIVE, "activations differ, but the audio fails acoustic validation, "
                                      "so the difference cannot be attributed to emotion")
     if reaching:
         top = max(reaching, key=lambda lo: lo.gap)
         return verdict(GO, f"layer {top.layer}: gap {top.gap:.4f} >= {min_gap}, Holm p {top.pvalue_holm:.2g} < {alpha}")
+    if any(lo.gap >= min_gap for lo in lexically_explained):
+        return verdict(PIVOT, wording_reason(), explained=True)
     return verdict(PIVOT, f"{len(significant)} layer(s) significant after correction, "
                           f"but none reaches the {min_gap} gap (weak signal)")
