@@ -303,12 +303,18 @@ def lexical_controls(samples: SampleSet, layers: Sequence[int], config: Experime
 
 
 def wording_transfer(samples: SampleSet, layers: Sequence[int], config: ExperimentConfig) -> dict[int, object]:
-    """Per layer: a classifier trained on named wordings predicts the emotion of described ones (exploratory)."""
+    """Per layer: a classifier trained on named wordings predicts the emotion of described ones (exploratory).
+
+    Empty when the design cannot pose the question (no described wordings, or
+    named wordings of fewer than two emotions).
+    """
     from . import lexical
 
     n_perm, seed = config.statistics.probe_permutations, config.base_seed
     names = list(config.emotions)
     types = [lexical.wording_type(s.spec.prompt, names) for s in samples.samples]
+    if lexical.DESCRIBED not in types or len({c for c, t in zip(samples.conditions, types) if t == lexical.NAMED}) < 2:
+        return {}  # the design has no described wordings, or too few named ones, to train and test on
 
     def compute():
         return {layer: lexical.cross_wording_transfer(samples.layer(layer), samples.conditions, samples.prompt_ids,
