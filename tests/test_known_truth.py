@@ -26,11 +26,11 @@ PLANTED_GO = "planted:layers=1,3;size=2"
 PLANTED_PIVOT = "planted:layers=1,3;size=0.45;wording=off"
 
 
-def run_suite(models, out, *extra):
+def run_suite(models, out, *extra, experiment=EXPERIMENT):
     html = out / "report.html"
     model_options = [arg for model in ([models] if isinstance(models, str) else models) for arg in ("--model", model)]
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "hypotheses/", "-n", "2", *model_options, "--experiment", str(EXPERIMENT),
+        [sys.executable, "-m", "pytest", "hypotheses/", "-n", "2", *model_options, "--experiment", str(experiment),
          "--cache-dir", str(out / "cache"), f"--html={html}", "--self-contained-html", "-p", "no:cacheprovider",
          "-q", *extra],
         cwd=REPO, capture_output=True, text=True, timeout=1500)
