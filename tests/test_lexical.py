@@ -121,3 +121,19 @@ def test_wording_transfer_fires_on_emotion_and_not_on_words_alone(emotion_size, 
     types = [lexical.wording_type(text[i], list(SHIPPED)) for i in prompt_ids]
     result = lexical.cross_wording_transfer(X[0], emotions, prompt_ids, types, n_permutations=29, seed=0, layer=0)
     assert (result.pvalue < ALPHA and result.accuracy > result.chance) == fires, result
+
+
+def test_start_up_audit_warns_naming_the_confined_words():
+    import subprocess
+    import sys
+
+    def collect(experiment):
+        return subprocess.run([sys.executable, "-m", "pytest", "hypotheses/", "--collect-only", "-q", "--model", "tiny",
+                               "--experiment", str(experiment), "-p", "no:cacheprovider"],
+                              cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+
+    previous = collect(REPO_ROOT / "configs" / "experiment_v1.toml")
+    assert previous.returncode == 0, previous.stdout[-2000:] + previous.stderr[-2000:]
+    assert "word-overlap audit" in previous.stdout and "energetic: " in previous.stdout and "fast" in previous.stdout
+    shipped = collect(REPO_ROOT / "configs" / "experiment.toml")
+    assert shipped.returncode == 0 and "word-overlap audit" not in shipped.stdout
