@@ -287,7 +287,8 @@ def _partial_r(residualise, same: np.ndarray, y_res: np.ndarray) -> np.ndarray:
     return (s_res / np.where(s_norm > 0, s_norm, np.inf)) @ (y_res / np.where(y_norm > 0, y_norm, np.inf)).T
 
 
-def permuted_labelings(labels: Sequence[str], n_permutations: int, seed: int | np.random.Generator | None) -> np.ndarray:
+def permuted_labelings(labels: Sequence[str], n_permutations: int,
+                       seed: int | np.random.Generator | None) -> np.ndarray:
     """[1 + n, P] the observed labelling first, then ``n`` shuffles of whole wordings' labels."""
     rng = np.random.default_rng(seed)
     labels = np.asarray(labels)
