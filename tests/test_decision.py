@@ -8,7 +8,8 @@ RULE = dict(alpha=0.05, min_gap=0.02, min_n=20, acoustic_threshold=0.8)
 
 
 def layers(*rows):
-    return tuple(LayerOutcome(i, gap, p, holm) for i, (gap, p, holm) in enumerate(rows))
+    """Layers whose emotion effect survives the lexical control (its own tests set it)."""
+    return tuple(LayerOutcome(i, gap, p, holm, lexical_pvalue_holm=1e-4) for i, (gap, p, holm) in enumerate(rows))
 
 
 def test_go_needs_a_significant_layer_with_the_gap_and_passing_acoustics():
@@ -81,16 +82,68 @@ def test_family_names_layers_and_emotions():
 def test_the_gap_must_clear_the_line_by_its_lower_bound():
     # Point gap 0.025 over the line, but with SE 0.004 over 10 layers the simultaneous
     # lower bound is 0.025 - 2.81 * 0.004 = 0.0138: PIVOT. A tight SE gives GO.
-    wide = tuple(LayerOutcome(k, 0.025, 1e-4, 1e-3, gap_se=0.004) for k in range(10))
-    tight = tuple(LayerOutcome(k, 0.025, 1e-4, 1e-3, gap_se=0.001) for k in range(10))
+    wide = tuple(LayerOutcome(k, 0.025, 1e-4, 1e-3, gap_se=0.004, lexical_pvalue_holm=1e-4) for k in range(10))
+    tight = tuple(LayerOutcome(k, 0.025, 1e-4, 1e-3, gap_se=0.001, lexical_pvalue_holm=1e-4) for k in range(10))
     assert decide(Outcome(20, wide, True, 0.9), **RULE).verdict == PIVOT
     assert decide(Outcome(20, tight, True, 0.9), **RULE).verdict == GO
 
 
 def test_the_config_names_the_correction_that_decides():
-    rows = (LayerOutcome(0, 0.05, 1e-3, 0.06, pvalue_maxt=0.01),)
+    rows = (LayerOutcome(0, 0.05, 1e-3, 0.06, pvalue_maxt=0.01, lexical_pvalue_holm=1e-4),)
     assert decide(Outcome(20, rows, True, 0.9), **RULE).verdict == NO_GO
     maxt = decide(Outcome(20, rows, True, 0.9), correction="maxt", **RULE)
     assert maxt.verdict == GO and maxt.correction == "maxt" and "max-T" in maxt.reason
     with pytest.raises(ValueError):
         decide(Outcome(20, layers((0.05, 1e-4, 1e-4)), True, 0.9), correction="maxt", **RULE)
+
+
+def lexical_layers(*rows):
+    return tuple(LayerOutcome(i, gap, p, holm, lexical_pvalue_holm=lexical)
+                 for i, (gap, p, holm, lexical) in enumerate(rows))
+
+
+def test_go_needs_the_emotion_effect_to_survive_the_lexical_control_in_a_reaching_layer():
+    # Layer 0 reaches the gap but its effect is the words; layer 1 reaches it beyond the words.
+    decision = decide(Outcome(20, lexical_layers((0.08, 1e-4, 2e-4, 0.4), (0.03, 1e-4, 2e-4, 0.001)), True, 0.9),
+                      **RULE)
+    assert decision.verdict == GO and "layer 1" in decision.reason and not decision.explained_by_wording
+    by_name = {c.name: c for c in decision.criteria}
+    assert by_name["significant layers whose emotion effect survives the lexical control"].value == "1 of 2"
+
+
+def test_pivot_explained_by_wording_when_the_text_accounts_for_every_significant_gap():
+    decision = decide(Outcome(20, lexical_layers((0.08, 1e-4, 2e-4, 0.3), (0.05, 1e-3, 2e-3, 0.06)), True, 0.9),
+                      **RULE)
+    assert decision.verdict == PIVOT and decision.explained_by_wording
+    assert decision.reason.startswith("explained by wording") and "layer 0" in decision.reason
+    assert {c.name: c for c in decision.criteria}[
+        "significant layers whose emotion effect survives the lexical control"].passed is False
+
+
+def test_explained_by_wording_comes_before_failing_acoustics():
+    # Audio that follows the words fails validation too; the wording is the more specific diagnosis.
+    decision = decide(Outcome(20, lexical_layers((0.08, 1e-4, 2e-4, 0.5)), False, 0.5), **RULE)
+    assert decision.verdict == PIVOT and decision.explained_by_wording
+
+
+def test_gap_reached_only_by_a_wording_explained_layer_is_pivot_explained_by_wording():
+    # Layer 1 survives the lexical control but is below the line; the layer over the line is the words.
+    decision = decide(Outcome(20, lexical_layers((0.08, 1e-4, 2e-4, 0.5), (0.005, 1e-4, 2e-4, 0.01)), True, 0.9),
+                      **RULE)
+    assert decision.verdict == PIVOT and decision.explained_by_wording
+    weak = decide(Outcome(20, lexical_layers((0.005, 1e-4, 2e-4, 0.5), (0.005, 1e-4, 2e-4, 0.01)), True, 0.9),
+                  **RULE)
+    assert weak.verdict == PIVOT and not weak.explained_by_wording and "weak signal" in weak.reason
+
+
+def test_no_go_is_untouched_by_the_lexical_control():
+    decision = decide(Outcome(20, lexical_layers((0.05, 0.03, 0.06, 0.001)), True, 0.9), **RULE)
+    assert decision.verdict == NO_GO and not decision.explained_by_wording
+
+
+def test_go_needs_the_lexical_control_to_have_run():
+    # A layer over the line whose lexical control is missing cannot give GO (as with acoustics).
+    rows = (LayerOutcome(0, 0.05, 1e-4, 1e-4),)
+    decision = decide(Outcome(20, rows, True, 0.9), **RULE)
+    assert decision.verdict == INCONCLUSIVE and "lexical control" in decision.reason
+    assert not decision.explained_by_wording

@@ -261,3 +261,67 @@ def middle_layer(layers: Sequence[int]) -> int:
 
 def similarity(samples: SampleSet, layer: int, metric: str) -> np.ndarray:
     return stats.similarity_matrix(samples.layer(layer), metric)
+
+
+def wording_table(samples: SampleSet) -> tuple[list[str], list[str], list[str]]:
+    """(wording ids, their texts, their emotions), in the order ``lexical.wording_similarity`` uses."""
+    text, emotion = {}, {}
+    for s in samples.samples:
+        text[s.spec.prompt_id], emotion[s.spec.prompt_id] = s.spec.prompt, s.spec.condition
+    ids = sorted(text)
+    return ids, [text[i] for i in ids], [emotion[i] for i in ids]
+
+
+def lexical_controls(samples: SampleSet, layers: Sequence[int], config: ExperimentConfig,
+                     conditioner: np.ndarray | None) -> dict[int, "lexical.LexicalControl"]:
+    """Per layer: does same emotion predict wording-pair similarity beyond the text? (``emoprobe.lexical``)
+
+    ``conditioner`` is the model's text conditioning of the wordings in
+    ``wording_table`` order (None: TF-IDF and confined words only). The
+    controlled p is Holm-corrected across the layers, like the gap's.
+    """
+    import dataclasses
+
+    from . import lexical
+
+    metric, n_perm, seed = config.statistics.metric, config.statistics.n_permutations, config.base_seed
+    ids, texts, labels = wording_table(samples)
+
+    def compute():
+        text = lexical.text_similarities(texts, labels, conditioner)
+        out = {}
+        for layer in layers:
+            order, W = lexical.wording_similarity(stats.similarity_matrix(samples.layer(layer), metric),
+                                                  samples.prompt_ids)
+            assert order == ids  # the text and activation matrices must index the same wordings
+            out[layer] = lexical.lexical_control(W, labels, text, n_permutations=n_perm, seed=seed, layer=layer)
+        holm = stats.correct_across_layers([r.pvalue for r in out.values()], config.thresholds.alpha).pvalues_holm
+        return {layer: dataclasses.replace(r, pvalue_holm=float(h)) for (layer, r), h in zip(out.items(), holm)}
+
+    digest = None if conditioner is None else hashlib.sha256(np.ascontiguousarray(conditioner).tobytes()).hexdigest()
+    return memoised(config.cache_dir, "lexical", {"keys": samples.keys, "layers": list(layers), "metric": metric,
+                                                  "n": n_perm, "seed": seed, "conditioner": digest,
+                                                  "alpha": config.thresholds.alpha}, compute)
+
+
+def wording_transfer(samples: SampleSet, layers: Sequence[int], config: ExperimentConfig) -> dict[int, object]:
+    """Per layer: a classifier trained on named wordings predicts the emotion of described ones (exploratory).
+
+    Empty when the design cannot pose the question (no described wordings, or
+    named wordings of fewer than two emotions).
+    """
+    from . import lexical
+
+    n_perm, seed = config.statistics.probe_permutations, config.base_seed
+    names = list(config.emotions)
+    types = [lexical.wording_type(s.spec.prompt, names) for s in samples.samples]
+    if lexical.DESCRIBED not in types or len({c for c, t in zip(samples.conditions, types) if t == lexical.NAMED}) < 2:
+        return {}  # the design has no described wordings, or too few named ones, to train and test on
+
+    def compute():
+        return {layer: lexical.cross_wording_transfer(samples.layer(layer), samples.conditions, samples.prompt_ids,
+                                                      types, n_permutations=n_perm, seed=seed, layer=layer)
+                for layer in layers}
+
+    return memoised(config.cache_dir, "transfer", {"keys": samples.keys, "layers": list(layers), "n": n_perm,
+                                                   "seed": seed}, compute)

@@ -8,13 +8,17 @@ pooled activations and the audio files.
 
 from __future__ import annotations
 
+import hashlib
+import io
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Sequence, TextIO
 
 import numpy as np
 
 from .capture import generate_batch, resolve_batch_size
 from .config import ConfigError, ExperimentConfig, SampleSpec, plan_samples
+from .fileio import atomic_write_bytes
 from .models import ModelInfo, load_model
 from .store import EnsureReport, KeyParams, SampleStore, StoredSample, ensure_samples
 
@@ -114,8 +118,11 @@ def collect_samples(config: ExperimentConfig, info: ModelInfo, store: SampleStor
         if not generate_missing:
             raise SampleSetIncomplete(f"some samples are not in {store.root} and generation is off")
         store.record_model_load(info.label)
-        prompt_emotions = {p: e for e, prompts in config.emotions.items() for p in prompts}
-        return load_model(info, device=device, prompt_emotions=prompt_emotions)
+        model = load_model(info, device=device, prompt_emotions=_prompt_emotions(config))
+        # While the model is loaded: its text conditioning of every wording, so
+        # that the lexical control never loads the model on a warm cache.
+        text_conditioning(config, info, [p for prompts in config.emotions.values() for p in prompts], model=model)
+        return model
 
     stored, report = ensure_samples(store, specs, params, load, capture_generate_fn(config, layers),
                                     lambda model: resolve_batch_size(config.generation.batch_size, model,
@@ -127,3 +134,48 @@ def collect_samples(config: ExperimentConfig, info: ModelInfo, store: SampleStor
     for sample in stored:
         by_study.setdefault(sample.spec.study, []).append(sample)
     return {study: SampleSet(samples, layers) for study, samples in by_study.items()}, report
+
+
+def _prompt_emotions(config: ExperimentConfig) -> dict[str, str]:
+    return {p: e for e, prompts in config.emotions.items() for p in prompts}
+
+
+TEXT_CONDITIONING_VERSION = 1
+
+
+def text_conditioning(config: ExperimentConfig, info: ModelInfo, wordings: Sequence[str],
+                      model=None) -> np.ndarray:
+    """[P, D] the model's mean-pooled text conditioning of each wording (``lexical.conditioner_embeddings``).
+
+    Kept per model and wording under ``cache_dir/text``; what is missing is
+    computed with ``model``, or with the model loaded here when none is given
+    (only on a cache filled before this record existed).
+    """
+    from filelock import FileLock
+
+    from .lexical import conditioner_embeddings
+
+    folder = Path(config.cache_dir) / "text"
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def path(wording: str) -> Path:
+        key = f"{TEXT_CONDITIONING_VERSION}:{info.identity}:{wording}"
+        return folder / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.npy"
+
+    with FileLock(str(folder / "text.lock")):
+        found = {}
+        for wording in wordings:
+            try:
+                found[wording] = np.load(path(wording))
+            except (OSError, ValueError):  # missing or damaged: recomputed, never trusted
+                pass
+        missing = [w for w in dict.fromkeys(wordings) if w not in found]
+        if missing:
+            if model is None:
+                model = load_model(info, prompt_emotions=_prompt_emotions(config))
+            for wording, row in zip(missing, conditioner_embeddings(model, missing)):
+                buffer = io.BytesIO()
+                np.save(buffer, row)
+                atomic_write_bytes(path(wording), buffer.getvalue())
+                found[wording] = row
+    return np.stack([found[w] for w in wordings])

@@ -8,12 +8,18 @@ Verdicts, checked in this order:
    tested (``correction``: "holm", or "maxt" for Westfall-Young step-down
    max-T; the experiment config names which). Activations show no emotion
    structure; the acoustics cannot change that.
-3. INCONCLUSIVE: some layer is significant, but the generated audio fails
+3. PIVOT, explained by wording: layers are significant, but in none of them
+   does the emotion effect survive the lexical control (same emotion does not
+   predict wording-pair similarity beyond the text similarity, Holm-corrected
+   across layers): the prompts' shared words account for the gap. Checked
+   before the acoustics, which follow the words as readily as the emotion.
+4. INCONCLUSIVE: some layer is significant, but the generated audio fails
    acoustic validation, so the activation difference cannot be attributed to
    emotion (it may be wording, or anything else the prompts differ in).
-4. GO: a layer is significant after correction and its gap reaches the
-   minimum gap (the seed's 2%) by its lower confidence bound, not its point
-   estimate: ``gap - z(1 - alpha / n_layers) * SE`` (SE from the wording-level
+5. GO: a layer is significant after correction, its emotion effect survives
+   the lexical control, and its gap reaches the minimum gap (the seed's 2%)
+   by its lower confidence bound, not its point estimate:
+   ``gap - z(1 - alpha / n_layers) * SE`` (SE from the wording-level
    bootstrap), a bound that holds for all analysed layers at once. Taking the
    largest point gap among the significant layers is a winner's curse: with a
    true gap of 0.015 at every layer the maximum reached 0.02 in 9 of 40 runs.
@@ -24,8 +30,14 @@ Verdicts, checked in this order:
    the verdict is INCONCLUSIVE. And a GO on a reduced family (``--layers`` or
    ``--emotions`` subsets, ``Outcome.family``) is recorded as
    ``GO (reduced family)``, never as a full GO.
-5. PIVOT: significant after correction, but no significant layer reaches the
-   minimum gap (the seed's "weak signal: consider the negative-result paper").
+6. PIVOT: significant after correction, but no such layer. The reason says
+   "explained by wording" when a layer reaching the gap failed the lexical
+   control, else "weak signal" (the seed's "consider the negative-result paper").
+
+A layer whose lexical control did not run (``lexical_pvalue_holm`` None) is
+not counted as explained by wording, but it cannot give GO either: like the
+acoustic check, the lexical control must have run for a GO (INCONCLUSIVE
+otherwise); the criteria table then says "not measured".
 
 A run that selected a subset of the claims (``-k``) still gets a verdict, but
 ``partial`` is set and the report says the verdict covers only what ran.
@@ -48,6 +60,7 @@ class LayerOutcome:
     pvalue_holm: float
     pvalue_maxt: float | None = None
     gap_se: float | None = None  # bootstrap standard error of the gap (wording, then seed)
+    lexical_pvalue_holm: float | None = None  # the emotion effect's p after the lexical control
 
 
 @dataclass(frozen=True)
@@ -99,6 +112,7 @@ class Decision:
     correction: str = "holm"
     family: str | None = None  # "6 of 48 layers, 2 of 4 emotions"; None when not known
     reduced_family: bool = False
+    explained_by_wording: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -127,8 +141,10 @@ def decide(outcome: Outcome, *, alpha: float, min_gap: float, min_n: int, acoust
 
     n_layers = len(outcome.layers)
     significant = [lo for lo in outcome.layers if corrected(lo) < alpha]
+    beyond_words = [lo for lo in significant if lo.lexical_pvalue_holm is None or lo.lexical_pvalue_holm < alpha]
+    lexically_explained = [lo for lo in significant if lo not in beyond_words]
     bounds = {lo.layer: lower_bound(lo, alpha, n_layers) for lo in significant}
-    reaching = [lo for lo in significant if bounds[lo.layer] >= min_gap]
+    reaching = [lo for lo in beyond_words if bounds[lo.layer] >= min_gap]
     best = max(outcome.layers, key=lambda lo: (corrected(lo) < alpha, lower_bound(lo, alpha, n_layers)), default=None)
     family = outcome.family
     reduced = family is not None and not family.complete
@@ -144,6 +160,11 @@ def decide(outcome: Outcome, *, alpha: float, min_gap: float, min_n: int, acoust
                   f"{top_bound:.4f} (point gap {max(lo.gap for lo in significant):.4f})" if significant
                   else "no significant layer",
                   f">= {min_gap}", bool(reaching) if significant else None),
+        Criterion("significant layers whose emotion effect survives the lexical control",
+                  f"{len(beyond_words)} of {len(significant)}" if significant else "no significant layer",
+                  f"at least 1 at Holm p < {alpha} after the text",
+                  None if not significant or all(lo.lexical_pvalue_holm is None for lo in significant)
+                  else bool(beyond_words)),
         Criterion("acoustic agreement (worst contrast)",
                   "not run" if outcome.acoustic_worst_agreement is None else
                   f"{outcome.acoustic_worst_agreement:.2f}"
@@ -153,10 +174,16 @@ def decide(outcome: Outcome, *, alpha: float, min_gap: float, min_n: int, acoust
                   "the experiment's layers and emotions", None if family is None else family.complete),
     )
 
-    def verdict(verdict_name: str, reason: str) -> Decision:
+    def verdict(verdict_name: str, reason: str, explained: bool = False) -> Decision:
         return Decision(verdict_name, reason, criteria, partial, best.layer if best else None,
                         tuple(lo.layer for lo in significant), correction,
-                        None if family is None else family.describe(), reduced)
+                        None if family is None else family.describe(), reduced, explained)
+
+    def wording_reason() -> str:
+        listed = ", ".join(f"layer {lo.layer} (gap {lo.gap:.4f}, p after the text {lo.lexical_pvalue_holm:.2g})"
+                           for lo in lexically_explained)
+        return (f"explained by wording: the emotion effect does not survive the lexical control in {listed}; "
+                "same-emotion wordings are alike through the words they share")
 
     if n_seen is not None and n_seen < min_n:
         return verdict(INCONCLUSIVE, f"only {n_seen} samples for some emotion; the seed's gate is {min_n}")
@@ -164,11 +191,16 @@ def decide(outcome: Outcome, *, alpha: float, min_gap: float, min_n: int, acoust
         return verdict(INCONCLUSIVE, "no layer was analysed in this run")
     if not significant:
         return verdict(NO_GO, f"no layer significant after {name} correction across {n_layers} layers")
+    if not beyond_words:
+        return verdict(PIVOT, wording_reason(), explained=True)
     if outcome.acoustic_pass is False:
         return verdict(INCONCLUSIVE, "activations differ, but the audio fails acoustic validation, "
                                      "so the difference cannot be attributed to emotion")
     if reaching:
         top = max(reaching, key=lambda lo: bounds[lo.layer])
+        if top.lexical_pvalue_holm is None:
+            return verdict(INCONCLUSIVE, f"layer {top.layer} reaches the gap, but GO needs the lexical control "
+                                         "(emotion beyond the words) and it did not run")
         if outcome.acoustic_pass is None:
             return verdict(INCONCLUSIVE, f"layer {top.layer} reaches the gap, but GO needs the acoustic check and "
                                          "none ran (no acoustic contrast among the analysed emotions, or the "
@@ -179,5 +211,7 @@ def decide(outcome: Outcome, *, alpha: float, min_gap: float, min_n: int, acoust
             return verdict(GO_REDUCED, f"{reason}; on a reduced family ({family.describe()}), "  # type: ignore[union-attr]
                                        "not a full GO: rerun on every layer and emotion")
         return verdict(GO, reason)
+    if any(bounds[lo.layer] >= min_gap for lo in lexically_explained):
+        return verdict(PIVOT, wording_reason(), explained=True)
     return verdict(PIVOT, f"{len(significant)} layer(s) significant after correction, "
                           f"but none reaches the {min_gap} gap by its lower bound (weak signal)")

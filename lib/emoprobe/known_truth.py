@@ -21,6 +21,16 @@ the truth is "these layers, and no others".
   between about 0.946). It must be classed as noise.
 - ``paraphrase:size=4.0``: a direction per exact prompt wording, none per
   emotion: the trap of comparing one happy prompt with one sad prompt.
+- ``lexical:size=2.0``: pure wording. Every word of the prompt (stop words
+  too) adds a fixed random direction of its own, seeded by the word, at the
+  chosen layers (all by default); a prompt's offset is ``size`` times the sum of
+  its words' directions over the square root of its length. No emotion
+  direction: same-emotion wordings are alike only through the words they
+  share. Its audio follows the words as well ("fast" faster, "minor" minor).
+- ``planted+lexical:layers=1,3;size=2;words=2``: the planted emotion direction
+  at ``layers`` plus word directions of size ``words`` at every layer; audio
+  from the emotion, as under ``planted``. The emotion is there beyond the
+  words at ``layers`` only.
 
 Prompts outside the emotion table (the extreme contrasts) get no emotion
 direction; under ``planted`` they get a direction of their own, so the positive
@@ -35,7 +45,18 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-KINDS = ("planted", "null", "seed-like", "paraphrase")
+KINDS = ("planted", "null", "seed-like", "paraphrase", "lexical", "planted+lexical")
+LEXICAL_KINDS = ("lexical", "planted+lexical")
+
+# What the lexical model's audio does with a word: "fast" makes it faster,
+# "minor" minor, and so on. Words are applied in prompt order over the neutral
+# acoustics; a word absent here changes nothing.
+WORD_ACOUSTICS = {
+    "fast": ("tempo_bpm", 150.0), "slow": ("tempo_bpm", 70.0),
+    "major": ("mode", "major"), "minor": ("mode", "minor"),
+    "bright": ("brightness_hz", 2600.0), "dark": ("brightness_hz", 900.0),
+    "loud": ("rms", 0.10), "heavy": ("rms", 0.10), "soft": ("rms", 0.03), "quiet": ("rms", 0.03),
+}
 
 # Expected acoustics of each emotion under the planted model, consistent with
 # the experiment's direction table (happy > sad and energetic > calm in tempo,
@@ -57,13 +78,15 @@ class KnownTruthSpec:
     weights_seed: int = 0
     hears_wording: bool = True  # False: the LM is given one fixed description
     params: Mapping[str, str] = field(default_factory=dict)
+    words: float = 0.0  # size of the word directions (lexical kinds)
 
     @property
     def identity(self) -> str:
         """Canonical text: what the sample store keys on."""
         layers = ",".join(map(str, self.layers))
+        words = f";words={self.words:g}" if self.kind in LEXICAL_KINDS else ""
         return (f"known-truth-v1:{self.kind}:layers={layers};size={self.size:g};weights={self.weights_seed};"
-                f"wording={'on' if self.hears_wording else 'off'}")
+                f"wording={'on' if self.hears_wording else 'off'}{words}")
 
 
 def parse(name: str) -> KnownTruthSpec | None:
@@ -77,18 +100,20 @@ def parse(name: str) -> KnownTruthSpec | None:
         if not sep:
             raise ValueError(f"{name!r}: expected key=value, got {item!r}")
         params[key.strip()] = value.strip()
-    unknown = set(params) - {"layers", "size", "weights", "wording"}
+    allowed = {"layers", "size", "weights", "wording"} | ({"words"} if kind == "planted+lexical" else set())
+    unknown = set(params) - allowed
     if unknown:
-        raise ValueError(f"{name!r}: unknown parameter(s) {sorted(unknown)}; use layers, size, weights, wording")
+        raise ValueError(f"{name!r}: unknown parameter(s) {sorted(unknown)}; use {', '.join(sorted(allowed))}")
     wording = params.get("wording", "off" if kind == "seed-like" else "on")
     if wording not in ("on", "off"):
         raise ValueError(f"{name!r}: wording must be on or off, got {wording!r}")
     layers = tuple(sorted(int(x) for x in params.get("layers", "").split(",") if x.strip()))
-    default_size = {"planted": 2.0, "paraphrase": 4.0}.get(kind, 0.0)
+    default_size = {"planted": 2.0, "paraphrase": 4.0, "lexical": 2.0, "planted+lexical": 2.0}.get(kind, 0.0)
     size = float(params.get("size", default_size))
-    if kind == "planted" and not layers:
+    if kind in ("planted", "planted+lexical") and not layers:
         raise ValueError(f"{name!r}: a planted model needs layers=..., e.g. planted:layers=1,3;size=2")
-    return KnownTruthSpec(kind, layers, size, int(params.get("weights", 0)), wording == "on", params)
+    words = {"lexical": size, "planted+lexical": float(params.get("words", 2.0))}.get(kind, 0.0)
+    return KnownTruthSpec(kind, layers, size, int(params.get("weights", 0)), wording == "on", params, words)
 
 
 def _unit_vector(dim: int, *parts: object) -> np.ndarray:
@@ -166,6 +191,21 @@ def offsets_function(spec: KnownTruthSpec, prompt_emotions: Mapping[str, str], n
         def offsets(prompt):
             return {layer: spec.size * _unit_vector(dim, "wording", spec.weights_seed, prompt, layer)
                     for layer in all_layers}
+    elif spec.kind in LEXICAL_KINDS:
+        word_layers = spec.layers if spec.kind == "lexical" and spec.layers else tuple(all_layers)
+        emotion_layers = spec.layers if spec.kind == "planted+lexical" else ()
+
+        def offsets(prompt):
+            from .lexical import tokens
+
+            words = tokens(prompt)
+            out = {layer: spec.words / np.sqrt(max(len(words), 1))
+                   * sum((_unit_vector(dim, "word", spec.weights_seed, w, layer) for w in words), np.zeros(dim))
+                   for layer in word_layers}
+            label = prompt_emotions.get(prompt, f"prompt:{prompt}")
+            for layer in emotion_layers:
+                out[layer] = out[layer] + spec.size * _unit_vector(dim, "planted", spec.weights_seed, label, layer)
+            return out
     elif spec.kind == "seed-like":
         # Sizes measured on the tiny model with wording off and 2 s clips: the
         # shared offset lifts between-sample cosine to 0.946-0.955 by layer; the
@@ -189,10 +229,11 @@ def synthesised_audio(spec: KnownTruthSpec, prompts: Sequence[str], codes, promp
                       duration_s: float, sample_rate: int) -> np.ndarray | None:
     """Planted models' audio: each clip synthesised from its emotion's expected acoustics.
 
+    The lexical model's clips follow the prompt's words instead (``WORD_ACOUSTICS``).
     Jitter comes from the row's generated codes, so clips vary with the seed.
     Other known-truth models keep the tiny decoder's audio (None).
     """
-    if spec.kind != "planted":
+    if spec.kind not in ("planted", "planted+lexical", "lexical"):
         return None
     from .synth_audio import synthesise_emotion_audio
 
@@ -200,12 +241,27 @@ def synthesised_audio(spec: KnownTruthSpec, prompts: Sequence[str], codes, promp
     for prompt, row_codes in zip(prompts, np.asarray(codes)):
         seed = int(hashlib.sha256(row_codes.tobytes()).hexdigest()[:8], 16)
         rng = np.random.default_rng(seed)
-        target = EMOTION_ACOUSTICS.get(prompt_emotions.get(prompt, ""), NEUTRAL_ACOUSTICS)
+        if spec.kind == "lexical":
+            target = word_acoustics(prompt)
+        else:
+            target = EMOTION_ACOUSTICS.get(prompt_emotions.get(prompt, ""), NEUTRAL_ACOUSTICS)
         clips.append(synthesise_emotion_audio(
             tempo_bpm=target["tempo_bpm"] * rng.uniform(0.95, 1.05), mode=target["mode"],
             brightness_hz=target["brightness_hz"] * rng.uniform(0.9, 1.1), rms=target["rms"] * rng.uniform(0.85, 1.15),
             duration_s=duration_s, sample_rate=sample_rate, seed=seed))
     return np.stack(clips)
+
+
+def word_acoustics(prompt: str) -> dict:
+    """The lexical model's acoustics of ``prompt``: the neutral ones, changed word by word."""
+    from .lexical import tokens
+
+    target = dict(NEUTRAL_ACOUSTICS)
+    for word in tokens(prompt):
+        if word in WORD_ACOUSTICS:
+            feature, value = WORD_ACOUSTICS[word]
+            target[feature] = value
+    return target
 
 
 def build(spec: KnownTruthSpec, prompt_emotions: Mapping[str, str], device: str = "cpu"):

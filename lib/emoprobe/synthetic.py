@@ -255,3 +255,62 @@ def synthetic_layers(
         activations[layer] = sample.X
         emotions, prompts = sample.emotions, sample.prompts
     return activations, emotions, prompts
+
+
+def bag_of_words_activations(
+    rng: np.random.Generator | int | None,
+    wordings: Mapping[str, Sequence[str]],
+    *,
+    n_seeds_per_wording: int = 4,
+    n_datasets: int = 1,
+    dim: int = 64,
+    baseline_cosine: float = 0.95,
+    word_size: float = 0.3,
+    emotion_size: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Activations of a bag-of-words model: each word of a wording adds its own direction.
+
+    Per dataset, every distinct word (stop words too, as a tokeniser would
+    keep them) gets an independent random direction; a wording's offset is
+    ``word_size`` times the sum of its words' directions over the square root
+    of its length, so offsets have about the same norm and two wordings' offsets
+    have inner product about ``word_size**2`` times their word-count cosine.
+    ``emotion_size`` adds an emotion direction as well (0: the null, where
+    emotion matters only through the words). Seeds add isotropic noise that
+    sets the baseline cosine between unrelated samples.
+
+    Returns ``(X [n_datasets, N, dim], emotions [N], prompt_ids [N])``, ordered by
+    emotion, wording, seed.
+    """
+    from .lexical import tokens
+
+    rng = np.random.default_rng(rng)
+    emotions, prompt_ids, rows, texts = [], [], [], []
+    for emotion, options in wordings.items():
+        for p, text in enumerate(options):
+            texts.append(text)
+            for _ in range(n_seeds_per_wording):
+                emotions.append(emotion)
+                prompt_ids.append(f"{emotion}/{p}")
+                rows.append(len(texts) - 1)
+    rows = np.array(rows)
+    vocabulary = sorted({w for t in texts for w in tokens(t)})
+    counts = np.zeros((len(texts), len(vocabulary)))
+    for i, text in enumerate(texts):
+        for w in tokens(text):
+            counts[i, vocabulary.index(w)] += 1.0
+    counts /= np.sqrt(np.maximum(counts.sum(axis=1, keepdims=True), 1.0))
+    emotion_names, emotion_index = np.unique(np.array(emotions), return_inverse=True)
+
+    def unit(shape):
+        v = rng.standard_normal(shape)
+        return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+    mean = unit((n_datasets, 1, dim))
+    words = unit((n_datasets, len(vocabulary), dim))
+    offsets = word_size * np.einsum("pv,kvd->kpd", counts, words)[:, rows]
+    noise_sd = np.sqrt((1.0 - baseline_cosine) / baseline_cosine / dim)
+    X = mean + offsets + noise_sd * rng.standard_normal((n_datasets, rows.size, dim))
+    if emotion_size:
+        X = X + emotion_size * unit((n_datasets, len(emotion_names), dim))[:, emotion_index]
+    return X, np.array(emotions), np.array(prompt_ids)

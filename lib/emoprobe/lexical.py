@@ -1,0 +1,415 @@
+"""Emotion beyond the words: is "same emotion" more than "shared words"?
+
+Wordings of one emotion tend to share ordinary descriptive words ("fast" in
+every energetic wording, "minor" in the sad ones). A model in which each word
+of the prompt pushes the activations its own way, with no notion of emotion at
+all, then makes same-emotion wordings more alike than different-emotion ones,
+and the gap test calls that emotion. This module holds what separates the two:
+
+- text similarity matrices over the wordings: the model's own text
+  conditioning (the conditioner's output, mean-pooled over tokens) and
+  content-word overlap (scikit-learn's TF-IDF cosine, English stop words out);
+- the lexical control: on the off-diagonal wording pairs, regress activation
+  similarity on a same-emotion indicator plus the text similarities; the
+  statistic is the partial correlation of the indicator with the activation
+  similarity given the text, and its p comes from permuting the emotion labels
+  of whole wordings while the text similarities stay fixed (a wording-level
+  partial Mantel test, vectorised over permutations and over datasets);
+- the word-overlap audit of a prompt design: every non-stop word used under
+  only one emotion (the emotion names themselves excepted);
+- the cross-wording-type transfer: a classifier trained on the wordings that
+  name their emotion, scored on the wordings that only describe it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+
+# One tokeniser everywhere (audit, TF-IDF, the lexical known-truth model):
+# scikit-learn's default, so that "the words" mean the same thing throughout.
+TOKEN_PATTERN = r"(?u)\b\w\w+\b"
+
+
+def stop_words() -> frozenset[str]:
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return frozenset(ENGLISH_STOP_WORDS)
+
+
+def tokens(text: str) -> list[str]:
+    """Every word of ``text``, lower-cased, in order (stop words kept)."""
+    return re.findall(TOKEN_PATTERN, text.lower())
+
+
+def content_words(text: str) -> list[str]:
+    stop = stop_words()
+    return [w for w in tokens(text) if w not in stop]
+
+
+# ---------------------------------------------------------------------------
+# The word-overlap audit
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    word: str
+    emotions: tuple[str, ...]  # the emotions whose wordings use the word
+    n_wordings: int
+
+    @property
+    def confined(self) -> bool:
+        return len(self.emotions) == 1
+
+
+def word_audit(emotions: Mapping[str, Sequence[str]]) -> list[AuditRow]:
+    """Every content word of the design, with the emotions that use it (confined words first).
+
+    The emotion names are exempt from confinement: naming the emotion is the
+    point of a name-only wording, and the lexical control covers it.
+    """
+    names = {name.lower() for name in emotions}
+    users: dict[str, set[str]] = {}
+    counts: dict[str, int] = {}
+    for emotion, wordings in emotions.items():
+        for wording in wordings:
+            for word in set(content_words(wording)):
+                users.setdefault(word, set()).add(emotion)
+                counts[word] = counts.get(word, 0) + 1
+    rows = [AuditRow(word, tuple(sorted(users[word])), counts[word]) for word in users]
+    return sorted(rows, key=lambda r: (not (r.confined and r.word not in names), r.word in names,
+                                       len(r.emotions), r.word))
+
+
+def confined_words(emotions: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+    """emotion -> the non-stop words (emotion names excepted) that only its wordings use."""
+    names = {name.lower() for name in emotions}
+    out: dict[str, list[str]] = {}
+    for row in word_audit(emotions):
+        if row.confined and row.word not in names:
+            out.setdefault(row.emotions[0], []).append(row.word)
+    return out
+
+
+def audit_warning(emotions: Mapping[str, Sequence[str]]) -> str | None:
+    """One line naming the confined words, or None when the design has none."""
+    confined = confined_words(emotions)
+    if not confined:
+        return None
+    listed = "; ".join(f"{emotion}: {', '.join(sorted(words))}" for emotion, words in sorted(confined.items()))
+    return (f"word-overlap audit: {sum(map(len, confined.values()))} non-stop word(s) occur under only one "
+            f"emotion, so same-emotion similarity may be shared words, not emotion ({listed})")
+
+
+# ---------------------------------------------------------------------------
+# Wording types of the crossed design
+# ---------------------------------------------------------------------------
+
+NAMED, DESCRIBED = "named", "described"
+
+
+def wording_type(wording: str, emotion_names: Sequence[str]) -> str:
+    """``named`` when the wording contains an emotion's name, else ``described``."""
+    words = set(tokens(wording))
+    return NAMED if words & {n.lower() for n in emotion_names} else DESCRIBED
+
+
+# ---------------------------------------------------------------------------
+# Text similarity matrices
+# ---------------------------------------------------------------------------
+
+
+def tfidf_similarity(wordings: Sequence[str]) -> np.ndarray:
+    """[P, P] cosine of the wordings' TF-IDF vectors over content words."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.metrics.pairwise import cosine_similarity
+
+    vectors = TfidfVectorizer(stop_words="english", token_pattern=TOKEN_PATTERN).fit_transform(list(wordings))
+    return cosine_similarity(vectors)
+
+
+def cosine_matrix(E: np.ndarray) -> np.ndarray:
+    E = np.asarray(E, dtype=np.float64)
+    norms = np.linalg.norm(E, axis=1, keepdims=True)
+    U = E / np.where(norms > 0, norms, 1.0)
+    return U @ U.T
+
+
+def conditioner_embeddings(model, wordings: Sequence[str]) -> np.ndarray:
+    """[P, D] the model's text conditioning of each wording, mean-pooled over its tokens.
+
+    What the LM's cross-attention reads: T5 (projected) for the published
+    MusicGens, the lookup table for tiny. The padding mask keeps padded
+    positions out of the mean.
+    """
+    import torch
+    from audiocraft.modules.conditioners import ConditioningAttributes
+
+    provider = model.lm.condition_provider
+    attributes = [ConditioningAttributes(text={"description": w}) for w in wordings]
+    with torch.no_grad():
+        conditions = provider(provider.tokenize(attributes))
+    embedding, mask = conditions["description"]
+    mask = mask.to(embedding.dtype)[..., None]
+    pooled = (embedding * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+    return pooled.float().cpu().numpy().astype(np.float64)
+
+
+def shared_confined_words(wordings: Sequence[str], labels: Sequence[str]) -> dict[str, np.ndarray]:
+    """``word:W`` -> [P, P] 1.0 where both wordings contain W, for each word used by one emotion only.
+
+    Such a word (the emotion's own name in a crossed design) shares one random
+    pull among its pairs, and every one of them is a same-emotion pair: a
+    cosine over all the words under-fits it, and what is left would pass for
+    emotion. A coefficient of its own takes it out; the emotion effect is then
+    read from same-emotion pairs that do not share the word.
+    """
+    sets = [set(tokens(w)) for w in wordings]
+    by_emotion: dict[str, list[str]] = {}
+    for label, wording in zip(labels, wordings):
+        by_emotion.setdefault(str(label), []).append(wording)
+    out = {}
+    for row in word_audit(by_emotion):
+        if row.confined and row.n_wordings > 1:
+            has = np.array([row.word in s for s in sets], dtype=np.float64)
+            out[f"word:{row.word}"] = np.outer(has, has)
+    return out
+
+
+def text_similarities(wordings: Sequence[str], labels: Sequence[str],
+                      conditioner: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The text side of the lexical control, each [P, P] over the wordings in order.
+
+    ``conditioner`` (the model's mean-pooled text conditioning, [P, D]) gives
+    the cosine of what the model read; ``tfidf`` the content-word overlap;
+    ``word:...`` the words confined to one emotion (see ``shared_confined_words``).
+    """
+    text = {"tfidf": tfidf_similarity(wordings), **shared_confined_words(wordings, labels)}
+    if conditioner is not None:
+        text["conditioner"] = cosine_matrix(conditioner)
+    return text
+
+
+# ---------------------------------------------------------------------------
+# Wording-level similarity
+# ---------------------------------------------------------------------------
+
+
+def wording_similarity(S: np.ndarray, prompt_ids: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """(wording ids, [P, P]) mean sample similarity between wordings.
+
+    Off the diagonal: the mean over every pair of one sample of wording i and
+    one of wording j. The diagonal is left as the mean over distinct same-wording
+    pairs (the control); the lexical control never reads it.
+    """
+    ids, index = np.unique(np.asarray(prompt_ids), return_inverse=True)
+    G = np.zeros((len(index), len(ids)))
+    G[np.arange(len(index)), index] = 1.0
+    n = G.sum(axis=0)
+    S = np.asarray(S, dtype=np.float64)
+    totals = G.T @ S @ G
+    W = totals / np.outer(n, n)
+    same = np.diag(totals) - G.T @ np.diag(S)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        np.fill_diagonal(W, np.where(n > 1, same / (n * (n - 1)), np.nan))
+    return [str(i) for i in ids], W
+
+
+# ---------------------------------------------------------------------------
+# The lexical control
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LexicalControl:
+    """Emotion effect on wording-pair similarity, before and after the text.
+
+    ``effect_raw``: same-emotion minus different-emotion mean wording-pair
+    similarity (the gap at the wording level). ``effect_controlled``: the
+    same-emotion coefficient once the text similarities are in the regression.
+    ``partial_r``: the statistic tested (partial correlation of same-emotion
+    with activation similarity given the text). ``text_r2``: the share of the
+    pair similarities' variance the text similarities explain on their own.
+    """
+
+    effect_raw: float
+    pvalue_raw: float
+    effect_controlled: float
+    partial_r: float
+    pvalue: float
+    text_r2: float
+    text_coefficients: Mapping[str, float]
+    n_wordings: int
+    n_pairs: int
+    n_permutations: int
+    layer: int | None = None
+    pvalue_holm: float | None = None
+
+
+def _design_matrix(text: Mapping[str, np.ndarray], iu: tuple[np.ndarray, np.ndarray],
+                   wording_effects: bool) -> tuple[list[str], np.ndarray]:
+    """Nuisance columns: intercept, the text similarities, and (optionally) one column per wording.
+
+    A wording column is 1 on every pair the wording is in: a wording whose
+    samples sit closer to everything (a longer prompt, a larger norm) would
+    otherwise leak into the same-emotion term once the text is partialled out.
+    """
+    names = sorted(text)
+    columns = [np.ones(iu[0].size)] + [np.asarray(text[name], dtype=np.float64)[iu] for name in names]
+    if wording_effects:
+        P = int(max(iu[1].max(), iu[0].max())) + 1
+        membership = np.zeros((iu[0].size, P))
+        membership[np.arange(iu[0].size), iu[0]] = 1.0
+        membership[np.arange(iu[0].size), iu[1]] = 1.0
+        columns += list(membership.T)
+    return names, np.column_stack(columns)
+
+
+def _residualiser(Z: np.ndarray):
+    Q, _ = np.linalg.qr(Z)
+    return lambda A: A - (A @ Q) @ Q.T  # rows of A projected off span(Z)
+
+
+def _same_emotion_rows(labels: np.ndarray, iu: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """[n_labelings, n_pairs] 1.0 where a pair's two wordings share a label."""
+    return (labels[:, iu[0]] == labels[:, iu[1]]).astype(np.float64)
+
+
+def _partial_r(residualise, same: np.ndarray, y_res: np.ndarray) -> np.ndarray:
+    """[n_labelings, n_datasets] correlation of residualised same-emotion rows with residualised y."""
+    s_res = residualise(same)
+    s_norm = np.linalg.norm(s_res, axis=1, keepdims=True)
+    y_norm = np.linalg.norm(y_res, axis=1, keepdims=True)
+    return (s_res / np.where(s_norm > 0, s_norm, np.inf)) @ (y_res / np.where(y_norm > 0, y_norm, np.inf)).T
+
+
+def permuted_labelings(labels: Sequence[str], n_permutations: int,
+                       seed: int | np.random.Generator | None) -> np.ndarray:
+    """[1 + n, P] the observed labelling first, then ``n`` shuffles of whole wordings' labels."""
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(labels)
+    codes = np.unique(labels, return_inverse=True)[1]
+    shuffled = rng.permuted(np.broadcast_to(codes, (n_permutations, codes.size)), axis=1)
+    return np.vstack([codes[None, :], shuffled])
+
+
+def lexical_control_many(W: np.ndarray, labels: Sequence[str], text: Mapping[str, np.ndarray], *,
+                         n_permutations: int = 999, seed: int | np.random.Generator | None = 0,
+                         batch: int = 2000, wording_effects: bool = True) -> dict[str, np.ndarray]:
+    """The lexical control of many datasets sharing one design: ``W`` is [n_datasets, P, P].
+
+    Returns arrays over datasets (``partial_r``, ``pvalue``, ``pvalue_raw``,
+    ``effect_raw``, ``effect_controlled``, ``text_r2``) and the text coefficients
+    ``[n_datasets, n_text]``. The same permutations serve every dataset, so a
+    calibration over hundreds of datasets costs one pass over the permutations.
+    """
+    W = np.asarray(W, dtype=np.float64)
+    if W.ndim == 2:
+        W = W[None]
+    P = W.shape[1]
+    labels = np.asarray(labels)
+    if labels.size != P or W.shape[2] != P:
+        raise ValueError(f"W is {W.shape[1:]} but there are {labels.size} wording labels")
+    if len(np.unique(labels)) < 2:
+        raise ValueError("the lexical control needs wordings of at least two emotions")
+    iu = np.triu_indices(P, k=1)
+    y = W[:, iu[0], iu[1]]  # [n_ds, n_pairs]
+    names, Z = _design_matrix(text, iu, wording_effects)
+    intercept = Z[:, :1]
+    residualise, residualise_raw = _residualiser(Z), _residualiser(intercept)
+    n_text = len(names)
+    y_res, y_res_raw = residualise(y), residualise_raw(y)
+    y_res_text = _residualiser(Z[:, :1 + n_text])(y)
+
+    labelings = permuted_labelings(labels, n_permutations, seed)
+    observed_same = _same_emotion_rows(labelings[:1], iu)
+    ge = np.zeros((2, y.shape[0]))
+    observed = raw_observed = None
+    for start in range(0, labelings.shape[0], batch):
+        same = _same_emotion_rows(labelings[start:start + batch], iu)
+        r = _partial_r(residualise, same, y_res)
+        r_raw = _partial_r(residualise_raw, same, y_res_raw)
+        if start == 0:
+            observed, raw_observed = r[0], r_raw[0]
+        ge[0] += (r[1 if start == 0 else 0:] >= observed - 1e-12).sum(axis=0)
+        ge[1] += (r_raw[1 if start == 0 else 0:] >= raw_observed - 1e-12).sum(axis=0)
+    pvalue, pvalue_raw = (1.0 + ge) / (1.0 + n_permutations)
+
+    # Effects in similarity units: OLS coefficients of the same-emotion indicator.
+    full = np.column_stack([Z, observed_same[0]])
+    coef = np.linalg.lstsq(full, y.T, rcond=None)[0]  # [columns of Z, then same-emotion; n_ds]
+    same_mask = observed_same[0].astype(bool)
+    effect_raw = y[:, same_mask].mean(axis=1) - y[:, ~same_mask].mean(axis=1)
+    total = ((y - y.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
+    text_r2 = 1.0 - (y_res_text ** 2).sum(axis=1) / np.where(total > 0, total, np.inf)
+    return {"partial_r": observed, "pvalue": pvalue, "pvalue_raw": pvalue_raw, "effect_raw": effect_raw,
+            "effect_controlled": coef[-1], "text_r2": text_r2, "text_coefficients": coef[1:1 + n_text].T,
+            "text_names": np.array(names), "n_pairs": np.full(y.shape[0], iu[0].size)}
+
+
+def lexical_control(W: np.ndarray, labels: Sequence[str], text: Mapping[str, np.ndarray], *,
+                    n_permutations: int = 999, seed: int | np.random.Generator | None = 0,
+                    layer: int | None = None) -> LexicalControl:
+    """The lexical control of one wording-by-wording similarity matrix (see the module docstring)."""
+    out = lexical_control_many(W, labels, text, n_permutations=n_permutations, seed=seed)
+    return LexicalControl(
+        effect_raw=float(out["effect_raw"][0]), pvalue_raw=float(out["pvalue_raw"][0]),
+        effect_controlled=float(out["effect_controlled"][0]), partial_r=float(out["partial_r"][0]),
+        pvalue=float(out["pvalue"][0]), text_r2=float(out["text_r2"][0]),
+        text_coefficients={str(n): float(c) for n, c in zip(out["text_names"], out["text_coefficients"][0])},
+        n_wordings=len(labels), n_pairs=int(out["n_pairs"][0]), n_permutations=n_permutations, layer=layer)
+
+
+# ---------------------------------------------------------------------------
+# Cross-wording-type transfer (exploratory)
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TransferResult:
+    layer: int
+    accuracy: float
+    chance: float
+    pvalue: float
+    n_train_wordings: int
+    n_test_wordings: int
+    n_permutations: int
+
+
+def cross_wording_transfer(X: np.ndarray, emotions: Sequence[str], prompt_ids: Sequence[str],
+                           types: Sequence[str], *, n_permutations: int, seed: int, layer: int) -> TransferResult:
+    """Train on the samples of named wordings, score on those of described wordings.
+
+    The p permutes the emotion labels of whole wordings (every wording, named
+    and described alike), refits and rescores: a classifier that only learnt
+    wordings cannot transfer, because the test wordings are new.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    emotions, prompt_ids, types = map(np.asarray, (emotions, prompt_ids, types))
+    train, test = types == NAMED, types == DESCRIBED
+    if len(set(emotions[train])) < 2 or not test.any():
+        raise ValueError("the transfer needs named wordings of at least two emotions and some described wordings")
+    ids, index = np.unique(prompt_ids, return_inverse=True)
+    wording_emotion = np.empty(len(ids), dtype=object)
+    wording_emotion[index] = emotions
+
+    def score(y: np.ndarray) -> float:
+        if len(set(y[train])) < 2:
+            return 0.0
+        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0))
+        model.fit(X[train], y[train])
+        return float(np.mean(model.predict(X[test]) == y[test]))
+
+    observed = score(emotions)
+    rng = np.random.default_rng(seed)
+    null = np.array([score(rng.permutation(wording_emotion)[index]) for _ in range(n_permutations)])
+    chance = max(float(np.mean(emotions[test] == e)) for e in set(emotions[test]))
+    return TransferResult(layer, observed, chance, float((1 + np.sum(null >= observed)) / (1 + n_permutations)),
+                          len(set(prompt_ids[train])), len(set(prompt_ids[test])), n_permutations)

@@ -1,0 +1,139 @@
+"""The lexical control: calibrated under a bag-of-words null, and firing when emotion is there beyond the words."""
+
+import numpy as np
+import pytest
+
+from emoprobe import lexical, stats, synthetic
+from emoprobe.config import REPO_ROOT, load_config
+
+SHIPPED = load_config(REPO_ROOT / "configs" / "experiment.toml").emotions
+V1 = load_config(REPO_ROOT / "configs" / "experiment_v1.toml").emotions
+ALPHA = 0.05
+N_NULL = 500
+
+
+def simulate(wordings, n_datasets, *, seed, word_size, emotion_size=0.0, conditioner="pooled"):
+    """Wording-level similarity of bag-of-words datasets, the wordings' labels, and their text similarities."""
+    X, _, prompt_ids = synthetic.bag_of_words_activations(seed, wordings, n_datasets=n_datasets,
+                                                          word_size=word_size, emotion_size=emotion_size)
+    ids, index = np.unique(prompt_ids, return_inverse=True)
+    texts = [wordings[i.split("/")[0]][int(i.split("/")[1])] for i in ids]
+    labels = [i.split("/")[0] for i in ids]
+    # Wording-level mean cosine through wording centroids of unit vectors: the
+    # same numbers as lexical.wording_similarity off the diagonal, for all datasets at once.
+    U = X / np.linalg.norm(X, axis=-1, keepdims=True)
+    G = np.zeros((index.size, ids.size))
+    G[np.arange(index.size), index] = 1.0
+    C = np.einsum("np,knd->kpd", G / G.sum(axis=0), U)
+    W = C @ C.transpose(0, 2, 1)
+    rng = np.random.default_rng(seed + 1)
+    if conditioner == "pooled":  # a conditioner that reads words: mean of per-token embeddings
+        vocabulary = sorted({w for t in texts for w in lexical.tokens(t)})
+        table = rng.standard_normal((len(vocabulary), 32))
+        E = np.stack([table[[vocabulary.index(w) for w in lexical.tokens(t)]].mean(axis=0) for t in texts])
+    else:  # tiny's lookup table: one row per whole prompt
+        E = rng.standard_normal((len(texts), 32))
+    return W, labels, lexical.text_similarities(texts, labels, E)
+
+
+@pytest.mark.parametrize("design,word_size,conditioner", [
+    ("shipped", 0.1, "pooled"), ("shipped", 0.3, "whole-prompt"), ("previous", 0.1, "pooled")])
+def test_false_positive_rate_under_the_bag_of_words_null_is_alpha(design, word_size, conditioner):
+    wordings = {"shipped": SHIPPED, "previous": V1}[design]
+    W, labels, text = simulate(wordings, N_NULL, seed=11, word_size=word_size, conditioner=conditioner)
+    out = lexical.lexical_control_many(W, labels, text, n_permutations=999, seed=3)
+    rate, raw = np.mean(out["pvalue"] < ALPHA), np.mean(out["pvalue_raw"] < ALPHA)
+    se = np.sqrt(ALPHA * (1 - ALPHA) / N_NULL)
+    print(f"bag-of-words null, {design} design, word size {word_size}, {conditioner} conditioner: FPR {rate:.3f} "
+          f"(band {ALPHA - 3 * se:.3f}-{ALPHA + 3 * se:.3f}); without the control {raw:.3f}")
+    assert abs(rate - ALPHA) <= 3 * se, rate
+    if design == "previous":
+        # The trap the control exists for: with words confined to one emotion, words pass for emotion.
+        assert raw > 0.3
+
+
+def test_fires_when_emotion_is_there_beyond_the_words():
+    W, labels, text = simulate(SHIPPED, 100, seed=12, word_size=0.3, emotion_size=0.1)
+    out = lexical.lexical_control_many(W, labels, text, n_permutations=999, seed=3)
+    power = np.mean(out["pvalue"] < ALPHA)
+    print(f"emotion 0.1 beside words 0.3: power {power:.2f}")
+    assert power >= 0.9 and np.all(out["effect_controlled"] > 0)
+
+
+def test_wording_similarity_is_the_mean_over_sample_pairs():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((9, 5))
+    ids = np.array(["b/0", "a/1", "b/0", "a/0", "a/1", "b/0", "a/0", "a/1", "a/0"])
+    S = stats.similarity_matrix(X, "cosine")
+    order, W = lexical.wording_similarity(S, ids)
+    assert order == ["a/0", "a/1", "b/0"]
+    for i, a in enumerate(order):
+        for j, b in enumerate(order):
+            pairs = [S[p, q] for p in np.flatnonzero(ids == a) for q in np.flatnonzero(ids == b) if p != q]
+            assert W[i, j] == pytest.approx(np.mean(pairs))
+
+
+def test_statistic_and_coefficients_agree_with_pingouin_and_least_squares():
+    import pandas as pd
+    import pingouin
+
+    rng = np.random.default_rng(4)
+    labels = np.repeat(["x", "y", "z"], 4)
+    A = rng.standard_normal((12, 12))
+    W = A + A.T
+    T = rng.random((12, 12))
+    text = {"t": T + T.T}
+    out = lexical.lexical_control_many(W, labels, text, n_permutations=99, seed=0, wording_effects=False)
+    iu = np.triu_indices(12, 1)
+    frame = pd.DataFrame({"y": W[iu], "same": (labels[iu[0]] == labels[iu[1]]).astype(float), "t": text["t"][iu]})
+    assert out["partial_r"][0] == pytest.approx(pingouin.partial_corr(frame, x="same", y="y", covar=["t"])["r"].iloc[0])
+    design = np.column_stack([np.ones(len(frame)), frame["t"], frame["same"]])
+    assert out["effect_controlled"][0] == pytest.approx(np.linalg.lstsq(design, frame["y"], rcond=None)[0][-1])
+    # The p of the vectorised engine is the share of wording-label shuffles at least as large.
+    shuffled = lexical.permuted_labelings(labels, 99, 0)[1:]
+    null = [pingouin.partial_corr(frame.assign(same=(s[iu[0]] == s[iu[1]]).astype(float)), x="same", y="y",
+                                  covar=["t"])["r"].iloc[0] for s in shuffled]
+    assert out["pvalue"][0] == pytest.approx((1 + np.sum(np.array(null) >= out["partial_r"][0] - 1e-12)) / 100)
+
+
+def test_audit_names_the_words_confined_to_one_emotion():
+    confined = lexical.confined_words(V1)
+    assert "fast" in confined["energetic"] and "major" in confined["happy"] and "minor" in confined["sad"]
+    assert "slow" not in sum(confined.values(), [])  # sad and calm share it
+    assert "fast" in lexical.audit_warning(V1)
+    # The shipped crossed design: nothing but the emotions' names is confined.
+    assert lexical.confined_words(SHIPPED) == {} and lexical.audit_warning(SHIPPED) is None
+    assert {r.word for r in lexical.word_audit(SHIPPED) if r.confined} == set(SHIPPED)
+
+
+def test_shipped_design_has_named_and_described_wordings_of_every_emotion():
+    for emotion, wordings in SHIPPED.items():
+        types = {lexical.wording_type(w, list(SHIPPED)) for w in wordings}
+        assert types == {lexical.NAMED, lexical.DESCRIBED}, emotion
+    assert lexical.wording_type("a happy song", ["happy", "sad"]) == lexical.NAMED
+    assert lexical.wording_type("bright major chords, bouncy rhythm", ["happy", "sad"]) == lexical.DESCRIBED
+
+
+@pytest.mark.parametrize("emotion_size,fires", [(0.3, True), (0.0, False)])
+def test_wording_transfer_fires_on_emotion_and_not_on_words_alone(emotion_size, fires):
+    X, emotions, prompt_ids = synthetic.bag_of_words_activations(5, SHIPPED, word_size=0.3, emotion_size=emotion_size)
+    text = {f"{e}/{p}": w for e, ws in SHIPPED.items() for p, w in enumerate(ws)}
+    types = [lexical.wording_type(text[i], list(SHIPPED)) for i in prompt_ids]
+    result = lexical.cross_wording_transfer(X[0], emotions, prompt_ids, types, n_permutations=29, seed=0, layer=0)
+    assert (result.pvalue < ALPHA and result.accuracy > result.chance) == fires, result
+
+
+def test_start_up_audit_warns_naming_the_confined_words():
+    import subprocess
+    import sys
+
+    def collect(experiment):
+        return subprocess.run([sys.executable, "-m", "pytest", "hypotheses/", "--collect-only", "-q", "--model", "tiny",
+                               "--experiment", str(experiment), "-p", "no:cacheprovider"],
+                              cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+
+    previous = collect(REPO_ROOT / "configs" / "experiment_v1.toml")
+    assert previous.returncode == 0, previous.stdout[-2000:] + previous.stderr[-2000:]
+    assert "word-overlap audit" in previous.stdout and "energetic: " in previous.stdout and "fast" in previous.stdout
+    shipped = collect(REPO_ROOT / "configs" / "experiment.toml")
+    assert shipped.returncode == 0 and "word-overlap audit" not in shipped.stdout
