@@ -90,3 +90,34 @@ def test_report_renders_in_a_headless_browser(suite_run, tmp_path):
          f"--user-data-dir={tmp_path / 'profile2'}", "--window-size=1200,1600", f"--screenshot={shot}",
          html.as_uri()], capture_output=True, timeout=120)
     assert shot.exists() and shot.stat().st_size > 10_000
+
+
+def test_the_verdict_is_above_the_fold_and_no_result_row_is_expanded(suite_run, tmp_path):
+    """As a reader opens it (1280 x 800): the verdict is on screen, before pytest-html's
+    environment table, and every result row starts collapsed."""
+    from chromium import Chromium
+
+    assert CHROMIUM, "Debian's chromium is needed for this test; `make test` installs it"
+    _, html, _, _ = suite_run
+    chromium = Chromium(tmp_path / "profile3", tmp_path)
+    try:
+        chromium.call("Emulation.setDeviceMetricsOverride",
+                      {"width": 1280, "height": 800, "deviceScaleFactor": 1, "mobile": False}, page=True)
+        chromium.open(html.as_uri())
+        layout = chromium.eval("""(() => {
+            const box = (el) => el ? el.getBoundingClientRect() : null;
+            const verdict = box(document.getElementById('emoprobe-verdict'));
+            const environment = box(document.getElementById('environment'));
+            const rows = [...document.querySelectorAll('#results-table tbody.results-table-row')];
+            const open = rows.filter(r => !r.querySelector('.col-result.collapsed')).length;
+            const shown = rows.filter(r => (r.querySelector('.extras-row') || {}).offsetHeight > 0).length;
+            return {verdictBottom: verdict && verdict.bottom, verdictTop: verdict && verdict.top,
+                    environmentTop: environment && environment.top, rows: rows.length, open: open, shown: shown,
+                    bodyColour: getComputedStyle(document.body).color};
+        })()""")
+    finally:
+        chromium.close()
+    assert layout["verdictTop"] is not None and 0 <= layout["verdictTop"] and layout["verdictBottom"] <= 800, layout
+    assert layout["environmentTop"] is None or layout["environmentTop"] > layout["verdictBottom"], layout
+    assert layout["rows"] > 20 and layout["open"] == 0 and layout["shown"] == 0, layout
+    assert layout["bodyColour"] == "rgb(36, 41, 47)", layout  # not pytest-html's #999 grey
