@@ -84,6 +84,30 @@ def no_space_error(path: Path) -> StoreFullError:
                                         "free space or point --cache-dir elsewhere, then run again")
 
 
+class CacheDirError(OSError):
+    """The cache folder cannot hold the store: not a folder, not creatable, or not writable."""
+
+
+def check_cache_dir(root: str | Path) -> Path:
+    """Make sure ``root`` exists (creating it), is a folder and takes a file; CacheDirError if not."""
+    root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise CacheDirError(f"cache dir {root} is a file, not a folder; give --cache-dir a folder")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise CacheDirError(f"cache dir {root} cannot be created: {err.strerror or err}") from None
+    try:
+        # Trying is the only reliable test: os.access ignores read-only mounts and ACLs.
+        with tempfile.NamedTemporaryFile(dir=root, prefix=".emoprobe-write-test-"):
+            pass
+    except OSError as err:
+        if err.errno == errno.ENOSPC:
+            raise no_space_error(root) from None
+        raise CacheDirError(f"cache dir {root} is not writable: {err.strerror or err}") from None
+    return root
+
+
 def _write_bytes(path: Path, data: bytes) -> None:
     with open(path, "wb") as out:
         out.write(data)
