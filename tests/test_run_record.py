@@ -7,6 +7,8 @@ permutations) sharing one cache, so after the first only the claims run.
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -52,7 +54,7 @@ def small(tmp_path_factory):
     return root
 
 
-def run(small, name, *args, cache=None, env=None):
+def run(small, name, *args, cache=None, env=None, experiment=None):
     """One run of hypotheses/ writing its report, record and history under ``small/name``."""
     out = small / name
     out.mkdir()
@@ -60,7 +62,7 @@ def run(small, name, *args, cache=None, env=None):
     environment["PYTHONPATH"] = os.pathsep.join([str(small / "plugins"), environment.get("PYTHONPATH", "")])
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "hypotheses/", "-p", "no:xdist", *ARGS, "--experiment",
-         str(small / "experiment.toml"), "--cache-dir", str(cache or small / "cache"),
+         str(experiment or small / "experiment.toml"), "--cache-dir", str(cache or small / "cache"),
          f"--html={out / 'report.html'}", "-q", "-o", f"cache_dir={small / 'pytest-cache'}", *args],
         cwd=REPO, capture_output=True, text=True, timeout=1200, env=environment)
     record_path = out / "decision.json"
@@ -123,3 +125,36 @@ def test_a_full_disk_stops_the_run_exits_above_1_and_records_nothing(small, tmp_
     assert out.count("no space left on") <= 3, "one message, not one per claim"
     assert not list((cache / "samples").glob("*/*")) and not list((cache / "tmp").iterdir())
     assert record["partial"] is True and history == []
+
+
+PAYLOADS = ['<img src=x onerror="document.body.setAttribute(\'data-pwned\',\'img\')">',
+            '<script>document.body.setAttribute("data-pwned","script")</script>',
+            '"><svg onload="document.body.setAttribute(\'data-pwned\',\'svg\')">']
+
+
+def test_hostile_prompts_run_no_script_in_the_report(small, tmp_path):
+    """Prompts reach test IDs, captions and tables; none may reach the page as markup."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "Debian's chromium is needed for this test; `make test` installs it (scripts/install-browser.sh)"
+    text = (small / "experiment.toml").read_text()
+    text = text.replace('"extremely aggressive death metal", "gentle lullaby"', f"{json.dumps(PAYLOADS[0])}, {json.dumps(PAYLOADS[1])}")
+    text = text.replace('"intense EDM rave", "silent meditation"', f"{json.dumps(PAYLOADS[2])}, \"calm drone\"")
+    text = text.replace('"happy upbeat pop song with bright major chords"', json.dumps("happy " + PAYLOADS[0]))
+    assert text.count("data-pwned") == 4
+    experiment = tmp_path / "hostile.toml"
+    experiment.write_text(text)
+    result, record, _ = run(small, "hostile", "-k", "extreme or sample_size", cache=tmp_path / "cache",
+                            experiment=experiment)
+    assert result.returncode in (0, 1), result.stdout[-3000:] + result.stderr[-3000:]
+    ids = re.findall(r"hypotheses/\S+::\S+", result.stdout)
+    assert all(re.fullmatch(r"[A-Za-z0-9_./:\[\]-]+", i) for i in ids), ids
+    report = small / "hostile" / "report.html"
+    assert "data-pwned" in report.read_text()  # the payloads are in the page, as text
+    dom = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
+         "--virtual-time-budget=5000", "--dump-dom", report.as_uri()],
+        capture_output=True, text=True, timeout=180).stdout
+    assert 'id="emoprobe-verdict"' in dom, "the report did not render"
+    assert not re.search(r"<body[^>]*data-pwned", dom), "a prompt ran as script in the report"
+    assert "<svg onload" not in dom and "<img src=\"x\"" not in dom
