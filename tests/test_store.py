@@ -201,6 +201,7 @@ def test_missing_or_incomplete_metadata_is_moved_aside_and_regenerated_every_run
     assert ("meta.json is missing" if damage == "deleted" else "lacks spec") in message
     moved = list(store.damaged_dir.iterdir())
     assert len(moved) == 1 and moved[0].is_dir() and str(moved[0]) in caplog.text
+    assert f"moved to {moved[0]}" in message  # the path named is the one that exists now
     _, report, _ = ensure(store, 2)
     assert report.generated == 0 and not report.damaged
     np.testing.assert_array_equal(again[1].mean, samples[1].mean)

@@ -245,7 +245,8 @@ class SampleStore:
         if (final / "meta.json").is_file():
             return final
         if final.exists():  # a folder without meta.json is never a finished entry
-            self.quarantine(key, f"{final / 'meta.json'} is missing")
+            log.warning("sample %s without meta.json moved to %s", key[:12],
+                        self.quarantine(key, f"{final / 'meta.json'} is missing"))
         staging = Path(tempfile.mkdtemp(prefix=f"{socket.gethostname()}-{os.getpid()}-{key[:12]}.",
                                         dir=self.tmp_dir))
         try:
@@ -336,19 +337,19 @@ class SampleStore:
         ``meta.json`` counts, so that loading reports it and it is regenerated."""
         return self.entry_path(key).is_dir()
 
-    def quarantine(self, key: str, reason: str) -> None:
+    def quarantine(self, key: str, reason: str) -> Path | None:
         """Move a damaged entry aside (kept for inspection), so it is generated again."""
         self.damaged_dir.mkdir(parents=True, exist_ok=True)
         target = self.damaged_dir / f"{key}.{uuid.uuid4().hex[:8]}"
         try:
             os.rename(self.entry_path(key), target)
         except FileNotFoundError:
-            return  # another worker moved it first
+            return None  # another worker moved it first
         try:
             (target / "DAMAGED.txt").write_text(reason + "\n")
         except OSError:
             pass
-        log.warning("damaged sample %s moved to %s: %s", key[:12], target, reason)
+        return target
 
     def record_model_load(self, model_label: str) -> None:
         """Append to the load journal, which tells how often weights were loaded."""
@@ -407,9 +408,11 @@ def ensure_samples(store: SampleStore, specs: Sequence[SampleSpec], params: KeyP
                 samples[keys[i]] = store.load(keys[i])
             except DamagedEntryError as err:
                 reasons[i] = str(err)
-                report.damaged.append(f"{describe(i)}: {err}")
-                log.warning("%s is damaged and will be generated again: %s", describe(i), err)
-                store.quarantine(keys[i], str(err))
+                target = store.quarantine(keys[i], str(err))
+                # The entry's files now lie under damaged/: say where, so the message names what exists.
+                moved = f"; moved to {target}" if target else ""
+                report.damaged.append(f"{describe(i)}: {err}{moved}")
+                log.warning("%s is damaged and will be generated again: %s%s", describe(i), err, moved)
                 missing.append(i)
         return missing
 
