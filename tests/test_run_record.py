@@ -54,14 +54,15 @@ def small(tmp_path_factory):
     return root
 
 
-def run(small, name, *args, cache=None, env=None, experiment=None):
+def run(small, name, *args, cache=None, env=None, experiment=None, workers=0):
     """One run of hypotheses/ writing its report, record and history under ``small/name``."""
     out = small / name
     out.mkdir()
     environment = {**os.environ, **(env or {})}
     environment["PYTHONPATH"] = os.pathsep.join([str(small / "plugins"), environment.get("PYTHONPATH", "")])
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "hypotheses/", "-p", "no:xdist", *ARGS, "--experiment",
+        [sys.executable, "-m", "pytest", "hypotheses/", *(["-n", str(workers)] if workers else ["-p", "no:xdist"]),
+         *ARGS, "--experiment",
          str(experiment or small / "experiment.toml"), "--cache-dir", str(cache or small / "cache"),
          f"--html={out / 'report.html'}", "-q", "-o", f"cache_dir={small / 'pytest-cache'}", *args],
         cwd=REPO, capture_output=True, text=True, timeout=1200, env=environment)
@@ -82,6 +83,14 @@ def test_a_whole_run_is_complete_and_failed_claims_exit_1(whole):
     assert result.returncode == 1, result.stdout[-3000:]  # claims fail on random weights: a research result
     assert record["partial"] is False and record["partial_reason"] is None and record["interrupted"] is False
     assert len(history) == 1
+
+
+def test_under_xdist_the_workers_report_the_planned_claims(small, whole):
+    result, record, _ = run(small, "xdist-whole", workers=2)
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert record["partial"] is False, record["partial_reason"]
+    result, record, _ = run(small, "xdist-keyword", "-k", "not sample_size", workers=2)
+    assert record["partial"] is True and "did not run to an outcome" in record["partial_reason"]
 
 
 def test_deselecting_only_exploratory_claims_keeps_the_run_complete(small, whole):
