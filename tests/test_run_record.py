@@ -136,9 +136,10 @@ def test_a_full_disk_stops_the_run_exits_above_1_and_records_nothing(small, tmp_
     assert record["partial"] is True and history == []
 
 
-PAYLOADS = ['<img src=x onerror="document.body.setAttribute(\'data-pwned\',\'img\')">',
+# No spaces: a test ID keeps them as "_", which would defuse a payload that needs one.
+PAYLOADS = ["<img/src=x/onerror=document.body.setAttribute('data-pwned','img')>",
             '<script>document.body.setAttribute("data-pwned","script")</script>',
-            '"><svg onload="document.body.setAttribute(\'data-pwned\',\'svg\')">']
+            '"><svg/onload=document.body.setAttribute(\'data-pwned\',\'svg\')>']
 
 
 def test_hostile_prompts_run_no_script_in_the_report(small, tmp_path):
@@ -166,4 +167,6 @@ def test_hostile_prompts_run_no_script_in_the_report(small, tmp_path):
         capture_output=True, text=True, timeout=180).stdout
     assert 'id="emoprobe-verdict"' in dom, "the report did not render"
     assert not re.search(r"<body[^>]*data-pwned", dom), "a prompt ran as script in the report"
-    assert "<svg onload" not in dom and "<img src=\"x\"" not in dom
+    # Nor did any reach the page as markup: as an element its attribute would be serialised quoted.
+    assert 'onerror="document.body' not in dom and 'onload="document.body' not in dom
+    assert "<script>document.body" not in dom
