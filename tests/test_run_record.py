@@ -125,11 +125,11 @@ def test_an_interrupted_run_is_partial_exits_2_and_adds_no_history_line(small, w
     assert history == []
 
 
-def test_a_full_disk_stops_the_run_exits_above_1_and_records_nothing(small, tmp_path):
+def test_a_full_disk_stops_the_run_exits_6_and_records_nothing(small, tmp_path):
     cache = tmp_path / "cache"
     result, record, history = run(small, "full-disk", "-p", "full_disk", cache=cache)
     out = result.stdout + result.stderr
-    assert result.returncode >= 2, out[-3000:]
+    assert result.returncode == 6, out[-3000:]
     assert "no space left on" in out and str(cache) in out
     assert out.count("no space left on") <= 3, "one message, not one per claim"
     assert not list((cache / "samples").glob("*/*")) and not list((cache / "tmp").iterdir())
