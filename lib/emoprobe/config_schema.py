@@ -214,7 +214,7 @@ def _check_contrasts(acoustics: Any) -> None:
 
 def check_raw(raw: Mapping[str, Any]) -> None:
     """Raise SchemaError, with what to change, on the first problem in the parsed TOML."""
-    tables = {**_dataclass_tables(), **{k: v for k, v in FIXED_TABLES.items()}}
+    tables = {**_dataclass_tables(), **FIXED_TABLES}
     known = [*tables, "emotions", "acoustics", *OTHER_TABLES]
     _refuse_unknown(raw, known, "experiment file")
     for name, schema in tables.items():
