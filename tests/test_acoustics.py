@@ -565,3 +565,20 @@ def test_acoustic_distance_matrix_is_standardised():
     # 60->120 and 90->180 are both one octave apart.
     assert logged[0, 2] == pytest.approx(logged[1, 3])
 
+
+
+def test_a_peak_far_above_full_scale_is_refused(good_clip):
+    """Audio on another scale (amplitude 1000) used to get numbers, with only a clipping flag."""
+    with pytest.raises(ac.AudioInputError, match="far above full scale"):
+        ac.extract_features(good_clip / np.max(np.abs(good_clip)) * 1000.0, SR)
+    # A peak just over 1 is clipping: flagged, not refused.
+    assert "clipped" in ac.extract_features(good_clip / np.max(np.abs(good_clip)) * 1.2, SR).flags
+
+
+def test_a_constant_dc_offset_is_silence_and_a_dc_offset_is_flagged(good_clip):
+    with pytest.raises(ac.AudioInputError, match=r"silent once its DC offset \(0.5\) is removed"):
+        ac.extract_features(np.full(4 * SR, 0.5, dtype=np.float32), SR)
+    clean = good_clip - np.mean(good_clip)
+    assert "dc_offset" not in ac.extract_features(clean, SR).flags
+    assert "dc_offset" in ac.extract_features(clean * 0.5 + 0.2, SR).flags
+    assert not ac.has_dc_offset(sa.sine_tone(440, 0.5, 4.0, SR))

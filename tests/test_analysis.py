@@ -22,9 +22,69 @@ def test_memoised_computes_once_per_payload_and_recomputes_a_damaged_entry(tmp_p
     assert analysis.memoised(tmp_path, "x", {"a": 1}, compute) == {"value": 1}
     assert analysis.memoised(tmp_path, "x", {"a": 1}, compute) == {"value": 1}
     assert analysis.memoised(tmp_path, "x", {"a": 2}, compute) == {"value": 2}
-    for entry in (tmp_path / "analysis").glob("x-*.pkl"):
-        entry.write_bytes(b"not a pickle")
+    for entry in (tmp_path / "analysis").glob("x-*.json"):
+        entry.write_bytes(b"not a memo")
     assert analysis.memoised(tmp_path, "x", {"a": 1}, compute) == {"value": 3}
+
+
+class _RunsCode:
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("touch " + str(_RunsCode.marker),))
+
+
+def test_a_planted_pickle_in_the_analysis_cache_runs_no_code(tmp_path):
+    """Anyone who can write to a shared cache must not run code in other users' runs."""
+    import pickle
+
+    _RunsCode.marker = tmp_path / "code-ran"
+    analysis.memoised(tmp_path / "cache", "x", {"a": 1}, lambda: {"value": 1})
+    entries = list((tmp_path / "cache" / "analysis").glob("x-*"))
+    entries = [e for e in entries if not e.name.endswith(".lock")]
+    assert entries
+    for entry in entries:
+        entry.write_bytes(pickle.dumps(_RunsCode()))
+    assert analysis.memoised(tmp_path / "cache", "x", {"a": 1}, lambda: {"value": 2}) == {"value": 2}
+    assert not _RunsCode.marker.exists(), "reading the analysis cache ran code"
+
+
+def test_memo_stores_result_records_as_data_and_refuses_other_types(tmp_path):
+    from emoprobe import datacodec, stats
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(24, 6))
+    conditions = np.repeat(EMOTIONS, 8)
+    prompts = np.array([f"{c}/{i % 4}" for c, i in zip(conditions, range(24))])
+    value = stats.analyse_layers({0: X, 1: X + 1}, conditions, prompts, n_permutations=50, n_boot=50, seed=0)
+    back = analysis.memoised(tmp_path, "layers", {"a": 1}, lambda: value)
+    again = analysis.memoised(tmp_path, "layers", {"a": 1}, lambda: None)
+    assert again == back and again.to_dict() == value.to_dict()
+    assert np.array_equal(again.layers[0].test.null_distribution, value.layers[0].test.null_distribution)
+    forged = b'{"emoprobe-data": 1, "value": {"__record__": "os.system", "fields": {}}}'
+    with pytest.raises(datacodec.CodecError, match="allow-list"):
+        datacodec.loads(forged)
+    with pytest.raises(datacodec.CodecError):
+        datacodec.dumps(object())
+
+
+def test_memo_key_changes_when_the_computing_code_changes(tmp_path):
+    """No hand-bumped version: a code edit invalidates the memo by itself."""
+    source = tmp_path / "mod_a.py"
+    source.write_text("def compute():\n    return 1\n")
+    import importlib.util
+
+    def load(path):
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module.compute
+
+    first = analysis.code_hash(load(source))
+    other = tmp_path / "mod_b.py"
+    other.write_text("def compute():\n    return 2\n")
+    assert analysis.code_hash(load(other)) != first
+    assert analysis.code_hash(load(source)) == first
 
 
 EMOTIONS = ["happy", "sad", "calm"]

@@ -1,5 +1,6 @@
 """Configuration: overrides apply, and every bad setting fails with one clear message."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -141,3 +142,77 @@ def test_effect_class_defaults_are_what_the_statistics_accept(tmp_path):
     assert dict(config.thresholds.effect_classes) == dict(load_config().thresholds.effect_classes)
     assert stats.effect_class(0.0047, config.thresholds.effect_classes) == "noise"
     assert stats.effect_class(0.03, config.thresholds.effect_classes) == "weak"
+
+
+def edit_experiment(tmp_path, old, new):
+    base = (REPO / "configs" / "experiment.toml").read_text()
+    assert old in base, old
+    path = tmp_path / "experiment.toml"
+    path.write_text(base.replace(old, new, 1))
+    return path
+
+
+BAD_SETTINGS = [
+    # A typo'd key, in a table and as a table, is refused with the near miss named.
+    ("n_per_emotion = 20", "n_per_emotions = 20", "did you mean 'n_per_emotion'"),
+    ("[statistics]", "[statistic]", "did you mean 'statistics'"),
+    ("top_k = 250", "topk = 250", "did you mean 'top_k'"),
+    # A string where a list of wordings belongs used to become one wording per letter.
+    ('calm = [\n    "calm peaceful ambient music, soft and slow",', 'calm = "calm peaceful ambient music"\nx = [',
+     "emotions.calm must be a list of wordings"),
+    ('"cheerful celebratory song in a major key",', '"sad slow piano ballad in a minor key",', "appears under"),
+    ('"cheerful celebratory song in a major key",', '"happy upbeat pop song with  BRIGHT major chords",',
+     "appears twice under 'happy'"),
+    ("acoustic_agreement = 0.80", "acoustic_agreement = 5", "acoustic_agreement = 5 must lie in [0, 1]"),
+    ("n_bootstrap = 2000", "n_bootstrap = 0", "n_bootstrap = 0 must be at least 1"),
+    ("n_permutations = 10000", "n_permutations = 0", "n_permutations = 0 must be at least 1"),
+    ('min_gap = 0.02', 'min_gap = "abc"', "min_gap = 'abc': expected a number"),
+    ("duration_s = 10.0", 'duration_s = "abc"', "duration_s = 'abc': expected a number"),
+    ("top_p = 0.0", "top_p = 1.5", "top_p = 1.5 must lie in [0, 1]"),
+    ("keep_unconditional = false", "keep_unconditional = 1", "expected true or false"),
+    ('metric = "cosine"', 'metric = "cosin"', "must be one of"),
+    ("happy = [", '"<img src=x onerror=alert(1)>" = [', "use letters, digits"),
+    ('tempo_bpm = "higher"\nrms', 'tempo_bmp = "higher"\nrms', "did you mean 'tempo_bpm'"),
+    ('layers = "all"', 'layers = "5-2"', "runs backwards"),
+    ('layers = "all"', 'layers = ""', "names no layer"),
+    ('layers = "all"', 'layers = []', "names no layer"),
+]
+
+
+@pytest.mark.parametrize("old, new, message", BAD_SETTINGS, ids=[m for *_, m in BAD_SETTINGS])
+def test_every_bad_setting_is_refused_with_one_message(tmp_path, old, new, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(edit_experiment(tmp_path, old, new))
+
+
+@pytest.mark.parametrize("layers", ["5-2", "", " , "])
+def test_layers_option_that_names_no_layer_is_refused(layers):
+    with pytest.raises(ConfigError, match="runs backwards|names no layer"):
+        load_config(overrides=Overrides(layers=layers))
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("duration_s = 10.0", 'duration_s = "abc"', "expected a number"),
+    ("top_k = 250", "topk = 250", "did you mean 'top_k'"),
+    ("n_permutations = 10000", "n_permutations = 0", "must be at least 1"),
+    ('min_gap = 0.02', 'min_gap = "abc"', "expected a number"),
+])
+def test_bad_setting_stops_the_suite_with_exit_code_4_before_any_model_loads(tmp_path, old, new, message):
+    path = edit_experiment(tmp_path, old, new)
+    result = run_suite("--model", "tiny", "--experiment", str(path), cache=tmp_path / "cache")
+    out = result.stdout + result.stderr
+    assert result.returncode == 4, out[-3000:]
+    assert message in out and "INTERNALERROR" not in out and "Traceback" not in out
+    assert out.count("emoprobe:") == 1
+    assert not (tmp_path / "cache" / "model_loads.log").exists()
+
+
+def test_cache_dir_that_is_a_file_or_not_writable_stops_at_start_up(tmp_path):
+    a_file = tmp_path / "cache-file"
+    a_file.write_text("not a folder")
+    for cache, message in ((a_file, "is a file, not a folder"), (Path("/proc/self/emoprobe-cache"), "cannot be created"),
+                           (Path("/proc/self"), "is not writable")):
+        result = run_suite("--model", "tiny", cache=cache)
+        out = result.stdout + result.stderr
+        assert result.returncode == 4, out[-3000:]
+        assert message in out and str(cache) in out and "Traceback" not in out

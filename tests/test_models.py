@@ -46,3 +46,40 @@ def test_incomplete_checkpoint_folder_is_refused(tmp_path):
 def test_short_names_expand_to_published_checkpoints():
     assert SHORT_NAMES == {"small": "facebook/musicgen-small", "medium": "facebook/musicgen-medium",
                            "melody": "facebook/musicgen-melody", "large": "facebook/musicgen-large"}
+
+
+class _RunsCode:
+    marker = None
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("touch " + str(_RunsCode.marker),))
+
+
+@pytest.mark.parametrize("poisoned", ["state_dict.bin", "compression_state_dict.bin"])
+def test_a_checkpoint_that_would_run_code_is_refused_and_runs_nothing(tmp_path, tiny_model, poisoned, monkeypatch):
+    from emoprobe.models import UnsafeCheckpointError, load_model
+
+    # A user's environment asking torch for unsafe loads changes nothing.
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    _RunsCode.marker = tmp_path / "code-ran"
+    folder = write_checkpoint_folder(tiny_model, tmp_path / "ckpt")
+    pkg = torch.load(folder / poisoned, weights_only=True)
+    torch.save({**pkg, "extra": _RunsCode()}, folder / poisoned)
+    with pytest.raises(UnsafeCheckpointError, match="weights_only=True"):
+        load_model(describe_model(str(folder)), device="cpu")
+    assert not _RunsCode.marker.exists(), "loading a checkpoint ran code"
+
+
+def test_checkpoint_with_audiocraft_yaml_config_is_described(tmp_path, tiny_model):
+    """audiocraft's exports store xp.cfg as YAML text: described without unpickling anything but data."""
+    from omegaconf import OmegaConf
+
+    folder = write_checkpoint_folder(tiny_model, tmp_path / "ckpt")
+    pkg = torch.load(folder / "state_dict.bin", weights_only=True)
+    torch.save({**pkg, "xp.cfg": OmegaConf.to_yaml(OmegaConf.create(pkg["xp.cfg"]))}, folder / "state_dict.bin")
+    assert describe_model(str(folder)).n_layers == len(tiny_model.lm.transformer.layers)
+    (folder / "state_dict.bin").write_bytes(b"not a torch archive")
+    with pytest.raises(ModelNotFoundError, match="cannot be read"):
+        describe_model(str(folder))

@@ -2,6 +2,8 @@
 
 import json
 import multiprocessing
+import os
+import shutil
 
 import numpy as np
 import pytest
@@ -134,3 +136,108 @@ def test_metadata_names_prompt_seed_and_versions(tmp_path):
     meta = json.loads((samples[0].path / "meta.json").read_text())
     assert meta["spec"]["prompt"] == "prompt 0" and meta["spec"]["seed"] == 1000
     assert {"python", "numpy", "torch", "audiocraft"} <= set(meta["versions"])
+
+
+def _entry_reasons(report):
+    return " | ".join(report.damaged)
+
+
+def test_entry_copied_into_another_samples_folder_is_refused_and_regenerated(tmp_path):
+    store = SampleStore(tmp_path)
+    samples, _, _ = ensure(store, 2)
+    a, b = samples
+    shutil.rmtree(b.path)
+    shutil.copytree(a.path, b.path)
+    with pytest.raises(DamagedEntryError, match="names key"):
+        store.load(b.key)
+    # The same copy with its key rewritten is still caught: the spec does not hash to the folder.
+    meta = json.loads((b.path / "meta.json").read_text())
+    (b.path / "meta.json").write_text(json.dumps({**meta, "key": b.key}))
+    with pytest.raises(DamagedEntryError, match="foreign or altered"):
+        store.load(b.key)
+    again, report, _ = ensure(store, 2)
+    assert report.generated == 1 and "happy/1 seed 1001" in _entry_reasons(report)
+    np.testing.assert_array_equal(again[1].mean, b.mean)
+
+
+@pytest.mark.parametrize("table", [{}, {"audio.wav": None}, "none"])
+def test_checksum_table_must_cover_every_data_file(tmp_path, table):
+    store = SampleStore(tmp_path)
+    samples, _, _ = ensure(store, 1)
+    meta_path = samples[0].path / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    if isinstance(table, dict) and table:
+        table = {"audio.wav": meta["checksums"]["audio.wav"]}
+    meta_path.write_text(json.dumps({**meta, "checksums": table}))
+    with pytest.raises(DamagedEntryError, match="checksum table covers"):
+        store.load(samples[0].key)
+
+
+def test_a_file_no_checksum_covers_is_refused(tmp_path):
+    store = SampleStore(tmp_path)
+    samples, _, _ = ensure(store, 1)
+    (samples[0].path / "extra.npy").write_bytes(b"planted")
+    with pytest.raises(DamagedEntryError, match="no checksum covers"):
+        store.load(samples[0].key)
+
+
+@pytest.mark.parametrize("damage", ["deleted", "incomplete"])
+def test_missing_or_incomplete_metadata_is_moved_aside_and_regenerated_every_run(tmp_path, damage, caplog):
+    """One deleted meta.json used to make every later run fail with an unnamed sample."""
+    store = SampleStore(tmp_path)
+    samples, _, _ = ensure(store, 2)
+    meta_path = samples[1].path / "meta.json"
+    if damage == "deleted":
+        meta_path.unlink()
+    else:
+        meta = json.loads(meta_path.read_text())
+        del meta["spec"]
+        meta_path.write_text(json.dumps(meta))
+    with caplog.at_level("WARNING"):
+        again, report, _ = ensure(store, 2)
+    assert report.generated == 1
+    message = _entry_reasons(report)
+    assert "happy/1 seed 1001" in message
+    assert ("meta.json is missing" if damage == "deleted" else "lacks spec") in message
+    moved = list(store.damaged_dir.iterdir())
+    assert len(moved) == 1 and moved[0].is_dir() and str(moved[0]) in caplog.text
+    assert f"moved to {moved[0]}" in message  # the path named is the one that exists now
+    _, report, _ = ensure(store, 2)
+    assert report.generated == 0 and not report.damaged
+    np.testing.assert_array_equal(again[1].mean, samples[1].mean)
+
+
+def test_staging_folders_of_killed_writers_are_removed(tmp_path):
+    import socket
+    import subprocess
+
+    store = SampleStore(tmp_path)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    orphan = store.tmp_dir / f"{socket.gethostname()}-{dead.pid}-0123456789ab.xyz"
+    orphan.mkdir()
+    (orphan / "audio.wav").write_bytes(b"half")
+    alive = store.tmp_dir / f"{socket.gethostname()}-{os.getpid()}-0123456789ab.abc"
+    alive.mkdir()
+    ensure(store, 1)
+    assert not orphan.exists() and alive.exists()
+
+
+def test_full_disk_stops_with_device_and_path_and_leaves_no_partial_entry(tmp_path, monkeypatch):
+    import errno
+
+    from emoprobe import store as store_module
+
+    store = SampleStore(tmp_path)
+    writes = []
+
+    def fills_up(path, data):
+        writes.append(path.name)
+        if len(writes) == 2:  # audio written, activations hit the full disk
+            raise OSError(errno.ENOSPC, "No space left on device")
+        path.write_bytes(data)
+
+    monkeypatch.setattr(store_module, "_write_bytes", fills_up)
+    with pytest.raises(store_module.StoreFullError, match=r"no space left on .* at " + str(tmp_path)):
+        ensure(store, 1)
+    assert not list(store.samples_dir.glob("*/*")) and not list(store.tmp_dir.iterdir())

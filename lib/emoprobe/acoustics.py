@@ -89,7 +89,7 @@ __all__ = [
 
 # Part of every cache key: bump whenever a setting below or a feature definition
 # changes, so stale cached features are recomputed rather than silently reused.
-EXTRACTOR_VERSION = "acoustics-1.3"  # 1.3: BLAS pinned to one thread, so entries no longer depend on who wrote them
+EXTRACTOR_VERSION = "acoustics-1.3"  # 1.3: BLAS pinned to one thread; peak and DC-offset checks
 
 # --- extractor settings (engineering choices justified by measurement, see
 # module docstring; changing any of them requires bumping EXTRACTOR_VERSION) ---
@@ -104,6 +104,12 @@ _TEMPO_MAX_BPM = 320.0            # librosa's default ceiling
 _KEY_PROFILE = "edma"
 _CENTROID_FRAME_FLOOR_DB = 60.0   # frames quieter than this below the loudest are ignored
 _RHYTHM_EXTRACTOR_RATE = 44100    # RhythmExtractor2013 assumes 44.1 kHz input
+
+
+# A peak above this is not clipping but audio on another scale (PCM cast to float).
+MAX_PEAK = 2.0
+# A mean above this (-40 dBFS) is flagged: RMS and loudness then measure the offset too.
+DC_OFFSET_LIMIT = 0.01
 
 
 class AudioInputError(ValueError):
@@ -145,7 +151,7 @@ class AcousticFeatures:
     """Per-clip acoustic features (see module docstring for definitions).
 
     ``flags`` lists conditions that make a number less trustworthy without making
-    it meaningless: ``"clipped"``, ``"tempo_estimators_disagree"``,
+    it meaningless: ``"clipped"``, ``"dc_offset"``, ``"tempo_estimators_disagree"``,
     ``"tempo_octave_ambiguous"``."""
     tempo_bpm: float
     tempo_estimates: dict[str, float]
@@ -193,7 +199,8 @@ class AcousticFeatures:
 def validate_audio(audio: np.ndarray, sample_rate: int, *,
                    expected_sample_rate: int | None = None,
                    min_duration_s: float = 2.0,
-                   silence_rms_dbfs: float = -60.0) -> np.ndarray:
+                   silence_rms_dbfs: float = -60.0,
+                   max_peak: float = MAX_PEAK) -> np.ndarray:
     """Check ``audio`` is usable and return it as contiguous float32 mono.
 
     Raises AudioInputError for: a non-ndarray or non-floating dtype (integer PCM
@@ -202,7 +209,11 @@ def validate_audio(audio: np.ndarray, sample_rate: int, *,
     ``sample_rate`` different from ``expected_sample_rate``; NaN or infinite
     samples; fewer than ``min_duration_s`` seconds (the default, 2 s, is two beat
     periods at 60 BPM -- below one beat period no tempo exists at all); RMS below
-    ``silence_rms_dbfs`` (silence or near-silence).
+    ``silence_rms_dbfs`` (silence or near-silence) once the DC offset is
+    removed, so a constant offset counts as the silence it is; a peak above
+    ``max_peak`` (audio not scaled to [-1, 1], e.g. integer PCM cast to float).
+    A peak between 1 and ``max_peak`` is clipping, flagged by ``extract_features``,
+    as is a DC offset above ``DC_OFFSET_LIMIT``.
     """
     if not isinstance(audio, np.ndarray):
         raise AudioInputError(f"audio must be a numpy array, got {type(audio).__name__}")
@@ -220,11 +231,22 @@ def validate_audio(audio: np.ndarray, sample_rate: int, *,
     duration = audio.size / sample_rate
     if duration < min_duration_s:
         raise AudioInputError(f"audio is {duration:.3f} s long, need at least {min_duration_s} s")
-    rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
+    peak = float(np.max(np.abs(audio)))
+    if peak > max_peak:
+        raise AudioInputError(f"audio peaks at {peak:.4g}, far above full scale (1.0; at most {max_peak} is "
+                              "read as clipping): scale it to [-1, 1] first")
+    offset = float(np.mean(audio, dtype=np.float64))
+    rms = float(np.sqrt(np.mean(np.square(audio - offset, dtype=np.float64))))
     if rms == 0.0 or 20 * math.log10(rms) < silence_rms_dbfs:
         level = "-inf" if rms == 0 else f"{20 * math.log10(rms):.1f}"
-        raise AudioInputError(f"audio is silent (RMS {level} dBFS < {silence_rms_dbfs} dBFS)")
+        dc = f" once its DC offset ({offset:.4g}) is removed" if abs(offset) > DC_OFFSET_LIMIT else ""
+        raise AudioInputError(f"audio is silent{dc} (RMS {level} dBFS < {silence_rms_dbfs} dBFS)")
     return np.ascontiguousarray(audio, dtype=np.float32)
+
+
+def has_dc_offset(audio: np.ndarray) -> bool:
+    """Whether the mean of ``audio`` is above ``DC_OFFSET_LIMIT`` in magnitude."""
+    return abs(float(np.mean(audio, dtype=np.float64))) > DC_OFFSET_LIMIT
 
 
 def _clipping(audio: np.ndarray, clip_level: float, clip_fraction: float) -> tuple[bool, float]:
@@ -423,7 +445,7 @@ def extract_features(audio: np.ndarray, sample_rate: int, *,
     c_mean, c_median = spectral_centroid_stats(y, sample_rate, _spec=spec)
     rms = float(np.sqrt(np.mean(np.square(y, dtype=np.float64))))
     key, scale, strength = estimate_key(y, sample_rate)
-    flags = tuple(name for name, on in (("clipped", clipped),
+    flags = tuple(name for name, on in (("clipped", clipped), ("dc_offset", has_dc_offset(y)),
                                         ("tempo_estimators_disagree", tempo.estimators_disagree),
                                         ("tempo_octave_ambiguous", tempo.octave_ambiguous)) if on)
     return AcousticFeatures(

@@ -1,7 +1,8 @@
 """The statistics run over the experiment's samples, computed once per run.
 
-Each analysis is keyed by the samples it reads and the settings it uses, and
-kept on disk beside the sample store. Under ``pytest -n auto`` the first
+Each analysis is keyed by the samples it reads, the settings it uses and a
+hash of the code that computes it, and kept on disk beside the sample store
+in a data-only format (``datacodec``): reading the cache never runs code. Under ``pytest -n auto`` the first
 worker computes it under a file lock and the others load it, so the
 permutation tests run once, not once per worker.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import pickle
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence, TypeVar
@@ -20,32 +21,56 @@ import numpy as np
 from . import stats
 from .config import ExperimentConfig
 from .dataset import SampleSet
+from . import datacodec
 from .fileio import atomic_write_bytes
 from .threads import single_threaded_blas
 
 T = TypeVar("T")
-ANALYSIS_VERSION = 2
+_PACKAGE_DIR = Path(__file__).resolve().parent
+_code_hashes: dict[str, str] = {}
+
+
+def code_hash(compute: Callable | None = None) -> str:
+    """A hash of this package's source and of the file defining ``compute``.
+
+    Any edit to the code invalidates every memo, so a result is never reused
+    by code that would compute it differently, and no version is bumped by hand.
+    """
+    files = sorted(_PACKAGE_DIR.glob("*.py"))
+    try:
+        extra = inspect.getsourcefile(compute) if compute is not None else None
+    except TypeError:  # a builtin or C callable has no source file
+        extra = None
+    if extra and Path(extra).resolve() not in files:
+        files.append(Path(extra).resolve())
+    cache_key = "\n".join(map(str, files))
+    if cache_key not in _code_hashes:
+        digest = hashlib.sha256()
+        for path in files:
+            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        _code_hashes[cache_key] = digest.hexdigest()[:16]
+    return _code_hashes[cache_key]
 
 
 def memoised(cache_dir: str | Path, name: str, payload: dict, compute: Callable[[], T]) -> T:
-    """``compute()`` once per ``payload``, kept as a pickle under ``cache_dir/analysis``."""
+    """``compute()`` once per ``payload`` and code version, kept under ``cache_dir/analysis``."""
     from filelock import FileLock
 
     folder = Path(cache_dir) / "analysis"
     folder.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256(json.dumps({"v": ANALYSIS_VERSION, **payload}, sort_keys=True,
+    digest = hashlib.sha256(json.dumps({"code": code_hash(compute), **payload}, sort_keys=True,
                                        default=str).encode()).hexdigest()[:20]
-    path = folder / f"{name}-{digest}.pkl"
+    path = folder / f"{name}-{digest}.json"
     with FileLock(str(path) + ".lock"):
         if path.exists():
             try:
-                return pickle.loads(path.read_bytes())
-            except Exception:  # a damaged cache entry is recomputed, never trusted
+                return datacodec.loads(path.read_bytes())
+            except (ValueError, TypeError, OSError):  # damaged or foreign: recomputed, never trusted
                 path.unlink(missing_ok=True)
         # One BLAS thread: the value must not depend on which process wrote it
         # (an xdist worker and a serial run have different thread counts).
         value = single_threaded_blas(compute)()
-        atomic_write_bytes(path, pickle.dumps(value))
+        atomic_write_bytes(path, datacodec.dumps(value))
         return value
 
 

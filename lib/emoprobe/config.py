@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from . import config_schema
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG_PATH = REPO_ROOT / "configs" / "experiment.toml"
 DEFAULT_CACHE_DIR = REPO_ROOT / ".cache" / "emoprobe"
@@ -148,13 +150,22 @@ def parse_layers(text: str | Sequence[int] | None) -> tuple[int, ...] | None:
             try:
                 if "-" in part[1:]:
                     lo, hi = part.split("-", 1)
-                    indices.update(range(int(lo), int(hi) + 1))
+                    lo, hi = int(lo), int(hi)
+                    if hi < lo:
+                        raise ConfigError(f"layers: the range {part!r} runs backwards; write {hi}-{lo}")
+                    indices.update(range(lo, hi + 1))
                 else:
                     indices.add(int(part))
-            except ValueError:
+            except ValueError as err:
+                if isinstance(err, ConfigError):
+                    raise
                 raise ConfigError(
                     f"layers: cannot read {part!r}; give 'all' or indices like '0,3,10-12'") from None
+        if not indices:
+            raise ConfigError(f"layers: {text!r} names no layer; give 'all' or indices like '0,3,10-12'")
         return tuple(sorted(indices))
+    if not text:
+        raise ConfigError("layers: the list names no layer; give 'all' or indices like [0, 3, 10]")
     return tuple(sorted({int(i) for i in text}))
 
 
@@ -208,6 +219,10 @@ def load_config(path: str | Path | None = None, overrides: Overrides | None = No
     """
     path = Path(path) if path else DEFAULT_CONFIG_PATH
     raw = _read_toml(path)
+    try:
+        config_schema.check_raw(raw)
+    except config_schema.SchemaError as err:
+        raise ConfigError(f"experiment config {path}: {err}") from None
     ov = overrides or Overrides()
 
     emotions_raw = raw.get("emotions") or {}
@@ -272,6 +287,8 @@ def validate(config: ExperimentConfig) -> None:
     if len(config.emotions) < 2:
         raise ConfigError(f"need at least 2 emotions to compare, got {sorted(config.emotions)}")
     for emotion, prompts in config.emotions.items():
+        if not config_schema.EMOTION_NAME.match(emotion):
+            raise ConfigError(f"emotion name {emotion!r}: use letters, digits, '_' and '-' only")
         if not prompts or not all(isinstance(p, str) and p.strip() for p in prompts):
             raise ConfigError(f"emotion {emotion!r} has an empty prompt list or an empty prompt")
     if config.n_per_emotion < 2:

@@ -8,11 +8,18 @@ LUT conditioner whose no-op tokenizer hashes the whole prompt and so needs no
 download, and a small EnCodec) with seeded random weights. It runs the whole
 pipeline on a CPU in seconds, and prompts still change what it generates, but
 it knows nothing about music: a pipeline check, never evidence.
+
+Checkpoints are read with ``torch.load(weights_only=True)``, ours and
+audiocraft's alike: a checkpoint holds tensors and plain data (MusicGen's
+``xp.cfg`` is a dict or a YAML string), so unpickling it never runs code. A
+file that needs more than that is refused, not trusted.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +43,40 @@ OFFLINE_HINT = ("To run offline, use --model tiny (random weights, a pipeline ch
 
 class ModelNotFoundError(LookupError):
     """The named model is neither known, nor on disk, nor reachable."""
+
+
+class UnsafeCheckpointError(ModelNotFoundError):
+    """A checkpoint file holds more than tensors and plain data, so it is not read."""
+
+
+def _unsafe(path: object, err: Exception) -> UnsafeCheckpointError:
+    return UnsafeCheckpointError(
+        f"checkpoint {path} holds objects other than tensors and plain data ({err}); emoprobe reads "
+        "checkpoints with torch.load(weights_only=True) and will not run code from them. Re-export it "
+        "with audiocraft's export functions, whose output holds only tensors, dicts and strings.")
+
+
+def safe_torch_load(path: str | Path, **kwargs: Any) -> Any:
+    """``torch.load`` that never unpickles code; UnsafeCheckpointError if the file needs it."""
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, **kwargs)
+    except pickle.UnpicklingError as err:
+        raise _unsafe(path, str(err).splitlines()[0] if str(err) else type(err).__name__) from None
+
+
+@contextlib.contextmanager
+def _weights_only_loads():
+    """Every ``torch.load`` inside (audiocraft's loaders included) runs with weights_only=True,
+    whatever the caller or the environment asks."""
+    saved = {k: os.environ.pop(k, None) for k in ("TORCH_FORCE_WEIGHTS_ONLY_LOAD", "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD")}
+    os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = "1"
+    try:
+        yield
+    finally:
+        os.environ.pop("TORCH_FORCE_WEIGHTS_ONLY_LOAD", None)
+        os.environ.update({k: v for k, v in saved.items() if v is not None})
 
 
 @dataclass(frozen=True)
@@ -172,8 +213,20 @@ def _describe_checkpoint_folder(path: Path) -> ModelInfo:
         raise ModelNotFoundError(
             f"checkpoint folder {path} lacks state_dict.bin or compression_state_dict.bin. {OFFLINE_HINT}")
     # mmap: only the small config is read, not the weights.
-    pkg = torch.load(state_file, map_location="cpu", mmap=True, weights_only=False)
-    lm_cfg = pkg["xp.cfg"]["transformer_lm"]
+    try:
+        pkg = safe_torch_load(state_file, mmap=True)
+    except (RuntimeError, OSError, EOFError) as err:  # not a torch zip archive, truncated...
+        raise ModelNotFoundError(f"checkpoint {state_file} cannot be read ({type(err).__name__}: {err}). "
+                                 f"{OFFLINE_HINT}") from None
+    cfg = pkg.get("xp.cfg") if isinstance(pkg, dict) else None
+    if isinstance(cfg, str):  # audiocraft's exports hold the config as YAML
+        from omegaconf import OmegaConf
+
+        cfg = OmegaConf.to_container(OmegaConf.create(cfg), resolve=True)
+    try:
+        lm_cfg = cfg["transformer_lm"]
+    except (KeyError, TypeError):
+        raise ModelNotFoundError(f"checkpoint {state_file} has no xp.cfg.transformer_lm section. {OFFLINE_HINT}") from None
     # Size and modification time stand in for a hash of gigabytes of weights.
     stat = state_file.stat()
     identity = f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
@@ -232,4 +285,8 @@ def load_model(info: ModelInfo, device: str | None = None, prompt_emotions: dict
         return known_truth.build(known_truth.parse(info.name), prompt_emotions or {}, device=device)
     if info.kind == "tiny":
         return build_tiny(device=device)
-    return MusicGen.get_pretrained(info.name, device=device)
+    try:
+        with _weights_only_loads():
+            return MusicGen.get_pretrained(info.name, device=device)
+    except pickle.UnpicklingError as err:
+        raise _unsafe(info.name, str(err).splitlines()[0] if str(err) else type(err).__name__) from None

@@ -7,19 +7,28 @@ and the store format version. The folder holds ``audio.wav`` (float32),
 ``meta.json`` (the spec, checksums of the two data files, library versions).
 
 Writes go to a temporary folder that is renamed into place, so an entry is
-either whole or absent. Loading verifies the checksums; a damaged entry is
-reported, moved aside and generated again, never used. Only missing entries
+either whole or absent; staging folders of writers that died are removed.
+An entry is used only if it is what it claims to be: its ``meta.json`` is
+whole, the key recomputed from its spec and parameters names its folder, and
+its checksum table covers exactly its data files, each of which matches. Any
+other entry is reported (sample and reason), moved to ``damaged/`` and
+generated again, never used. The checksums catch corruption and misplaced
+entries, not forgery: whoever can write the cache can write wrong numbers
+(but never run code, as nothing in it is unpickled). Only missing entries
 are generated, under a file lock, so a run killed halfway resumes where it
 stopped and parallel workers generate each sample once.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import io
 import json
 import logging
 import os
 import shutil
+import socket
 import sys
 import tempfile
 import time
@@ -37,8 +46,73 @@ FORMAT_VERSION = 1
 log = logging.getLogger(__name__)
 
 
+DATA_FILES = ("audio.wav", "activations.npz")
+STAGING_MAX_AGE_S = 24 * 3600  # a staging folder of another host is left this long
+
+
 class DamagedEntryError(RuntimeError):
     """A stored sample failed its checksum or could not be read."""
+
+
+class StoreFullError(OSError):
+    """The disk holding the store ran out of space; nothing partial was kept."""
+
+
+def _is_derived_cache(name: str) -> bool:
+    # Acoustic features cached beside the audio; each records the audio's
+    # SHA-256 and is recomputed when it does not match (acoustics.load_or_extract).
+    return name.startswith("audio.") and name.endswith(".json")
+
+
+def _device_of(path: Path) -> str:
+    """The device (and mount point) holding ``path``, for the full-disk message."""
+    path = path.resolve()
+    while not os.path.ismount(path) and path.parent != path:
+        path = path.parent
+    try:
+        for line in Path("/proc/mounts").read_text().splitlines():
+            fields = line.split()
+            if len(fields) > 1 and fields[1] == str(path):
+                return f"{fields[0]} (mounted at {path})"
+    except OSError:
+        pass
+    return str(path)
+
+
+def no_space_error(path: Path) -> StoreFullError:
+    return StoreFullError(errno.ENOSPC, f"no space left on {_device_of(path)} at {path}; "
+                                        "free space or point --cache-dir elsewhere, then run again")
+
+
+class CacheDirError(OSError):
+    """The cache folder cannot hold the store: not a folder, not creatable, or not writable."""
+
+
+def check_cache_dir(root: str | Path) -> Path:
+    """Make sure ``root`` exists (creating it), is a folder and takes a file; CacheDirError if not."""
+    root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise CacheDirError(f"cache dir {root} is a file, not a folder; give --cache-dir a folder")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise CacheDirError(f"cache dir {root} cannot be created: {err.strerror or err}") from None
+    try:
+        # Trying is the only reliable test: os.access ignores read-only mounts and ACLs.
+        with tempfile.NamedTemporaryFile(dir=root, prefix=".emoprobe-write-test-"):
+            pass
+    except OSError as err:
+        if err.errno == errno.ENOSPC:
+            raise no_space_error(root) from None
+        raise CacheDirError(f"cache dir {root} is not writable: {err.strerror or err}") from None
+    return root
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    with open(path, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
 
 
 @dataclass(frozen=True)
@@ -131,72 +205,151 @@ class SampleStore:
         path.parent.mkdir(exist_ok=True)
         return FileLock(str(path), timeout=timeout)
 
-    def save(self, key: str, spec: SampleSpec, audio: np.ndarray, sample_rate: int,
+    def clean_staging(self) -> list[Path]:
+        """Remove staging folders whose writer is dead; the folders removed.
+
+        A writer is known dead when it ran on this host and its process is
+        gone; a folder from another host is removed once it is a day old.
+        """
+        removed = []
+        host = socket.gethostname()
+        for folder in (self.tmp_dir.iterdir() if self.tmp_dir.is_dir() else ()):
+            owner_host, pid = _staging_owner(folder.name)
+            if owner_host == host:
+                dead = not _pid_alive(pid)
+            else:
+                try:
+                    dead = time.time() - folder.stat().st_mtime > STAGING_MAX_AGE_S
+                except FileNotFoundError:
+                    continue
+            if dead:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder)
+        if removed:
+            log.warning("removed %d staging folder(s) left by killed writers in %s", len(removed), self.tmp_dir)
+        return removed
+
+    def save(self, key: str, spec: SampleSpec, params: "KeyParams", audio: np.ndarray, sample_rate: int,
              layers: Sequence[int], mean: np.ndarray, bins: np.ndarray,
              uncond_mean: np.ndarray | None = None, extra_meta: dict | None = None) -> Path:
-        """Write one entry atomically; a concurrent writer of the same key wins harmlessly."""
+        """Write one entry atomically; a concurrent writer of the same key wins harmlessly.
+
+        A full disk raises StoreFullError naming the device and path, and
+        leaves no staging folder and no entry behind.
+        """
         import soundfile
 
+        if sample_key(spec, params) != key:
+            raise ValueError(f"key {key[:12]} is not the key of {spec} under {params}")
         final = self.entry_path(key)
-        if final.exists():
+        if (final / "meta.json").is_file():
             return final
-        staging = Path(tempfile.mkdtemp(prefix=f"{key[:12]}.", dir=self.tmp_dir))
+        if final.exists():  # a folder without meta.json is never a finished entry
+            log.warning("sample %s without meta.json moved to %s", key[:12],
+                        self.quarantine(key, f"{final / 'meta.json'} is missing"))
+        staging = Path(tempfile.mkdtemp(prefix=f"{socket.gethostname()}-{os.getpid()}-{key[:12]}.",
+                                        dir=self.tmp_dir))
         try:
-            soundfile.write(staging / "audio.wav", np.asarray(audio, dtype=np.float32), sample_rate,
-                            subtype="FLOAT")
+            # Encoded in memory and written with plain file calls, so that a
+            # full disk surfaces as ENOSPC rather than libsndfile's "System error".
+            wav = io.BytesIO()
+            soundfile.write(wav, np.asarray(audio, dtype=np.float32), sample_rate, subtype="FLOAT", format="WAV")
+            _write_bytes(staging / "audio.wav", wav.getvalue())
             arrays = {"layers": np.asarray(layers, dtype=np.int32), "mean": mean.astype(np.float16),
                       "bins": bins.astype(np.float16)}
             if uncond_mean is not None:
                 arrays["uncond_mean"] = uncond_mean.astype(np.float16)
-            np.savez(staging / "activations.npz", **arrays)
+            npz = io.BytesIO()
+            np.savez(npz, **arrays)
+            _write_bytes(staging / "activations.npz", npz.getvalue())
             meta = {
-                "format": FORMAT_VERSION, "key": key, "spec": asdict(spec), "sample_rate": sample_rate,
-                "checksums": {name: sha256_file(staging / name) for name in ("audio.wav", "activations.npz")},
-                "versions": library_versions(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 **(extra_meta or {}),
+                "format": FORMAT_VERSION, "key": key, "spec": asdict(spec), "params": asdict(params),
+                "sample_rate": sample_rate,
+                "checksums": {name: sha256_file(staging / name) for name in DATA_FILES},
+                "versions": library_versions(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             }
-            (staging / "meta.json").write_text(json.dumps(meta, indent=1))
+            _write_bytes(staging / "meta.json", json.dumps(meta, indent=1).encode())
             final.parent.mkdir(parents=True, exist_ok=True)
             try:
                 os.rename(staging, final)
             except OSError:
                 if not final.exists():
                     raise
+        except OSError as err:
+            if err.errno == errno.ENOSPC:
+                raise no_space_error(self.root) from None
+            raise
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return final
 
     def load(self, key: str) -> StoredSample:
-        """Read and verify one entry; DamagedEntryError if it is not whole."""
+        """Read and verify one entry; DamagedEntryError, naming the file and the reason, if it is
+        not whole or not the entry its folder names."""
         path = self.entry_path(key)
+        meta_path = path / "meta.json"
+        if not meta_path.is_file():
+            raise DamagedEntryError(f"{meta_path} is missing")
         try:
-            meta = json.loads((path / "meta.json").read_text())
-            for name, expected in meta["checksums"].items():
-                if sha256_file(path / name) != expected:
-                    raise DamagedEntryError(f"{path / name}: checksum mismatch")
-            with np.load(path / "activations.npz") as arrays:
-                data = {name: arrays[name] for name in arrays.files}
+            meta = json.loads(meta_path.read_text())
+            if not isinstance(meta, dict):
+                raise DamagedEntryError(f"{meta_path} is not a JSON object")
+            lacking = [k for k in ("key", "spec", "checksums") if k not in meta]
+            if "params" not in meta and "generation" not in meta:
+                lacking.append("params")
+            if lacking:
+                raise DamagedEntryError(f"{meta_path} is incomplete: it lacks {', '.join(lacking)}")
+            if meta["key"] != key:
+                raise DamagedEntryError(f"{meta_path} names key {str(meta['key'])[:12]}, not its folder's {key[:12]}")
             spec = SampleSpec(**meta["spec"])
+            # Entries written before "params" was recorded keep them under "generation".
+            params = KeyParams(**meta.get("params", meta.get("generation")))
+            if sample_key(spec, params) != key:
+                raise DamagedEntryError(
+                    f"{path}: its spec and parameters hash to {sample_key(spec, params)[:12]}, not to the "
+                    "folder's key (a foreign or altered entry)")
+            checksums = meta["checksums"]
+            if not isinstance(checksums, dict) or sorted(checksums) != sorted(DATA_FILES):
+                listed = sorted(checksums) if isinstance(checksums, dict) else checksums
+                raise DamagedEntryError(
+                    f"{meta_path}: the checksum table covers {listed!r}, not exactly the data files {list(DATA_FILES)}")
+            unlisted = sorted(p.name for p in path.iterdir()
+                              if p.name not in (*DATA_FILES, "meta.json") and not _is_derived_cache(p.name))
+            if unlisted:
+                raise DamagedEntryError(f"{path}: holds files no checksum covers: {unlisted}")
+            for name in DATA_FILES:
+                if sha256_file(path / name) != checksums[name]:
+                    raise DamagedEntryError(f"{path / name}: checksum mismatch")
+            with np.load(path / "activations.npz", allow_pickle=False) as arrays:
+                data = {name: arrays[name] for name in arrays.files}
+            if not {"layers", "mean", "bins"} <= set(data):
+                raise DamagedEntryError(f"{path / 'activations.npz'} lacks layers, mean or bins")
         except DamagedEntryError:
             raise
-        except (OSError, ValueError, KeyError, TypeError) as err:
-            raise DamagedEntryError(f"{path}: cannot be read ({type(err).__name__}: {err})") from err
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+            raise DamagedEntryError(f"{path}: cannot be read ({type(err).__name__}: {err})") from None
         return StoredSample(key, spec, path, data["layers"], data["mean"], data["bins"],
                             data.get("uncond_mean"), meta)
 
     def exists(self, key: str) -> bool:
-        return (self.entry_path(key) / "meta.json").is_file()
+        """Whether anything is stored under ``key``: a folder without a whole
+        ``meta.json`` counts, so that loading reports it and it is regenerated."""
+        return self.entry_path(key).is_dir()
 
-    def quarantine(self, key: str, reason: str) -> None:
+    def quarantine(self, key: str, reason: str) -> Path | None:
         """Move a damaged entry aside (kept for inspection), so it is generated again."""
         self.damaged_dir.mkdir(parents=True, exist_ok=True)
         target = self.damaged_dir / f"{key}.{uuid.uuid4().hex[:8]}"
         try:
             os.rename(self.entry_path(key), target)
-            (target / "DAMAGED.txt").write_text(reason + "\n")
         except FileNotFoundError:
+            return None  # another worker moved it first
+        try:
+            (target / "DAMAGED.txt").write_text(reason + "\n")
+        except OSError:
             pass
-        log.warning("damaged sample %s moved to %s: %s", key[:12], target, reason)
+        return target
 
     def record_model_load(self, model_label: str) -> None:
         """Append to the load journal, which tells how often weights were loaded."""
@@ -236,6 +389,12 @@ def ensure_samples(store: SampleStore, specs: Sequence[SampleSpec], params: KeyP
     """
     keys = [sample_key(spec, params) for spec in specs]
     report = EnsureReport(requested=len(specs))
+
+    def describe(i: int) -> str:
+        spec = specs[i]
+        return f"sample {spec.prompt_id} seed {spec.seed} (key {keys[i][:12]})"
+
+    reasons: dict[int, str] = {}
     samples: dict[str, StoredSample] = {}
 
     def load_whole(candidates: Iterable[int]) -> list[int]:
@@ -249,26 +408,33 @@ def ensure_samples(store: SampleStore, specs: Sequence[SampleSpec], params: KeyP
             try:
                 samples[keys[i]] = store.load(keys[i])
             except DamagedEntryError as err:
-                report.damaged.append(f"{keys[i][:12]}: {err}")
-                store.quarantine(keys[i], str(err))
+                reasons[i] = str(err)
+                target = store.quarantine(keys[i], str(err))
+                # The entry's files now lie under damaged/: say where, so the message names what exists.
+                moved = f"; moved to {target}" if target else ""
+                report.damaged.append(f"{describe(i)}: {err}{moved}")
+                log.warning("%s is damaged and will be generated again: %s%s", describe(i), err, moved)
                 missing.append(i)
         return missing
 
     missing = load_whole(range(len(specs)))
     if missing:
         with store.lock(keys):
+            store.clean_staging()
             missing = load_whole(missing)  # another worker may have made them meanwhile
             if missing:
-                _generate_missing(store, [specs[i] for i in missing], [keys[i] for i in missing],
+                _generate_missing(store, [specs[i] for i in missing], [keys[i] for i in missing], params,
                                   load_model, generate, batch_size, progress, report, extra_meta)
+                reasons.clear()
                 still = load_whole(missing)
                 if still:
-                    raise DamagedEntryError(f"{len(still)} samples could not be written and read back")
+                    details = "; ".join(f"{describe(i)}: {reasons.get(i, 'not written')}" for i in still[:5])
+                    raise DamagedEntryError(f"{len(still)} samples could not be written and read back: {details}")
     report.loaded = report.requested - report.generated
     return [samples[k] for k in keys], report
 
 
-def _generate_missing(store, specs, keys, load_model, generate, batch_size, progress, report, extra_meta):
+def _generate_missing(store, specs, keys, params, load_model, generate, batch_size, progress, report, extra_meta):
     from tqdm.auto import tqdm
 
     started = time.perf_counter()
@@ -284,10 +450,29 @@ def _generate_missing(store, specs, keys, load_model, generate, batch_size, prog
             for spec, key, result in zip(batch_specs, keys[start:start + batch_size],
                                          generate(model, batch_specs)):
                 # Saved per batch, so a run killed later keeps what it made.
-                store.save(key, spec, result["audio"], result["sample_rate"], result["layers"],
+                store.save(key, spec, params, result["audio"], result["sample_rate"], result["layers"],
                            result["mean"], result["bins"], result.get("uncond_mean"), extra_meta)
                 report.generated += 1
             bar.update(len(batch_specs))
     finally:
         bar.close()
         report.seconds_generating = time.perf_counter() - started
+
+
+def _staging_owner(name: str) -> tuple[str | None, int]:
+    """``host-pid-key.random`` -> (host, pid); (None, 0) for names of another form."""
+    try:
+        host, pid, _ = name.rsplit("-", 2)
+        return host, int(pid)
+    except ValueError:
+        return None, 0
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, owned by another user
+    return True

@@ -1,0 +1,172 @@
+"""The run's record: complete only when every decisive claim ran to an outcome,
+no history line from an interrupted or failed run, and exit codes that mean one thing each.
+
+Every run here is a small experiment on the tiny model (few samples and
+permutations) sharing one cache, so after the first only the claims run.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+SMALL = [("n_permutations = 10000", "n_permutations = 200"), ("n_bootstrap = 2000", "n_bootstrap = 100"),
+         ("probe_permutations = 100", "probe_permutations = 5"), ("n_per_prompt = 10", "n_per_prompt = 3"),
+         ("duration_s = 10.0", "duration_s = 3.0")]
+ARGS = ["--model", "tiny", "--n-per-emotion", "6", "--layers", "0,2"]
+
+INTERRUPT_PLUGIN = '''
+import os, pytest
+_seen = []
+def pytest_runtest_logreport(report):
+    if report.when == "call":
+        _seen.append(report.nodeid)
+        if len(_seen) == int(os.environ["EMOPROBE_TEST_INTERRUPT_AFTER"]):
+            raise KeyboardInterrupt
+'''
+FULL_DISK_PLUGIN = '''
+import errno
+from emoprobe import store
+def _full(path, data):
+    raise OSError(errno.ENOSPC, "No space left on device")
+store._write_bytes = _full
+'''
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    root = tmp_path_factory.mktemp("record")
+    text = (REPO / "configs" / "experiment.toml").read_text()
+    for old, new in SMALL:
+        assert old in text
+        text = text.replace(old, new)
+    (root / "experiment.toml").write_text(text)
+    (root / "plugins").mkdir()
+    (root / "plugins" / "interrupt_after.py").write_text(INTERRUPT_PLUGIN)
+    (root / "plugins" / "full_disk.py").write_text(FULL_DISK_PLUGIN)
+    return root
+
+
+def run(small, name, *args, cache=None, env=None, experiment=None, workers=0):
+    """One run of hypotheses/ writing its report, record and history under ``small/name``."""
+    out = small / name
+    out.mkdir()
+    environment = {**os.environ, **(env or {})}
+    environment["PYTHONPATH"] = os.pathsep.join([str(small / "plugins"), environment.get("PYTHONPATH", "")])
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "hypotheses/", *(["-n", str(workers)] if workers else ["-p", "no:xdist"]),
+         *ARGS, "--experiment",
+         str(experiment or small / "experiment.toml"), "--cache-dir", str(cache or small / "cache"),
+         f"--html={out / 'report.html'}", "-q", "-o", f"cache_dir={small / 'pytest-cache'}", *args],
+        cwd=REPO, capture_output=True, text=True, timeout=1200, env=environment)
+    record_path = out / "decision.json"
+    record = json.loads(record_path.read_text()) if record_path.exists() else None
+    history = out / "history.jsonl"
+    lines = history.read_text().splitlines() if history.exists() else []
+    return result, record, lines
+
+
+@pytest.fixture(scope="module")
+def whole(small):
+    return run(small, "whole")
+
+
+def test_a_whole_run_is_complete_and_failed_claims_exit_1(whole):
+    result, record, history = whole
+    assert result.returncode == 1, result.stdout[-3000:]  # claims fail on random weights: a research result
+    assert record["partial"] is False and record["partial_reason"] is None and record["interrupted"] is False
+    assert len(history) == 1
+
+
+def test_under_xdist_the_workers_report_the_planned_claims(small, whole):
+    result, record, _ = run(small, "xdist-whole", workers=2)
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert record["partial"] is False, record["partial_reason"]
+    result, record, _ = run(small, "xdist-keyword", "-k", "not sample_size", workers=2)
+    assert record["partial"] is True and "did not run to an outcome" in record["partial_reason"]
+
+
+def test_deselecting_only_exploratory_claims_keeps_the_run_complete(small, whole):
+    result, record, history = run(small, "not-exploratory", "-m", "not exploratory")
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert record["partial"] is False, record["partial_reason"]
+    assert len(history) == 1
+
+
+@pytest.mark.parametrize("name, args", [
+    ("keyword", ["-k", "permuted"]),
+    ("exitfirst", ["-x"]),
+    ("stepwise", ["--sw"]),
+    ("deselect", ["--deselect", "hypotheses/test_01_sample_size.py::test_every_emotion_has_enough_samples[tiny]"]),
+    ("last-failed", ["--lf"]),
+])
+def test_a_run_missing_any_decisive_claim_is_partial(small, whole, name, args):
+    result, record, history = run(small, name, *args)
+    # --sw stops the session at the first failure, which pytest reports as interrupted (2).
+    assert result.returncode == (2 if name == "stepwise" else 1), result.stdout[-3000:]
+    assert record["partial"] is True
+    assert {"stepwise": "interrupted", "last-failed": "--lf"}.get(name, "did not run to an outcome") in \
+        record["partial_reason"]
+    assert "partial run" in result.stdout
+
+
+def test_an_interrupted_run_is_partial_exits_2_and_adds_no_history_line(small, whole):
+    result, record, history = run(small, "interrupted", "-p", "interrupt_after",
+                                  env={"EMOPROBE_TEST_INTERRUPT_AFTER": "12"})
+    assert result.returncode == 2, result.stdout[-3000:]
+    assert record["interrupted"] is True and record["partial"] is True
+    assert history == []
+
+
+def test_a_full_disk_stops_the_run_exits_6_and_records_nothing(small, tmp_path):
+    cache = tmp_path / "cache"
+    result, record, history = run(small, "full-disk", "-p", "full_disk", cache=cache)
+    out = result.stdout + result.stderr
+    assert result.returncode == 6, out[-3000:]
+    assert "no space left on" in out and str(cache) in out
+    assert out.count("no space left on") <= 3, "one message, not one per claim"
+    assert not list((cache / "samples").glob("*/*")) and not list((cache / "tmp").iterdir())
+    assert record["partial"] is True and history == []
+
+
+# No spaces: a test ID keeps them as "_", which would defuse a payload that needs one.
+PAYLOADS = ["<img/src=x/onerror=document.body.setAttribute('data-pwned','img')>",
+            '<script>document.body.setAttribute("data-pwned","script")</script>',
+            '"><svg/onload=document.body.setAttribute(\'data-pwned\',\'svg\')>']
+
+
+def test_hostile_prompts_run_no_script_in_the_report(small, tmp_path):
+    """Prompts reach test IDs, captions and tables; none may reach the page as markup."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "Debian's chromium is needed for this test; `make test` installs it (scripts/install-browser.sh)"
+    text = (small / "experiment.toml").read_text()
+    text = text.replace('"extremely aggressive death metal", "gentle lullaby"', f"{json.dumps(PAYLOADS[0])}, {json.dumps(PAYLOADS[1])}")
+    text = text.replace('"intense EDM rave", "silent meditation"', f"{json.dumps(PAYLOADS[2])}, \"calm drone\"")
+    text = text.replace('"happy upbeat pop song with bright major chords"', json.dumps("happy " + PAYLOADS[0]))
+    assert text.count("data-pwned") == 4
+    experiment = tmp_path / "hostile.toml"
+    experiment.write_text(text)
+    result, record, _ = run(small, "hostile", "-k", "extreme or sample_size", cache=tmp_path / "cache",
+                            experiment=experiment)
+    assert result.returncode in (0, 1), result.stdout[-3000:] + result.stderr[-3000:]
+    ids = re.findall(r"hypotheses/\S+::\S+", result.stdout)
+    assert all(re.fullmatch(r"[A-Za-z0-9_./:\[\]-]+", i) for i in ids), ids
+    report = small / "hostile" / "report.html"
+    assert "data-pwned" in report.read_text()  # the payloads are in the page, as text
+    dom = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
+         "--virtual-time-budget=5000", "--dump-dom", report.as_uri()],
+        capture_output=True, text=True, timeout=180).stdout
+    assert 'id="emoprobe-verdict"' in dom, "the report did not render"
+    assert not re.search(r"<body[^>]*data-pwned", dom), "a prompt ran as script in the report"
+    # Nor did any reach the page as markup: as an element its attribute would be serialised quoted.
+    assert 'onerror="document.body' not in dom and 'onload="document.body' not in dom
+    assert "<script>document.body" not in dom
