@@ -139,6 +139,9 @@ FIXED_TABLES: dict[str, dict[str, Any]] = {
     "model": {"name": typing.Union[str, list[str]]},
     "sampling": {"n_per_emotion": int, "base_seed": int},
     "extreme_contrasts": {"pairs": list[list[str]], "n_per_prompt": int},
+    # The blinded listening check (config.ListeningParams; "record" is one path or a list).
+    "listening": {"clips_per_emotion": int, "clip_seconds": float, "seed": typing.Optional[int], "decisive": bool,
+                  "record": typing.Union[str, list[str]]},
 }
 # Tables read by others: [cluster] by the launcher (emoprobe.launch checks it).
 OTHER_TABLES = ("cluster",)
