@@ -10,6 +10,15 @@ SHIPPED = load_config(REPO_ROOT / "configs" / "experiment.toml").emotions
 V1 = load_config(REPO_ROOT / "configs" / "experiment_v1.toml").emotions
 ALPHA = 0.05
 N_NULL = 500
+# An adversary's design: every content word under every emotion, but each emotion's
+# wordings share two words of sklearn's stop-word list ("cry", "alone", "fire", ...),
+# which a text encoder reads like any other.
+_ORDERS = {"happy": ("together", "slow soft dark minor then fast loud bright major", "everything"),
+           "sad": ("cry", "fast loud bright major then slow soft dark minor", "alone"),
+           "calm": ("down", "fast loud bright major then slow soft dark major", "well"),
+           "energetic": ("fire", "slow soft dark major then fast loud bright minor", "up")}
+STOP_WORDS_SHARED = {e: [f"{i} {a} {middle} {b}" for i in ("piano", "guitar", "strings", "synth", "drums")]
+                     for e, (a, middle, b) in _ORDERS.items()}
 
 
 def simulate(wordings, n_datasets, *, seed, word_size, emotion_size=0.0, conditioner="pooled"):
@@ -37,17 +46,24 @@ def simulate(wordings, n_datasets, *, seed, word_size, emotion_size=0.0, conditi
 
 
 @pytest.mark.parametrize("design,word_size,conditioner", [
-    ("shipped", 0.1, "pooled"), ("shipped", 0.3, "whole-prompt"), ("previous", 0.1, "pooled")])
+    ("shipped", 0.1, "pooled"), ("shipped", 0.3, "whole-prompt"), ("previous", 0.1, "pooled"),
+    ("stop words shared", 0.3, "pooled")])
 def test_false_positive_rate_under_the_bag_of_words_null_is_alpha(design, word_size, conditioner):
-    wordings = {"shipped": SHIPPED, "previous": V1}[design]
+    wordings = {"shipped": SHIPPED, "previous": V1, "stop words shared": STOP_WORDS_SHARED}[design]
     W, labels, text = simulate(wordings, N_NULL, seed=11, word_size=word_size, conditioner=conditioner)
     out = lexical.lexical_control_many(W, labels, text, n_permutations=999, seed=3)
     rate, raw = np.mean(out["pvalue"] < ALPHA), np.mean(out["pvalue_raw"] < ALPHA)
     se = np.sqrt(ALPHA * (1 - ALPHA) / N_NULL)
     print(f"bag-of-words null, {design} design, word size {word_size}, {conditioner} conditioner: FPR {rate:.3f} "
           f"(band {ALPHA - 3 * se:.3f}-{ALPHA + 3 * se:.3f}); without the control {raw:.3f}")
-    assert abs(rate - ALPHA) <= 3 * se, rate
-    if design == "previous":
+    if design == "stop words shared":
+        # Same emotion and shared words coincide in every pair: emotion is not identifiable
+        # apart from the words, so the control may only be conservative (it was 1.000 when
+        # stop words were left out of the text terms).
+        assert rate <= ALPHA + 3 * se, rate
+    else:
+        assert abs(rate - ALPHA) <= 3 * se, rate
+    if design in ("previous", "stop words shared"):
         # The trap the control exists for: with words confined to one emotion, words pass for emotion.
         assert raw > 0.3
 
@@ -137,3 +153,9 @@ def test_start_up_audit_warns_naming_the_confined_words():
     assert "word-overlap audit" in previous.stdout and "energetic: " in previous.stdout and "fast" in previous.stdout
     shipped = collect(REPO_ROOT / "configs" / "experiment.toml")
     assert shipped.returncode == 0 and "word-overlap audit" not in shipped.stdout
+
+
+def test_audit_names_stop_words_that_one_emotion_shares():
+    confined = lexical.confined_words(STOP_WORDS_SHARED)
+    assert sorted(confined["sad"]) == ["alone", "cry"] and sorted(confined["energetic"]) == ["fire", "up"]
+    assert "cry" in lexical.audit_warning(STOP_WORDS_SHARED)

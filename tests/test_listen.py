@@ -548,7 +548,7 @@ def test_listening_table_defaults_records_and_overrides(tmp_path):
     assert load_config(several).config_hash() != load_config(None).config_hash()
 
 
-@pytest.mark.parametrize("table, message", [("[listening]\nclips = 3", r"unknown key\(s\) \['clips'\]"),
+@pytest.mark.parametrize("table, message", [("[listening]\nclips = 3", r"\[listening\]: unknown key 'clips'"),
                                             ("[listening]\nclips_per_emotion = 0", "at least 1"),
                                             ("[listening]\nclip_seconds = 0", "positive")])
 def test_a_bad_listening_table_is_one_message(tmp_path, table, message):

@@ -9,8 +9,12 @@ from emoprobe.replication import is_complete, replicate
 B = 999  # permutations per night: p is (k + 1) / (B + 1), as the gap test's
 
 
-def night(gaps_pvalues, verdict="NO-GO", config_hash="abc", model="m", **extra):
-    return {"model": model, "config_hash": config_hash, "verdict": verdict, "partial": False,
+_SEEDS = iter(range(10**9))
+
+
+def night(gaps_pvalues, verdict="NO-GO", design_hash="abc", model="m", base_seed=None, **extra):
+    seed = next(_SEEDS) if base_seed is None else base_seed
+    return {"model": model, "design_hash": design_hash, "base_seed": seed, "verdict": verdict, "partial": False,
             "layers": [{"layer": k, "gap": g, "pvalue": p} for k, (g, p) in enumerate(gaps_pvalues)], **extra}
 
 
@@ -59,10 +63,10 @@ def test_interval_is_across_nights_and_needs_two():
 
 
 def test_only_complete_nights_of_the_same_configuration_and_model_count():
-    rows = [night([(0.03, 0.001)], verdict="GO"), night([(0.03, 0.001)], verdict="GO", config_hash="other"),
+    rows = [night([(0.03, 0.001)], verdict="GO"), night([(0.03, 0.001)], verdict="GO", design_hash="other"),
             night([(0.03, 0.001)], verdict="GO", partial=True), night([(0.03, 0.001)], verdict="GO", interrupted=True),
             night([(0.03, 0.001)], verdict="GO", model="other"), night([(0.0, 0.4)]),
-            {"model": "m", "config_hash": "abc", "verdict": "GO"}]  # an old line without per-layer numbers
+            {"model": "m", "design_hash": "abc", "verdict": "GO"}]  # an old line without per-layer numbers
     result = replicate(rows, "m", "abc")
     assert (result.n_nights, result.n_go, result.excluded) == (2, 1, 4)
     assert result.summary == "GO in 1 of 2 nights"
@@ -72,3 +76,25 @@ def test_only_complete_nights_of_the_same_configuration_and_model_count():
 def test_a_night_with_p_equal_to_one_does_not_veto_the_others():
     rows = [night([(0.03, 0.001)]) for _ in range(4)] + [night([(-0.01, 1.0)])]
     assert replicate(rows, "m", "abc").layers[0].combined_p < 0.05
+
+
+def test_a_rerun_of_one_seed_is_not_a_second_night():
+    rows = [night([(0.03, 0.03)], base_seed=7) for _ in range(4)]
+    result = replicate(rows, "m", "abc")
+    assert result.n_nights == 1 and result.layers[0].combined_p == pytest.approx(0.03)
+
+
+def test_malformed_history_lines_are_left_out_not_fatal():
+    rows = [5, "x", None, night([(0.03, 0.01)]), {"model": "m", "design_hash": "abc", "layers": [{"layer": "x"}]},
+            night([(float("nan"), 0.01)]), night([(0.02, 7.0)])]
+    result = replicate(rows, "m", "abc")
+    assert result.n_nights == 1
+
+
+def test_read_history_skips_what_is_not_a_record(tmp_path):
+    from emoprobe.report import read_history
+
+    history = tmp_path / "h.jsonl"
+    history.write_bytes(b'5\n"text"\n{"model": "m"}\n\xff\xfe garbage\n[1, 2]\n')
+    assert read_history(history) == [{"model": "m"}]
+    assert read_history(tmp_path) == []  # a folder given as the history

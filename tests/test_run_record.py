@@ -106,13 +106,16 @@ def test_deselecting_only_exploratory_claims_keeps_the_run_complete(small, whole
     ("stepwise", ["--sw"]),
     ("deselect", ["--deselect", "hypotheses/test_01_sample_size.py::test_every_emotion_has_enough_samples[tiny]"]),
     ("last-failed", ["--lf"]),
+    ("ignore", ["--ignore", "hypotheses/test_01_sample_size.py"]),
+    ("ignore-glob", ["--ignore-glob", "*/test_01_*"]),
 ])
 def test_a_run_missing_any_decisive_claim_is_partial(small, whole, name, args):
     result, record, history = run(small, name, *args)
     # --sw stops the session at the first failure, which pytest reports as interrupted (2).
     assert result.returncode == (2 if name == "stepwise" else 1), result.stdout[-3000:]
     assert record["partial"] is True
-    assert {"stepwise": "interrupted", "last-failed": "--lf"}.get(name, "did not run to an outcome") in \
+    assert {"stepwise": "interrupted", "last-failed": "--lf", "ignore": "--ignore",
+            "ignore-glob": "--ignore"}.get(name, "did not run to an outcome") in \
         record["partial_reason"]
     assert "partial run" in result.stdout
 

@@ -115,9 +115,14 @@ class ExperimentConfig:
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self), default=str))
 
-    def config_hash(self) -> str:
-        """A short hash of everything that shapes the data and the verdict."""
+    def config_hash(self, *, seeds: bool = True) -> str:
+        """A short hash of everything that shapes the data and the verdict.
+
+        ``seeds=False`` leaves out the base seed: the hash of the design, which
+        nights on new seeds share (they are replicates of one configuration)."""
         payload = self.to_dict()
+        if not seeds:
+            payload.pop("base_seed", None)
         payload.pop("cache_dir", None)
         payload.pop("source", None)
         payload.get("listening", {}).pop("records", None)  # where results lie, like cache_dir

@@ -2,9 +2,11 @@
 
 A pickle in a shared cache runs whatever code its writer chose when it is
 read. This codec writes JSON and reads back only plain values, numeric numpy
-arrays and the frozen result records of this package, named on an allow-list:
-a forged file can at worst hold wrong numbers under a key it cannot predict
-(the key hashes the code, see ``analysis.memoised``), never run code.
+arrays and the frozen result records of this package, named on an allow-list.
+A forged file can at worst hold wrong numbers (the key hashes the code and the
+inputs, see ``analysis.memoised``, but anyone who can write to the cache can
+compute it), never run code: the cache directory is a trust boundary for
+numbers, not for code.
 """
 
 from __future__ import annotations

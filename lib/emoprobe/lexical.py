@@ -66,8 +66,9 @@ class AuditRow:
         return len(self.emotions) == 1
 
 
-def word_audit(emotions: Mapping[str, Sequence[str]]) -> list[AuditRow]:
-    """Every content word of the design, with the emotions that use it (confined words first).
+def word_audit(emotions: Mapping[str, Sequence[str]], *, include_stop_words: bool = False) -> list[AuditRow]:
+    """Every content word of the design (every word with ``include_stop_words``), with the
+    emotions that use it (confined words first).
 
     The emotion names are exempt from confinement: naming the emotion is the
     point of a name-only wording, and the lexical control covers it.
@@ -75,9 +76,10 @@ def word_audit(emotions: Mapping[str, Sequence[str]]) -> list[AuditRow]:
     names = {name.lower() for name in emotions}
     users: dict[str, set[str]] = {}
     counts: dict[str, int] = {}
+    words_of = tokens if include_stop_words else content_words
     for emotion, wordings in emotions.items():
         for wording in wordings:
-            for word in set(content_words(wording)):
+            for word in set(words_of(wording)):
                 users.setdefault(word, set()).add(emotion)
                 counts[word] = counts.get(word, 0) + 1
     rows = [AuditRow(word, tuple(sorted(users[word])), counts[word]) for word in users]
@@ -86,11 +88,16 @@ def word_audit(emotions: Mapping[str, Sequence[str]]) -> list[AuditRow]:
 
 
 def confined_words(emotions: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
-    """emotion -> the non-stop words (emotion names excepted) that only its wordings use."""
-    names = {name.lower() for name in emotions}
+    """emotion -> the words (emotion names excepted) that only its wordings use: every
+    such non-stop word, and every such stop word that two or more of its wordings share.
+
+    Stop words count too when shared: a text encoder reads them, and the
+    stop-word list holds words that carry feeling ("cry", "alone", "fire").
+    """
+    names, stop = {name.lower() for name in emotions}, stop_words()
     out: dict[str, list[str]] = {}
-    for row in word_audit(emotions):
-        if row.confined and row.word not in names:
+    for row in word_audit(emotions, include_stop_words=True):
+        if row.confined and row.word not in names and (row.word not in stop or row.n_wordings > 1):
             out.setdefault(row.emotions[0], []).append(row.word)
     return out
 
@@ -101,7 +108,7 @@ def audit_warning(emotions: Mapping[str, Sequence[str]]) -> str | None:
     if not confined:
         return None
     listed = "; ".join(f"{emotion}: {', '.join(sorted(words))}" for emotion, words in sorted(confined.items()))
-    return (f"word-overlap audit: {sum(map(len, confined.values()))} non-stop word(s) occur under only one "
+    return (f"word-overlap audit: {sum(map(len, confined.values()))} word(s) occur under only one "
             f"emotion, so same-emotion similarity may be shared words, not emotion ({listed})")
 
 
@@ -173,7 +180,8 @@ def shared_confined_words(wordings: Sequence[str], labels: Sequence[str]) -> dic
     for label, wording in zip(labels, wordings):
         by_emotion.setdefault(str(label), []).append(wording)
     out = {}
-    for row in word_audit(by_emotion):
+    # Every word the model reads, stop words included (see confined_words).
+    for row in word_audit(by_emotion, include_stop_words=True):
         if row.confined and row.n_wordings > 1:
             has = np.array([row.word in s for s in sets], dtype=np.float64)
             out[f"word:{row.word}"] = np.outer(has, has)

@@ -2,12 +2,13 @@
 
 A night draws its own base seed, so its samples, and hence its per-layer gaps
 and permutation p-values, are independent of every other night's. Across the
-nights of one configuration (same config hash, same model, complete runs of the whole
+nights of one configuration (same design hash (the config hash without the seed), same model, complete runs of the whole
 family only)
 this module reports, per layer:
 
 * the mean gap and a t-interval across nights (each night's gap is one
   observation; nights, not samples, are the replicates);
+* one night per base seed: a rerun of a seed reads the same samples;
 * a combined one-sided test of the nights' p-values by Stouffer's method
   (``scipy.stats.combine_pvalues``), which assumes the nights are independent
   and each p is valid (super-uniform) under the null. It is a *replication*
@@ -20,6 +21,7 @@ out, because their gaps measure something else.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Iterable, Mapping, Sequence
 
@@ -44,7 +46,7 @@ class LayerReplication:
 @dataclass(frozen=True)
 class Replication:
     model: str
-    config_hash: str
+    design_hash: str
     n_nights: int
     n_go: int
     layers: tuple[LayerReplication, ...]
@@ -64,14 +66,22 @@ def is_complete(row: Mapping) -> bool:
             and bool(row.get("layers")))
 
 
-def replicate(rows: Iterable[Mapping], model: str, config_hash: str, *, confidence: float = 0.95) -> Replication:
-    """Combine the history ``rows`` of ``model`` run with ``config_hash`` (see module docstring).
+def replicate(rows: Iterable[Mapping], model: str, design_hash: str, *, confidence: float = 0.95) -> Replication:
+    """Combine the history ``rows`` of ``model`` run with ``design_hash`` (see module docstring).
 
-    Each row needs ``layers``: a list of ``{"layer", "gap", "pvalue"}``. A night
-    that is missing a layer simply does not count towards that layer.
+    ``design_hash`` is the configuration's hash without its base seed
+    (``ExperimentConfig.config_hash(seeds=False)``): nights differ in their
+    seeds only. A rerun of one seed is the same samples again, not a replicate,
+    so each base seed counts once (its latest line). Each row needs ``layers``:
+    a list of ``{"layer", "gap", "pvalue"}``; a night missing a layer does not
+    count towards that layer, and a malformed line is left out.
     """
-    mine = [r for r in rows if r.get("model") == model]
-    nights = [r for r in mine if r.get("config_hash") == config_hash and is_complete(r)]
+    mine = [r for r in rows if isinstance(r, Mapping) and r.get("model") == model]
+    by_seed: dict[object, Mapping] = {}
+    for row in mine:
+        if row.get("design_hash") == design_hash and is_complete(row) and _well_formed(row):
+            by_seed[row.get("base_seed")] = row
+    nights = list(by_seed.values())
     by_layer: dict[int, list[tuple[float, float]]] = {}
     for night in nights:
         for entry in night["layers"]:
@@ -89,8 +99,17 @@ def replicate(rows: Iterable[Mapping], model: str, config_hash: str, *, confiden
         elif gaps.size >= 2:
             low = high = float(gaps.mean())
         results.append(LayerReplication(layer, int(gaps.size), float(gaps.mean()), low, high, p, p_holm))
-    return Replication(model, config_hash, len(nights), sum(r.get("verdict") == GO for r in nights),
+    return Replication(model, design_hash, len(nights), sum(r.get("verdict") == GO for r in nights),
                        tuple(results), len(mine) - len(nights))
+
+
+def _well_formed(row: Mapping) -> bool:
+    """Per-layer numbers that a replicate can contribute: finite gaps, p in [0, 1]."""
+    try:
+        return all(math.isfinite(float(e["gap"])) and 0.0 <= float(e["pvalue"]) <= 1.0 and int(e["layer"]) >= 0
+                   for e in row["layers"])
+    except (KeyError, TypeError, ValueError):
+        return False
 
 
 def _stouffer(pvalues: Sequence[float]) -> float:

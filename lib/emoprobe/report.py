@@ -272,13 +272,21 @@ def append_history(path: str | Path, row: dict) -> list[dict]:
 
 
 def read_history(path: str | Path) -> list[dict]:
+    """The history's JSON-object lines; anything else (a line cut by a killed run,
+    a stray value, an unreadable file) is skipped, never fatal to the run's record."""
     path = Path(path)
-    if not path.exists():
+    if not path.is_file():
+        return []
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
         return []
     rows = []
-    for line in path.read_text().splitlines():
+    for line in text.splitlines():
         try:
-            rows.append(json.loads(line))
+            row = json.loads(line)
         except json.JSONDecodeError:
-            continue  # a line cut by a killed run is skipped, not fatal
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
     return rows
