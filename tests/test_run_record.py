@@ -152,7 +152,7 @@ def test_hostile_prompts_run_no_script_in_the_report(small, tmp_path):
     text = (small / "experiment.toml").read_text()
     text = text.replace('"extremely aggressive death metal", "gentle lullaby"', f"{json.dumps(PAYLOADS[0])}, {json.dumps(PAYLOADS[1])}")
     text = text.replace('"intense EDM rave", "silent meditation"', f"{json.dumps(PAYLOADS[2])}, \"calm drone\"")
-    text = text.replace('"happy upbeat pop song with bright major chords"', json.dumps("happy " + PAYLOADS[0]))
+    text = text.replace('"warm sunny melody with bells"', json.dumps("happy " + PAYLOADS[0]))
     assert text.count("data-pwned") == 4
     experiment = tmp_path / "hostile.toml"
     experiment.write_text(text)
