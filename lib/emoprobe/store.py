@@ -138,15 +138,10 @@ class StoredSample:
 
 
 def library_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
+    """The versions a stored sample depends on (Python, torch, audiocraft, numpy)."""
+    from .provenance import package_versions
 
-    versions = {"python": sys.version.split()[0]}
-    for package in ("torch", "audiocraft", "numpy"):
-        try:
-            versions[package] = version(package)
-        except PackageNotFoundError:
-            versions[package] = "absent"
-    return versions
+    return package_versions(("torch", "audiocraft", "numpy"))
 
 
 @dataclass(frozen=True)
