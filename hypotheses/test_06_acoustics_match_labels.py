@@ -21,12 +21,13 @@ def test_acoustic_feature_matches_label(contrast_feature, acoustic_features_by_e
     threshold = experiment.thresholds.acoustic_agreement
     a, b = acoustic_features_by_emotion[first], acoustic_features_by_emotion[second]
     if feature == "mode":
-        results = [acoustics.mode_agreement([f.mode for f in a], expected[0]),
-                   acoustics.mode_agreement([f.mode for f in b], expected[1])]
+        results = [acoustics.mode_agreement([f.mode for f in a], expected[0], wordings=wordings_by_emotion[first]),
+                   acoustics.mode_agreement([f.mode for f in b], expected[1], wordings=wordings_by_emotion[second])]
         rate = min(r.agreement_rate for r in results)
-        detail = (f"{first} {expected[0]} in {results[0].agreement_rate:.0%}, "
-                  f"{second} {expected[1]} in {results[1].agreement_rate:.0%}")
-        pvalue = None
+        detail = "; ".join(f"{emotion} {r.expected_mode} in {r.agreement_rate:.0%} (wording-level CI "
+                           f"{r.ci_low:.0%} to {r.ci_high:.0%}, sign-flip p = {r.pvalue:.3g})"
+                           for emotion, r in zip((first, second), results))
+        pvalue = max(r.pvalue for r in results)
         attach(report.plot_mode_shares({first: a, second: b}), f"mode: {first} vs {second}")
     else:
         values_a, values_b = [getattr(f, feature) for f in a], [getattr(f, feature) for f in b]

@@ -37,9 +37,7 @@ def simulate(wordings, n_datasets, *, seed, word_size, emotion_size=0.0, conditi
     W = C @ C.transpose(0, 2, 1)
     rng = np.random.default_rng(seed + 1)
     if conditioner == "pooled":  # a conditioner that reads words: mean of per-token embeddings
-        vocabulary = sorted({w for t in texts for w in lexical.tokens(t)})
-        table = rng.standard_normal((len(vocabulary), 32))
-        E = np.stack([table[[vocabulary.index(w) for w in lexical.tokens(t)]].mean(axis=0) for t in texts])
+        E = synthetic.pooled_word_conditioner(rng, texts)
     else:  # tiny's lookup table: one row per whole prompt
         E = rng.standard_normal((len(texts), 32))
     return W, labels, lexical.text_similarities(texts, labels, E)

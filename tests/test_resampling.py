@@ -204,3 +204,68 @@ def test_validate_contrasts_passes_the_wordings_on():
     direct = acoustics.agreement(a, b, "higher", n_bootstrap=300, wordings_a=wordings, wordings_b=wordings)
     assert (clustered.ci_low, clustered.ci_high, clustered.pvalue) == (direct.ci_low, direct.ci_high, direct.pvalue)
     assert direct.scheme == "wording"
+
+
+# ---------------------------------------------------------------------------
+# Mode agreement
+# ---------------------------------------------------------------------------
+
+
+def _modes(rng, centre: float, n_wordings: int = 5, n_seeds: int = 4, spread: float = 1.5):
+    """Each wording's chance of the expected mode is expit(centre + spread * z): a wording effect on mode."""
+    from scipy.special import expit
+
+    chance = np.repeat(expit(centre + spread * rng.standard_normal(n_wordings)), n_seeds)
+    modes = np.where(rng.random(chance.size) < chance, "major", "minor")
+    return modes, np.repeat([f"p{k}" for k in range(n_wordings)], n_seeds)
+
+
+def _true_mode_rate(centre: float, spread: float = 1.5) -> float:
+    from scipy.special import expit
+
+    z, w = np.polynomial.hermite_e.hermegauss(80)
+    return float((w * expit(centre + spread * z)).sum() / w.sum())
+
+
+@pytest.mark.parametrize("n_wordings", [5, 12])
+def test_wording_level_mode_p_is_calibrated_under_a_wording_effect(n_wordings):
+    rng = np.random.default_rng(41)
+    pvalues = []
+    for _ in range(500):
+        modes, wordings = _modes(rng, 0.0, n_wordings)
+        pvalues.append(acoustics.mode_agreement(modes, "major", wordings=wordings, n_bootstrap=2,
+                                                seed=int(rng.integers(2**31))).pvalue)
+    pvalues = np.array(pvalues)
+    fpr = float(np.mean(pvalues < ALPHA))
+    low, high = _fpr_band(500)
+    print(f"mode sign-flip FPR, {n_wordings} wordings x 4 seeds: {fpr:.3f} (band {low:.3f}-{high:.3f})")
+    # Five wordings give 32 sign patterns, so the exact test can only be conservative there.
+    assert fpr <= high and (n_wordings == 5 or fpr >= low), f"mode FPR {fpr:.3f} over 500 nulls"
+
+
+def test_sample_level_binomial_fails_the_same_calibration():
+    rng = np.random.default_rng(42)
+    pvalues = np.array([acoustics.mode_agreement(_modes(rng, 0.0)[0], "major").pvalue for _ in range(500)])
+    assert np.mean(pvalues < ALPHA) > _fpr_band(500)[1]
+
+
+def test_wording_level_mode_ci_covers_the_true_rate():
+    rng = np.random.default_rng(43)
+    truth = _true_mode_rate(1.5)
+    covered = 0
+    for _ in range(400):
+        modes, wordings = _modes(rng, 1.5)
+        r = acoustics.mode_agreement(modes, "major", wordings=wordings, n_bootstrap=400,
+                                     seed=int(rng.integers(2**31)))
+        covered += r.ci_low <= truth <= r.ci_high
+    print(f"mode CI coverage of {truth:.3f}: {covered / 400:.3f}")
+    assert covered / 400 >= 0.93, f"mode CI covered the true rate {truth:.3f} in {covered / 400:.3f} of 400"
+
+
+def test_wording_level_mode_detects_a_real_preference():
+    rng = np.random.default_rng(44)
+    pvalues = []
+    for _ in range(40):
+        modes, wordings = _modes(rng, 3.0, spread=0.5)
+        pvalues.append(acoustics.mode_agreement(modes, "major", wordings=wordings, n_bootstrap=2).pvalue)
+    assert np.mean(np.array(pvalues) < ALPHA) >= 0.8

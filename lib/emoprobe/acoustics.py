@@ -592,9 +592,10 @@ class AgreementResult:
 
 @dataclass(frozen=True)
 class ModeAgreementResult:
-    """Share of samples whose measured mode is ``expected_mode``, with a Wilson CI
-    and a one-sided exact binomial test against chance (0.5) -- ``statistic`` is
-    the count in the expected mode."""
+    """Share of samples whose measured mode is ``expected_mode``, with a CI and a
+    one-sided p against chance (0.5) -- ``statistic`` is the count in the
+    expected mode. ``scheme`` "sample": Wilson CI, exact binomial p; "wording":
+    the wording-level sign-flip p and two-stage bootstrap CI (``mode_agreement``)."""
     expected_mode: str
     n: int
     n_expected: int
@@ -604,6 +605,7 @@ class ModeAgreementResult:
     ci_level: float
     statistic: float
     pvalue: float
+    scheme: str = "sample"
 
 
 @dataclass(frozen=True)
@@ -735,15 +737,22 @@ def _wording_level_agreement(a: np.ndarray, b: np.ndarray, sign: float, wordings
     # few-clusters correction stretches it about the estimate by t(G - 2) / z,
     # on the logit scale so that a rate near 1 keeps its skew. Without it the
     # 95% interval covered the true rate in 0.91 of 400 datasets.
+    stretched = _few_clusters_stretch(boot, observed, int(side_of_wording.size) - 2,
+                                      0.5 / (n_a * (values.size - n_a)))  # floor: half a pair
+    return stretched, float(min(1.0, pvalue)), int(null.size)
+
+
+def _few_clusters_stretch(boot: np.ndarray, observed: float, df: int, floor: float) -> np.ndarray:
+    """Bootstrap rates stretched about ``observed`` by t(df) / z on the logit scale.
+
+    ``floor`` keeps the logit finite at rates of 0 and 1.
+    """
     from scipy.special import expit, logit
     from scipy.stats import norm, t
 
-    df = max(1, int(side_of_wording.size) - 2)
-    stretch = float(t.ppf(0.975, df) / norm.ppf(0.975))
-    floor = 0.5 / (n_a * (values.size - n_a))  # half a pair: keeps the logit finite
+    stretch = float(t.ppf(0.975, max(1, df)) / norm.ppf(0.975))
     centre = logit(np.clip(observed, floor, 1 - floor))
-    stretched = expit(centre + (logit(np.clip(boot, floor, 1 - floor)) - centre) * stretch)
-    return stretched, float(min(1.0, pvalue)), int(null.size)
+    return expit(centre + (logit(np.clip(boot, floor, 1 - floor)) - centre) * stretch)
 
 
 def _two_stage_weights(wordings: np.ndarray, n_bootstrap: int, rng: np.random.Generator) -> np.ndarray:
@@ -754,10 +763,20 @@ def _two_stage_weights(wordings: np.ndarray, n_bootstrap: int, rng: np.random.Ge
     return hierarchical_counts(codes, np.zeros(codes.max() + 1, dtype=np.int64), n_bootstrap, rng)
 
 
-def mode_agreement(modes: Iterable[str], expected_mode: str, *,
-                   ci_level: float = 0.95) -> ModeAgreementResult:
-    """Share of ``modes`` equal to ``expected_mode`` ("major"/"minor"), Wilson CI,
-    one-sided exact binomial p against 0.5 (assumes independent samples)."""
+def mode_agreement(modes: Iterable[str], expected_mode: str, *, ci_level: float = 0.95,
+                   wordings: Sequence[Any] | None = None, n_bootstrap: int = 2000, n_permutations: int = 2000,
+                   seed: int = 0) -> ModeAgreementResult:
+    """Share of ``modes`` equal to ``expected_mode`` ("major"/"minor"), with a CI and a one-sided p against 0.5.
+
+    Without ``wordings``: Wilson CI and exact binomial p, which assume
+    independent samples. With ``wordings`` (each sample's prompt wording): the
+    seeds of one wording are a cluster. The p is a sign-flip test on the
+    wordings' shares (statistic: the samples in the expected mode minus half
+    the samples, each wording's term flipped as a whole; null: each wording's
+    share is symmetric about 0.5; exact over the 2^G flips when there are at
+    most ``n_permutations``), and the CI is the two-stage wording-then-seed
+    bootstrap with the few-clusters stretch of ``agreement``.
+    """
     from scipy.stats import binomtest
 
     if expected_mode not in ("major", "minor"):
@@ -766,11 +785,30 @@ def mode_agreement(modes: Iterable[str], expected_mode: str, *,
     bad = sorted({m for m in modes if m not in ("major", "minor")})
     if not modes or bad:
         raise ValueError(f"modes must be a non-empty list of 'major'/'minor' (bad: {bad})")
-    k = sum(m == expected_mode for m in modes)
-    test = binomtest(k, len(modes), 0.5, alternative="greater")
-    ci = test.proportion_ci(confidence_level=ci_level, method="wilson")
-    return ModeAgreementResult(expected_mode, len(modes), k, k / len(modes), float(ci.low),
-                               float(ci.high), ci_level, float(k), float(test.pvalue))
+    hit = np.array([m == expected_mode for m in modes], dtype=np.float64)
+    k, n = int(hit.sum()), hit.size
+    if wordings is None:
+        test = binomtest(k, n, 0.5, alternative="greater")
+        ci = test.proportion_ci(confidence_level=ci_level, method="wilson")
+        return ModeAgreementResult(expected_mode, n, k, k / n, float(ci.low), float(ci.high), ci_level,
+                                   float(k), float(test.pvalue))
+    if len(wordings) != n:
+        raise ValueError(f"wordings has {len(wordings)} entries for {n} modes")
+    rng = np.random.default_rng(seed)
+    _, codes = np.unique(np.asarray(wordings), return_inverse=True)
+    excess = np.bincount(codes, weights=hit - 0.5)  # per wording: in the expected mode minus half its seeds
+    n_wordings = excess.size
+    if 2 ** n_wordings <= n_permutations:
+        signs = 1.0 - 2.0 * ((np.arange(2 ** n_wordings)[:, None] >> np.arange(n_wordings)) & 1)
+        pvalue = float(np.mean(signs @ excess >= excess.sum() - 1e-12))
+    else:
+        signs = rng.choice([-1.0, 1.0], size=(n_permutations, n_wordings))
+        pvalue = float((1 + np.count_nonzero(signs @ excess >= excess.sum() - 1e-12)) / (1 + n_permutations))
+    weights = _two_stage_weights(codes, n_bootstrap, rng)
+    boot = _few_clusters_stretch((weights @ hit) / weights.sum(axis=1), k / n, n_wordings - 1, 0.5 / n)
+    alpha = 1.0 - ci_level
+    lo, hi = (float(q) for q in np.quantile(boot, [alpha / 2, 1 - alpha / 2]))
+    return ModeAgreementResult(expected_mode, n, k, k / n, lo, hi, ci_level, float(k), pvalue, "wording")
 
 
 def _feature_values(items: Sequence[AcousticFeatures | Mapping[str, Any]], name: str) -> list:
@@ -791,7 +829,7 @@ def validate_contrasts(features_by_emotion: Mapping[str, Sequence[AcousticFeatur
     experiment config.  Returns records in table order (mode: two records, a then
     b).  No multiple-comparison correction is applied here; p-values are raw.
     With ``wordings_by_emotion`` (each feature's sample wording, in the same
-    order) the ordinal features' p and CI are wording-level (see ``agreement``).
+    order) every p and CI is wording-level (see ``agreement`` and ``mode_agreement``).
     """
     records: list[ContrastRecord] = []
     for (emo_a, emo_b), expectations in direction_table.items():
@@ -804,7 +842,9 @@ def validate_contrasts(features_by_emotion: Mapping[str, Sequence[AcousticFeatur
                 if not (isinstance(expected, (tuple, list)) and len(expected) == 2):
                     raise ValueError(f"mode expectation must be (mode_a, mode_b), got {expected!r}")
                 for emo, group, exp_mode in ((emo_a, group_a, expected[0]), (emo_b, group_b, expected[1])):
-                    m = mode_agreement(_feature_values(group, "mode"), exp_mode, ci_level=ci_level)
+                    clusters = {} if wordings_by_emotion is None else {"wordings": wordings_by_emotion[emo]}
+                    m = mode_agreement(_feature_values(group, "mode"), exp_mode, ci_level=ci_level,
+                                       n_bootstrap=n_bootstrap, seed=seed, **clusters)
                     records.append(ContrastRecord(
                         (emo_a, emo_b), "mode", emo, exp_mode, len(group_a), len(group_b),
                         m.agreement_rate, m.ci_low, m.ci_high, m.statistic, m.pvalue,

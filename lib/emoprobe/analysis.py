@@ -305,8 +305,6 @@ def lexical_controls(samples: SampleSet, layers: Sequence[int], config: Experime
     ``wording_table`` order (None: TF-IDF and confined words only). The
     controlled p is Holm-corrected across the layers, like the gap's.
     """
-    import dataclasses
-
     from . import lexical
 
     metric, n_perm, seed = config.statistics.metric, config.statistics.n_permutations, config.base_seed
@@ -314,14 +312,13 @@ def lexical_controls(samples: SampleSet, layers: Sequence[int], config: Experime
 
     def compute():
         text = lexical.text_similarities(texts, labels, conditioner)
-        out = {}
+        W_by_layer = {}
         for layer in layers:
-            order, W = lexical.wording_similarity(stats.similarity_matrix(samples.layer(layer), metric),
-                                                  samples.prompt_ids)
+            order, W_by_layer[layer] = lexical.wording_similarity(
+                stats.similarity_matrix(samples.layer(layer), metric), samples.prompt_ids)
             assert order == ids  # the text and activation matrices must index the same wordings
-            out[layer] = lexical.lexical_control(W, labels, text, n_permutations=n_perm, seed=seed, layer=layer)
-        holm = stats.correct_across_layers([r.pvalue for r in out.values()], config.thresholds.alpha).pvalues_holm
-        return {layer: dataclasses.replace(r, pvalue_holm=float(h)) for (layer, r), h in zip(out.items(), holm)}
+        return lexical.lexical_control_layers(W_by_layer, labels, text, n_permutations=n_perm, seed=seed,
+                                              alpha=config.thresholds.alpha)
 
     digest = None if conditioner is None else hashlib.sha256(np.ascontiguousarray(conditioner).tobytes()).hexdigest()
     return memoised(config.cache_dir, "lexical", {"keys": samples.keys, "layers": list(layers), "metric": metric,

@@ -372,6 +372,23 @@ def lexical_control(W: np.ndarray, labels: Sequence[str], text: Mapping[str, np.
         n_wordings=len(labels), n_pairs=int(out["n_pairs"][0]), n_permutations=n_permutations, layer=layer)
 
 
+def lexical_control_layers(W_by_layer: Mapping[int, np.ndarray], labels: Sequence[str],
+                           text: Mapping[str, np.ndarray], *, n_permutations: int = 999,
+                           seed: int | np.random.Generator | None = 0, alpha: float = 0.05) -> dict[int, LexicalControl]:
+    """The lexical control of each layer's wording similarity, its p Holm-corrected across the layers.
+
+    Every layer uses the same seed, hence the same wording permutations, like the gap test.
+    """
+    import dataclasses
+
+    from . import stats
+
+    out = {layer: lexical_control(W, labels, text, n_permutations=n_permutations, seed=seed, layer=layer)
+           for layer, W in W_by_layer.items()}
+    holm = stats.correct_across_layers([r.pvalue for r in out.values()], alpha).pvalues_holm
+    return {layer: dataclasses.replace(r, pvalue_holm=float(h)) for (layer, r), h in zip(out.items(), holm)}
+
+
 # ---------------------------------------------------------------------------
 # Cross-wording-type transfer (exploratory)
 # ---------------------------------------------------------------------------

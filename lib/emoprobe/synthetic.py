@@ -314,3 +314,18 @@ def bag_of_words_activations(
     if emotion_size:
         X = X + emotion_size * unit((n_datasets, len(emotion_names), dim))[:, emotion_index]
     return X, np.array(emotions), np.array(prompt_ids)
+
+
+def pooled_word_conditioner(rng: np.random.Generator | int | None, texts: Sequence[str], dim: int = 32) -> np.ndarray:
+    """[P, dim] a text conditioner that reads words: the mean of per-word random embeddings.
+
+    Like a text encoder's mean-pooled output, two wordings are alike as far as
+    they share words; the embeddings are independent of any activation model's
+    word directions, as a real encoder's are of the music model's.
+    """
+    from .lexical import tokens
+
+    rng = np.random.default_rng(rng)
+    vocabulary = sorted({w for t in texts for w in tokens(t)})
+    table = rng.standard_normal((len(vocabulary), dim))
+    return np.stack([table[[vocabulary.index(w) for w in tokens(t)]].mean(axis=0) for t in texts])

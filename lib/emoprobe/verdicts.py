@@ -15,32 +15,63 @@ Known truths (``TRUTHS``), each a generator of one dataset's layers:
 * ``paraphrase``: no emotion; a strong wording effect (60% of the noise
   variance shared by a wording's seeds).
 * ``planted``: a true gap at every layer (``gap=``), for the winner's-curse check.
+* ``lexical``: no emotion; a bag-of-words model of the design's own wordings
+  (``wordings=``, emotion -> wordings): each word of a prompt pushes the
+  activations its own way, so wordings that share words (an emotion's name)
+  are alike. The gap test fires on it; the lexical control must stop the GO.
+* ``lexical-plus-emotion``: the same words, plus an emotion direction
+  (``emotion_size=``): emotion beyond the words, where GO must stay reachable.
 
-Other known-truth generators (a ``lexical`` one, say) register themselves in
-``TRUTHS`` with :func:`register_truth`; the calibration test runs every
-registered null.
+A truth whose datasets carry their wordings' texts gets the suite's own
+lexical control (``lexical.lexical_control_layers``, Holm across layers, with a
+conditioner that reads words); the others, whose wordings have no text, take it
+as passed. Other known-truth generators register themselves in ``TRUTHS``
+with :func:`register_truth`; the calibration test runs every registered null.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
-from . import stats, synthetic
+from . import lexical, stats, synthetic
 from .decision import GO, NO_GO, LayerOutcome, Outcome, decide
 
-__all__ = ["TRUTHS", "NULLS", "register_truth", "VerdictRates", "simulate_verdicts"]
+__all__ = ["TRUTHS", "NULLS", "register_truth", "SimulatedRun", "VerdictRates", "simulate_verdicts"]
 
-LayerGenerator = Callable[..., tuple[dict[int, np.ndarray], np.ndarray, np.ndarray]]
+
+class SimulatedRun(NamedTuple):
+    """One simulated experiment: ``activations[layer]`` is [N, D] over samples labelled by emotion and wording."""
+
+    activations: dict[int, np.ndarray]
+    emotions: np.ndarray
+    prompts: np.ndarray
+    texts: Mapping[str, str] | None = None  # wording id -> its text; None: wordings without words
+
+
+LayerGenerator = Callable[..., SimulatedRun]
 
 
 def _layers(**fixed) -> LayerGenerator:
     def generate(rng: np.random.Generator, n_layers: int, gap: float = 0.0, **geometry):
-        return synthetic.synthetic_layers(rng, n_layers, {k: gap for k in range(n_layers)} if gap else None,
-                                          **{**fixed, **geometry})
+        return SimulatedRun(*synthetic.synthetic_layers(rng, n_layers, {k: gap for k in range(n_layers)} if gap
+                                                        else None, **{**fixed, **geometry}))
+    return generate
+
+
+def _bag_of_words(emotion_size: float) -> LayerGenerator:
+    def generate(rng: np.random.Generator, n_layers: int, gap: float = 0.0, *,
+                 wordings: Mapping[str, Sequence[str]], **geometry):
+        if gap:
+            raise ValueError("a bag-of-words truth sets its emotion effect with emotion_size=, not gap=")
+        geometry = {"emotion_size": emotion_size, **geometry}
+        # Each layer its own word (and emotion) directions, as independent "datasets" of one design.
+        X, emotions, prompts = synthetic.bag_of_words_activations(rng, wordings, n_datasets=n_layers, **geometry)
+        texts = {f"{emotion}/{p}": text for emotion, options in wordings.items() for p, text in enumerate(options)}
+        return SimulatedRun({layer: X[layer] for layer in range(n_layers)}, emotions, prompts, texts)
     return generate
 
 
@@ -49,9 +80,11 @@ TRUTHS: dict[str, LayerGenerator] = {
     "seed-like": _layers(**synthetic.seed_like_geometry()),
     "paraphrase": _layers(prompt_share=0.6),
     "planted": _layers(prompt_share=0.1),
+    "lexical": _bag_of_words(emotion_size=0.0),
+    "lexical-plus-emotion": _bag_of_words(emotion_size=0.6),
 }
 #: The known truths with no emotion effect: the verdict must not say GO on them.
-NULLS: list[str] = ["null", "seed-like", "paraphrase"]
+NULLS: list[str] = ["null", "seed-like", "paraphrase", "lexical"]
 
 
 def register_truth(name: str, generator: LayerGenerator, *, null: bool) -> None:
@@ -69,6 +102,7 @@ class VerdictRates:
     n_not_no_go: int  # some layer significant after correction (the rule's first step failed to stop)
     go_upper_95: float  # Clopper-Pearson upper bound of the GO rate
     n_go_point_gap: int  # GO had the rule taken the point gap (the old, winner's-curse rule)
+    n_go_without_lexical: int  # GO had the lexical control been taken as passed
 
     @property
     def go_rate(self) -> float:
@@ -91,27 +125,52 @@ def simulate_verdicts(truth: str, n_datasets: int, *, n_layers: int = 4, gap: fl
     """Verdicts of ``n_datasets`` simulated experiments of one known truth (module docstring)."""
     generate = TRUTHS[truth]
     rng = np.random.default_rng(seed)
-    n_go = n_significant = n_go_point = 0
+    n_go = n_significant = n_go_point = n_go_unchecked = 0
     for _ in range(n_datasets):
-        acts, emotions, prompts = generate(rng, n_layers, gap, **geometry)
-        analysis = stats.analyse_layers(acts, emotions, prompts, n_permutations=n_permutations, n_boot=n_boot,
-                                        alpha=alpha, min_gap=min_gap, control=False, control_pairs=False,
-                                        seed=int(rng.integers(2**31)), bootstrap_method="percentile")
-        # The lexical control and the acoustic check are taken as passed: the most
-        # GO-prone assumption, so the GO rate below is an upper bound.
+        run = generate(rng, n_layers, gap, **geometry)
+        analysis = stats.analyse_layers(run.activations, run.emotions, run.prompts, n_permutations=n_permutations,
+                                        n_boot=n_boot, alpha=alpha, min_gap=min_gap, control=False,
+                                        control_pairs=False, seed=int(rng.integers(2**31)),
+                                        bootstrap_method="percentile")
+        lexical_p = _lexical_pvalues(run, rng, n_permutations, alpha)
+        # The acoustic check is taken as passed (and so is the lexical control where the
+        # wordings have no text): the most GO-prone assumption, so the GO rate is an upper bound.
         rows = tuple(LayerOutcome(r.layer, r.statistic, r.pvalue, r.pvalue_holm, r.pvalue_maxt,  # type: ignore[arg-type]
-                                  r.ci.standard_error if r.ci else None, lexical_pvalue_holm=0.0)
+                                  r.ci.standard_error if r.ci else None, lexical_pvalue_holm=lexical_p[r.layer])
                      for r in analysis.layers)
         n_min = min(analysis.layers[0].n_per_emotion.values())
         rule = dict(alpha=alpha, min_gap=min_gap, min_n=n_min, acoustic_threshold=0.8, correction=correction)
-        decision = decide(Outcome(n_min, rows, acoustic_pass=True, acoustic_worst_agreement=1.0), **rule)
-        n_go += decision.verdict == GO
-        n_significant += decision.verdict != NO_GO
-        point = tuple(LayerOutcome(r.layer, r.gap, r.pvalue, r.pvalue_holm, r.pvalue_maxt, lexical_pvalue_holm=0.0)
-                      for r in rows)
-        n_go_point += decide(Outcome(n_min, point, acoustic_pass=True, acoustic_worst_agreement=1.0),
-                             **rule).verdict == GO
-    return VerdictRates(truth, n_datasets, n_go, n_significant, _upper(n_go, n_datasets), n_go_point)
+
+        def verdict(layer_rows) -> str:
+            return decide(Outcome(n_min, tuple(layer_rows), acoustic_pass=True, acoustic_worst_agreement=1.0),
+                          **rule).verdict
+
+        decided = verdict(rows)
+        n_go += decided == GO
+        n_significant += decided != NO_GO
+        n_go_point += verdict(LayerOutcome(r.layer, r.gap, r.pvalue, r.pvalue_holm, r.pvalue_maxt,
+                                           lexical_pvalue_holm=r.lexical_pvalue_holm) for r in rows) == GO
+        n_go_unchecked += verdict(LayerOutcome(r.layer, r.gap, r.pvalue, r.pvalue_holm, r.pvalue_maxt, r.gap_se,
+                                               lexical_pvalue_holm=0.0) for r in rows) == GO
+    return VerdictRates(truth, n_datasets, n_go, n_significant, _upper(n_go, n_datasets), n_go_point,
+                        n_go_unchecked)
+
+
+def _lexical_pvalues(run: SimulatedRun, rng: np.random.Generator, n_permutations: int,
+                     alpha: float) -> dict[int, float]:
+    """layer -> the lexical control's Holm p, as the suite computes it (0.0: no text, taken as passed)."""
+    if run.texts is None:
+        return {layer: 0.0 for layer in run.activations}
+    W_by_layer = {}
+    for layer, X in run.activations.items():
+        ids, W_by_layer[layer] = lexical.wording_similarity(stats.similarity_matrix(X, "cosine"), run.prompts)
+    texts = [run.texts[i] for i in ids]
+    labels = [str(run.emotions[list(run.prompts).index(i)]) for i in ids]
+    conditioner = synthetic.pooled_word_conditioner(rng, texts)
+    controls = lexical.lexical_control_layers(W_by_layer, labels, lexical.text_similarities(texts, labels, conditioner),
+                                              n_permutations=n_permutations, seed=int(rng.integers(2**31)),
+                                              alpha=alpha)
+    return {layer: float(c.pvalue_holm) for layer, c in controls.items()}
 
 
 def fwer_bound(alpha: float, n: int) -> float:
