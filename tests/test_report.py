@@ -124,3 +124,42 @@ def test_the_verdict_is_above_the_fold_and_no_result_row_is_expanded(suite_run, 
     assert layout["environmentTop"] is None or layout["environmentTop"] > layout["verdictBottom"], layout
     assert layout["rows"] > 20 and layout["open"] == 0 and layout["shown"] == 0, layout
     assert layout["bodyColour"] == "rgb(36, 41, 47)", layout  # not pytest-html's #999 grey
+
+
+def test_the_row_filters_narrow_the_results_to_one_claim_role_or_layer(suite_run, tmp_path):
+    """At 48 layers the table holds about 730 rows: the "Find rows" selectors show one claim,
+    role or layer, and keep doing so after pytest-html re-draws the rows (sorting)."""
+    from chromium import Chromium
+
+    assert CHROMIUM, "Debian's chromium is needed for this test; `make test` installs it"
+    _, html, _, _ = suite_run
+    chromium = Chromium(tmp_path / "profile4", tmp_path)
+    count = """(() => [...document.querySelectorAll('#results-table tbody.results-table-row')]
+                 .filter(r => r.offsetHeight > 0)
+                 .map(r => [...r.querySelectorAll('td')].map(td => td.textContent.trim()).join('|')))()"""
+
+    def choose(column: str, label: str) -> list[str]:
+        chromium.eval(f"""(() => {{
+            const select = document.querySelector('select.emoprobe-row-filter[data-column="{column}"]');
+            select.value = [...select.options].find(o => o.textContent === {json.dumps(label)}).value;
+            select.dispatchEvent(new Event('change'));
+        }})()""")
+        return chromium.eval(count)
+
+    try:
+        chromium.open(html.as_uri())
+        everything = chromium.eval(count)
+        gap_rows = choose("claim", "gap")
+        chromium.eval("document.querySelector('th[data-column-type=\"emoprobe-layer\"]').click()")  # re-draw
+        gap_rows_sorted = chromium.eval(count)
+        choose("claim", "all")
+        layer_rows = choose("layer", "2")
+        choose("layer", "all")
+        exploratory_rows = choose("role", "exploratory")
+    finally:
+        chromium.close()
+    assert len(everything) > 20, everything
+    assert 0 < len(gap_rows) < len(everything) and all("|gap|" in row for row in gap_rows), gap_rows
+    assert sorted(gap_rows_sorted) == sorted(gap_rows), "sorting brought filtered rows back"
+    assert 0 < len(layer_rows) < len(everything) and all("|2|" in row for row in layer_rows), layer_rows
+    assert 0 < len(exploratory_rows) < len(everything) and all("exploratory" in row for row in exploratory_rows)

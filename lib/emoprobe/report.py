@@ -11,6 +11,7 @@ import base64
 import html
 import io
 import json
+import re
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
@@ -290,3 +291,46 @@ def read_history(path: str | Path) -> list[dict]:
         if isinstance(row, dict):
             rows.append(row)
     return rows
+
+
+def row_filter_class(column: str, value) -> str:
+    """The class a results-table cell carries for the row filters, e.g. ``emoprobe-claim-gap``.
+
+    Only [a-z0-9-] survives, so a value from the experiment file cannot leave the attribute.
+    """
+    slug = re.sub(r"[^a-z0-9]+", "-", str(value).lower()).strip("-")
+    return f"emoprobe-{column}-{slug}" if slug else ""
+
+
+_FILTER_SCRIPT = """<script>
+document.querySelectorAll('.emoprobe-row-filter').forEach(function (select) {
+  select.addEventListener('change', function () {
+    var table = document.getElementById('results-table');
+    if (table) { table.setAttribute('data-emoprobe-' + select.dataset.column, select.value); }
+  });
+});
+</script>"""
+
+
+def row_filters(choices: Mapping[str, Sequence]) -> str:
+    """Selectors that narrow pytest-html's results table to one claim, role or layer.
+
+    ``choices`` maps a results-table column (``claim``, ``role``, ``layer``) to
+    its values. A selection sets an attribute on the table, and a CSS rule per
+    value hides the rows whose cell lacks that value's class, so the filters
+    survive pytest-html re-drawing the rows when it sorts or filters by outcome.
+    """
+    controls, rules = [], []
+    for column, values in choices.items():
+        distinct = sorted({str(v) for v in values if row_filter_class(column, v)},
+                          key=lambda v: (len(v), v) if column == "layer" else (0, v))
+        options = ['<option value="">all</option>'] + [
+            f'<option value="{row_filter_class(column, v)}">{html.escape(v)}</option>' for v in distinct]
+        controls.append(f'<label>{html.escape(column)} <select class="emoprobe-row-filter" data-column="{column}">'
+                        f'{"".join(options)}</select></label>')
+        for v in distinct:
+            cls = row_filter_class(column, v)
+            rules.append(f'#results-table[data-emoprobe-{column}="{cls}"] tbody.results-table-row'
+                         f':not(:has(td.{cls})) {{ display: none; }}')
+    return section("Find rows", [f'<p class="emoprobe-filters">{" ".join(controls)}</p>',
+                                 f"<style>{chr(10).join(rules)}</style>", _FILTER_SCRIPT])
