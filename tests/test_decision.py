@@ -2,7 +2,7 @@
 
 import pytest
 
-from emoprobe.decision import GO, GO_REDUCED, INCONCLUSIVE, NO_GO, PIVOT, Family, LayerOutcome, Outcome, decide
+from emoprobe.decision import GO, GO_PARTIAL, GO_REDUCED, INCONCLUSIVE, NO_GO, PIVOT, Family, LayerOutcome, Outcome, decide
 
 RULE = dict(alpha=0.05, min_gap=0.02, min_n=20, acoustic_threshold=0.8)
 
@@ -50,7 +50,7 @@ def test_gap_and_significance_must_hold_in_the_same_layer():
 
 def test_criteria_table_reports_each_number_and_partial_runs_say_so():
     decision = decide(Outcome(None, layers((0.05, 1e-4, 1e-4)), True, 0.9), partial=True, **RULE)
-    assert decision.partial and decision.verdict == GO
+    assert decision.partial and decision.verdict == GO_PARTIAL
     by_name = {c.name: c for c in decision.criteria}
     assert by_name["samples per emotion"].passed is None
     assert by_name["family tested"].value == "not known"
@@ -73,6 +73,13 @@ def test_go_on_a_reduced_family_is_not_a_full_go(family):
     assert decision.verdict == GO_REDUCED and decision.verdict != GO and decision.reduced_family
     assert decision.family == family.describe() and "reduced family" in decision.reason
     assert decide(Outcome(20, layers((0.05, 1e-4, 1e-4)), True, 0.9, FULL), **RULE).verdict == GO
+
+
+def test_go_in_a_partial_run_is_not_a_full_go():
+    decision = decide(Outcome(20, layers((0.05, 1e-4, 1e-4)), True, 0.9, FULL), **RULE, partial=True)
+    assert decision.verdict == GO_PARTIAL and decision.partial and "partial run" in decision.reason
+    # Anything short of GO keeps its name: only a GO could be misread.
+    assert decide(Outcome(20, layers((0.05, 0.5, 0.5)), True, 0.9, FULL), **RULE, partial=True).verdict == NO_GO
 
 
 def test_family_names_layers_and_emotions():

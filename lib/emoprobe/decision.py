@@ -40,7 +40,9 @@ acoustic check, the lexical control must have run for a GO (INCONCLUSIVE
 otherwise); the criteria table then says "not measured".
 
 A run that selected a subset of the claims (``-k``) still gets a verdict, but
-``partial`` is set and the report says the verdict covers only what ran.
+``partial`` is set and the report says the verdict covers only what ran; its
+GO is recorded as ``GO (partial run)``, never as a full GO, so that a reader
+of the record's ``verdict`` alone cannot take it for one.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from dataclasses import asdict, dataclass, field
 
 GO, PIVOT, NO_GO, INCONCLUSIVE = "GO", "PIVOT", "NO-GO", "INCONCLUSIVE"
 GO_REDUCED = "GO (reduced family)"
+GO_PARTIAL = "GO (partial run)"
 CORRECTIONS = ("holm", "maxt")
 
 
@@ -207,6 +210,9 @@ def decide(outcome: Outcome, *, alpha: float, min_gap: float, min_n: int, acoust
                                          "acoustic claims were not selected)")
         reason = (f"layer {top.layer}: gap {top.gap:.4f}, lower bound {bounds[top.layer]:.4f} >= {min_gap}, "
                   f"{name} p {corrected(top):.2g} < {alpha}")
+        if partial:
+            return verdict(GO_PARTIAL, f"{reason}; in a partial run, which covers only the claims that ran, "
+                                       "not a full GO: rerun every claim")
         if reduced:
             return verdict(GO_REDUCED, f"{reason}; on a reduced family ({family.describe()}), "  # type: ignore[union-attr]
                                        "not a full GO: rerun on every layer and emotion")

@@ -625,11 +625,11 @@ def with_listening(decision, result: Mapping[str, Any] | None, decisive: bool, *
     or an INCONCLUSIVE stays. A decisive check that is missing, for another
     run, or not blind, has not been done: the verdict cannot rest on it.
     """
-    from .decision import GO, GO_REDUCED, INCONCLUSIVE, PIVOT
+    from .decision import GO, GO_PARTIAL, GO_REDUCED, INCONCLUSIVE, PIVOT
 
     row = criterion_for(result, decisive, alpha)
     decision = dataclasses.replace(decision, criteria=(*decision.criteria, row))
-    if not decisive or decision.verdict not in (GO, GO_REDUCED, PIVOT) or row.passed is True:
+    if not decisive or decision.verdict not in (GO, GO_PARTIAL, GO_REDUCED, PIVOT) or row.passed is True:
         return decision
     if result is None:
         why = "the required (decisive) listening check is missing for this run" + (f" ({problem})" if problem else "")

@@ -17,9 +17,9 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .decision import GO, GO_REDUCED, INCONCLUSIVE, NO_GO, PIVOT, Decision
+from .decision import GO, GO_PARTIAL, GO_REDUCED, INCONCLUSIVE, NO_GO, PIVOT, Decision
 
-VERDICT_COLOURS = {GO: "#1a7f37", GO_REDUCED: "#4d8f5f", PIVOT: "#b58100", NO_GO: "#cf222e", INCONCLUSIVE: "#57606a"}
+VERDICT_COLOURS = {GO: "#1a7f37", GO_REDUCED: "#4d8f5f", GO_PARTIAL: "#4d8f5f", PIVOT: "#b58100", NO_GO: "#cf222e", INCONCLUSIVE: "#57606a"}
 
 
 def _figure():
