@@ -41,6 +41,27 @@ def test_two_emotions_of_five_wordings_cannot_pass_holm_over_48_layers():
     assert design.design_check([5, 5, 5, 5], 960, 48, 0.05, "holm").can_pass
 
 
+@pytest.mark.parametrize("wordings, n_permutations, n_layers", [([5, 5], 10_000, 48), ([5, 5, 5, 5], 500, 48)])
+def test_a_design_whose_lexical_control_cannot_pass_is_stopped_even_under_maxt(wordings, n_permutations, n_layers):
+    check = design.design_check(wordings, n_permutations, n_layers, 0.05, "maxt")
+    # The gap passes under max-T, but the lexical control is Holm over the layers: GO is out of reach.
+    assert check.gap_can_pass and not check.lexical_can_pass and not check.can_pass
+    message = check.message(wordings)
+    assert "lexical control" in message and f"{check.lexical_threshold:.3g}" in message, message
+    assert check.lexical_threshold == pytest.approx(0.05 / n_layers)
+
+
+def test_the_lexical_floor_is_what_the_control_returns_on_a_perfect_separation():
+    from emoprobe import lexical
+
+    labels = np.repeat(["happy", "sad", "calm", "energetic"], 5)
+    W = (labels[:, None] == labels[None, :]).astype(float)  # same emotion alike, nothing else
+    text = {"tfidf": np.random.default_rng(0).random((20, 20))}
+    text["tfidf"] = (text["tfidf"] + text["tfidf"].T) / 2
+    p = lexical.lexical_control(W, labels, text, n_permutations=499, seed=0).pvalue
+    assert p == pytest.approx(design.smallest_lexical_pvalue([5, 5, 5, 5], 499))
+
+
 def test_detection_power_has_both_ends():
     kwargs = dict(n_permutations=999, alpha=0.05, n_layers=4, correction="holm", n_sim=60, seed=1)
     none, _ = design.detection_power(0.0, 4, 5, 4, **kwargs)

@@ -163,3 +163,15 @@ def test_the_row_filters_narrow_the_results_to_one_claim_role_or_layer(suite_run
     assert sorted(gap_rows_sorted) == sorted(gap_rows), "sorting brought filtered rows back"
     assert 0 < len(layer_rows) < len(everything) and all("|2|" in row for row in layer_rows), layer_rows
     assert 0 < len(exploratory_rows) < len(everything) and all("exploratory" in row for row in exploratory_rows)
+
+
+def test_row_filters_keep_hostile_values_inside_their_attribute_and_never_hide_unrecorded_rows():
+    from emoprobe import report
+
+    hostile = '"><script>alert(1)</script>'
+    page = report.row_filters({"claim": ["gap", hostile], "layer": [10, 2, 2]})
+    assert "<script>alert" not in page and "&lt;script&gt;" in page
+    assert report.row_filter_class("claim", hostile) == "emoprobe-claim-script-alert-1-script"
+    assert page.index(">2<") < page.index(">10<")  # layers in numeric order
+    rules = [line for line in page.splitlines() if "display: none" in line]
+    assert len(rules) == 4 and all(f":not(:has(td.{report.UNRECORDED}))" in rule for rule in rules)

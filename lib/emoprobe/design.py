@@ -16,6 +16,14 @@ is certain whatever the data; :func:`design_check` says so before any model
 loads (``--emotions happy,sad``: 252 arrangements, smallest p 2/252 = 0.0079;
 Holm over 48 layers needs 0.00104).
 
+GO also needs the lexical control (``lexical.lexical_control_layers``) to
+pass at some layer. It permutes the same wording labels, by random shuffles
+(never enumerated, so never below ``1 / (n_permutations + 1)``), and is
+always Holm-corrected across the layers, so it needs ``p < alpha / n_layers``
+whatever the gap's correction. A design whose lexical control cannot pass
+would otherwise end in PIVOT "explained by wording" for an effect the words
+do not explain: the check stops that run too.
+
 :func:`detection_power` simulates the chance that one layer with a true gap
 reaches corrected significance, with the run's own permutation count and
 correction threshold, on synthetic activations of the seed's geometry.
@@ -30,7 +38,8 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["DesignCheck", "n_arrangements", "smallest_pvalue", "corrected_threshold", "design_check",
+__all__ = ["DesignCheck", "n_arrangements", "smallest_pvalue", "smallest_lexical_pvalue", "corrected_threshold",
+           "design_check",
            "detection_power", "n_for_power"]
 
 
@@ -63,6 +72,12 @@ def corrected_threshold(alpha: float, n_layers: int, correction: str) -> float:
     return alpha if correction == "maxt" else alpha / n_layers
 
 
+def smallest_lexical_pvalue(wordings_per_emotion: Sequence[int], n_permutations: int) -> float:
+    """The smallest p the lexical control can return: random shuffles, ties from equal-sized emotions."""
+    arrangements = n_arrangements(wordings_per_emotion)
+    return max(1.0 / (n_permutations + 1), _symmetries(wordings_per_emotion) / arrangements)
+
+
 @dataclass(frozen=True)
 class DesignCheck:
     arrangements: int
@@ -72,28 +87,49 @@ class DesignCheck:
     n_permutations: int
     correction: str
     alpha: float
+    lexical_smallest_p: float = 0.0
+    lexical_threshold: float = 1.0  # Holm across the layers, whatever the gap's correction
+
+    @property
+    def gap_can_pass(self) -> bool:
+        return self.smallest_p < self.threshold
+
+    @property
+    def lexical_can_pass(self) -> bool:
+        return self.lexical_smallest_p < self.lexical_threshold
 
     @property
     def can_pass(self) -> bool:
-        return self.smallest_p < self.threshold
+        return self.gap_can_pass and self.lexical_can_pass
 
     def message(self, wordings_per_emotion: Sequence[int]) -> str:
-        name = "max-T" if self.correction == "maxt" else "Holm"
-        need = math.ceil(1.0 / self.threshold)  # n_permutations + 1 > 1 / threshold
+        design = (f"design check: {len(wordings_per_emotion)} emotions with {list(wordings_per_emotion)} wordings "
+                  f"give {self.arrangements} distinct wording arrangements, and {self.n_permutations} permutations")
+        if not self.gap_can_pass:
+            name = "max-T" if self.correction == "maxt" else "Holm"
+            need = math.ceil(1.0 / self.threshold)  # n_permutations + 1 > 1 / threshold
+            return (
+                f"{design}; the smallest attainable p is {self.smallest_p:.3g}, but {name} over {self.n_layers} "
+                f"layers needs p < {self.threshold:.3g} at alpha {self.alpha}. No data could give GO. Way out: "
+                f"analyse fewer layers (--layers), add emotions (--emotions) or wordings per emotion, raise "
+                f"statistics.n_permutations to at least {need}, or use statistics.correction = \"maxt\"")
+        need = math.ceil(1.0 / self.lexical_threshold)
         return (
-            f"design check: {len(wordings_per_emotion)} emotions with {list(wordings_per_emotion)} wordings give "
-            f"{self.arrangements} distinct wording arrangements, and {self.n_permutations} permutations; the "
-            f"smallest attainable p is {self.smallest_p:.3g}, but {name} over {self.n_layers} layers needs "
-            f"p < {self.threshold:.3g} at alpha {self.alpha}. No data could give GO. Way out: analyse fewer "
-            f"layers (--layers), add emotions (--emotions) or wordings per emotion, raise "
-            f"statistics.n_permutations to at least {need}, or use statistics.correction = \"maxt\"")
+            f"{design}; the gap test can pass, but GO also needs the lexical control (emotion beyond the words), "
+            f"Holm-corrected over {self.n_layers} layers: it needs p < {self.lexical_threshold:.3g} at alpha "
+            f"{self.alpha}, and its smallest attainable p is {self.lexical_smallest_p:.3g}. No data could give GO; "
+            f"a real effect would be reported as explained by wording. Way out: analyse fewer layers (--layers), "
+            f"add emotions (--emotions) or wordings per emotion, or raise statistics.n_permutations to at least "
+            f"{need}")
 
 
 def design_check(wordings_per_emotion: Sequence[int], n_permutations: int, n_layers: int, alpha: float,
                  correction: str) -> DesignCheck:
-    """Whether a perfect separation could pass the correction at all (see the module docstring)."""
+    """Whether a perfect separation could pass the gap's correction and the lexical control at all."""
     return DesignCheck(n_arrangements(wordings_per_emotion), smallest_pvalue(wordings_per_emotion, n_permutations),
-                       corrected_threshold(alpha, n_layers, correction), n_layers, n_permutations, correction, alpha)
+                       corrected_threshold(alpha, n_layers, correction), n_layers, n_permutations, correction, alpha,
+                       smallest_lexical_pvalue(wordings_per_emotion, n_permutations),
+                       corrected_threshold(alpha, n_layers, "holm"))
 
 
 def detection_power(gap: float, n_emotions: int, n_wordings: int, n_seeds: int, *, n_permutations: int,

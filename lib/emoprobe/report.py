@@ -293,6 +293,9 @@ def read_history(path: str | Path) -> list[dict]:
     return rows
 
 
+UNRECORDED = "emoprobe-unrecorded"  # a row with no claim numbers (it errored first): never hidden
+
+
 def row_filter_class(column: str, value) -> str:
     """The class a results-table cell carries for the row filters, e.g. ``emoprobe-claim-gap``.
 
@@ -331,6 +334,7 @@ def row_filters(choices: Mapping[str, Sequence]) -> str:
         for v in distinct:
             cls = row_filter_class(column, v)
             rules.append(f'#results-table[data-emoprobe-{column}="{cls}"] tbody.results-table-row'
-                         f':not(:has(td.{cls})) {{ display: none; }}')
-    return section("Find rows", [f'<p class="emoprobe-filters">{" ".join(controls)}</p>',
+                         f':not(:has(td.{cls})):not(:has(td.{UNRECORDED})) {{ display: none; }}')
+    note = "Rows that errored before recording their numbers always show."
+    return section("Find rows", [f'<p class="emoprobe-filters">{" ".join(controls)} {note}</p>',
                                  f"<style>{chr(10).join(rules)}</style>", _FILTER_SCRIPT])
