@@ -82,6 +82,16 @@ def test_go_in_a_partial_run_is_not_a_full_go():
     assert decide(Outcome(20, layers((0.05, 0.5, 0.5)), True, 0.9, FULL), **RULE, partial=True).verdict == NO_GO
 
 
+def test_no_go_when_the_wordings_confine_words_to_one_emotion():
+    audit = "word-overlap audit: 2 word(s) occur under only one emotion, ... (energetic: fast, loud)"
+    decision = decide(Outcome(20, layers((0.05, 1e-4, 1e-4)), True, 0.9, FULL, words_confined=audit), **RULE)
+    assert decision.verdict == INCONCLUSIVE and "confounds words with emotions" in decision.reason
+    row = {c.name: c for c in decision.criteria}["wordings cross words with emotions"]
+    assert row.passed is False and "2 word(s)" in row.value
+    # The same numbers on a crossed design: GO.
+    assert decide(Outcome(20, layers((0.05, 1e-4, 1e-4)), True, 0.9, FULL), **RULE).verdict == GO
+
+
 def test_family_names_layers_and_emotions():
     assert Family(6, 48, ("happy", "sad"), FULL.emotions_total).describe() == "6 of 48 layers, 2 of 4 emotions"
 

@@ -7,8 +7,10 @@ all, then makes same-emotion wordings more alike than different-emotion ones,
 and the gap test calls that emotion. This module holds what separates the two:
 
 - text similarity matrices over the wordings: the model's own text
-  conditioning (the conditioner's output, mean-pooled over tokens) and
-  content-word overlap (scikit-learn's TF-IDF cosine, English stop words out);
+  conditioning (the conditioner's output, mean-pooled over tokens),
+  content-word overlap (scikit-learn's TF-IDF cosine, English stop words out),
+  and one "both contain W" indicator per word two or more wordings share, so
+  that every word gets its own weight;
 - the lexical control: on the off-diagonal wording pairs, regress activation
   similarity on a same-emotion indicator plus the text similarities; the
   statistic is the partial correlation of the indicator with the activation
@@ -166,25 +168,25 @@ def conditioner_embeddings(model, wordings: Sequence[str]) -> np.ndarray:
     return pooled.float().cpu().numpy().astype(np.float64)
 
 
-def shared_confined_words(wordings: Sequence[str], labels: Sequence[str]) -> dict[str, np.ndarray]:
-    """``word:W`` -> [P, P] 1.0 where both wordings contain W, for each word used by one emotion only.
+def shared_words(wordings: Sequence[str]) -> dict[str, np.ndarray]:
+    """``word:W`` -> [P, P] 1.0 where both wordings contain W, for every word in two or more wordings.
 
-    Such a word (the emotion's own name in a crossed design) shares one random
-    pull among its pairs, and every one of them is a same-emotion pair: a
-    cosine over all the words under-fits it, and what is left would pass for
-    emotion. A coefficient of its own takes it out; the emotion effect is then
-    read from same-emotion pairs that do not share the word.
+    A model that reads words weighs each its own way (a language model makes
+    far more of "happy" than of "a"). One cosine over all the words fits a
+    single weighting, and what it misses is concentrated on the pairs that
+    share words, mostly same-emotion pairs: it would pass for emotion. With a
+    coefficient per shared word (stop words included: a text encoder reads
+    them too), the emotion effect is read from what no shared word explains.
+    On a bag-of-words null with log-normal word weights (sigma 1.5, stop words
+    at a tenth) over the previous design, the control's false-positive rate
+    fell from 0.145 (one column per confined word) to 0.06.
     """
     sets = [set(tokens(w)) for w in wordings]
-    by_emotion: dict[str, list[str]] = {}
-    for label, wording in zip(labels, wordings):
-        by_emotion.setdefault(str(label), []).append(wording)
     out = {}
-    # Every word the model reads, stop words included (see confined_words).
-    for row in word_audit(by_emotion, include_stop_words=True):
-        if row.confined and row.n_wordings > 1:
-            has = np.array([row.word in s for s in sets], dtype=np.float64)
-            out[f"word:{row.word}"] = np.outer(has, has)
+    for word in sorted(set().union(*sets)):
+        has = np.array([word in s for s in sets], dtype=np.float64)
+        if has.sum() > 1:
+            out[f"word:{word}"] = np.outer(has, has)
     return out
 
 
@@ -194,9 +196,12 @@ def text_similarities(wordings: Sequence[str], labels: Sequence[str],
 
     ``conditioner`` (the model's mean-pooled text conditioning, [P, D]) gives
     the cosine of what the model read; ``tfidf`` the content-word overlap;
-    ``word:...`` the words confined to one emotion (see ``shared_confined_words``).
+    ``word:...`` each word two or more wordings share (see ``shared_words``).
+    ``labels`` (each wording's emotion) must match ``wordings``.
     """
-    text = {"tfidf": tfidf_similarity(wordings), **shared_confined_words(wordings, labels)}
+    if len(labels) != len(wordings):
+        raise ValueError(f"{len(labels)} labels for {len(wordings)} wordings")
+    text = {"tfidf": tfidf_similarity(wordings), **shared_words(wordings)}
     if conditioner is not None:
         text["conditioner"] = cosine_matrix(conditioner)
     return text

@@ -267,6 +267,8 @@ def bag_of_words_activations(
     baseline_cosine: float = 0.95,
     word_size: float = 0.3,
     emotion_size: float = 0.0,
+    word_weight_sigma: float = 0.0,
+    stop_word_weight: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Activations of a bag-of-words model: each word of a wording adds its own direction.
 
@@ -276,7 +278,10 @@ def bag_of_words_activations(
     of its length, so offsets have about the same norm and two wordings' offsets
     have inner product about ``word_size**2`` times their word-count cosine.
     ``emotion_size`` adds an emotion direction as well (0: the null, where
-    emotion matters only through the words). Seeds add isotropic noise that
+    emotion matters only through the words). ``word_weight_sigma`` > 0 weighs
+    each word by a log-normal draw per dataset, and ``stop_word_weight`` scales
+    scikit-learn's stop words, as a language model makes more of "happy" than
+    of "a": no text similarity then matches the model's own weighting. Seeds add isotropic noise that
     sets the baseline cosine between unrelated samples.
 
     Returns ``(X [n_datasets, N, dim], emotions [N], prompt_ids [N])``, ordered by
@@ -308,6 +313,12 @@ def bag_of_words_activations(
 
     mean = unit((n_datasets, 1, dim))
     words = unit((n_datasets, len(vocabulary), dim))
+    if word_weight_sigma or stop_word_weight != 1.0:
+        from .lexical import stop_words
+
+        stop = np.array([w in stop_words() for w in vocabulary])
+        weights = np.exp(word_weight_sigma * rng.standard_normal((n_datasets, len(vocabulary), 1)))
+        words = words * np.where(stop[None, :, None], stop_word_weight, 1.0) * weights
     offsets = word_size * np.einsum("pv,kvd->kpd", counts, words)[:, rows]
     noise_sd = np.sqrt((1.0 - baseline_cosine) / baseline_cosine / dim)
     X = mean + offsets + noise_sd * rng.standard_normal((n_datasets, rows.size, dim))

@@ -19,13 +19,17 @@ Known truths (``TRUTHS``), each a generator of one dataset's layers:
   (``wordings=``, emotion -> wordings): each word of a prompt pushes the
   activations its own way, so wordings that share words (an emotion's name)
   are alike. The gap test fires on it; the lexical control must stop the GO.
+* ``lexical-weighted``: the same, with each word weighted its own way
+  (log-normal, stop words at a tenth), which no text similarity of the
+  control matches: the realistic case of a language model's weighting.
 * ``lexical-plus-emotion``: the same words, plus an emotion direction
   (``emotion_size=``): emotion beyond the words, where GO must stay reachable.
 
 A truth whose datasets carry their wordings' texts gets the suite's own
 lexical control (``lexical.lexical_control_layers``, Holm across layers, with a
-conditioner that reads words); the others, whose wordings have no text, take it
-as passed. Other known-truth generators register themselves in ``TRUTHS``
+conditioner that reads words) and word-overlap audit (``lexical.audit_warning``,
+no GO on a design that confines words to one emotion); the others, whose
+wordings have no text, take both as passed. Other known-truth generators register themselves in ``TRUTHS``
 with :func:`register_truth`; the calibration test runs every registered null.
 """
 
@@ -62,12 +66,12 @@ def _layers(**fixed) -> LayerGenerator:
     return generate
 
 
-def _bag_of_words(emotion_size: float) -> LayerGenerator:
+def _bag_of_words(**fixed) -> LayerGenerator:
     def generate(rng: np.random.Generator, n_layers: int, gap: float = 0.0, *,
                  wordings: Mapping[str, Sequence[str]], **geometry):
         if gap:
             raise ValueError("a bag-of-words truth sets its emotion effect with emotion_size=, not gap=")
-        geometry = {"emotion_size": emotion_size, **geometry}
+        geometry = {**fixed, **geometry}
         # Each layer its own word (and emotion) directions, as independent "datasets" of one design.
         X, emotions, prompts = synthetic.bag_of_words_activations(rng, wordings, n_datasets=n_layers, **geometry)
         texts = {f"{emotion}/{p}": text for emotion, options in wordings.items() for p, text in enumerate(options)}
@@ -81,10 +85,11 @@ TRUTHS: dict[str, LayerGenerator] = {
     "paraphrase": _layers(prompt_share=0.6),
     "planted": _layers(prompt_share=0.1),
     "lexical": _bag_of_words(emotion_size=0.0),
+    "lexical-weighted": _bag_of_words(emotion_size=0.0, word_weight_sigma=1.5, stop_word_weight=0.1),
     "lexical-plus-emotion": _bag_of_words(emotion_size=0.6),
 }
 #: The known truths with no emotion effect: the verdict must not say GO on them.
-NULLS: list[str] = ["null", "seed-like", "paraphrase", "lexical"]
+NULLS: list[str] = ["null", "seed-like", "paraphrase", "lexical", "lexical-weighted"]
 
 
 def register_truth(name: str, generator: LayerGenerator, *, null: bool) -> None:
@@ -102,7 +107,7 @@ class VerdictRates:
     n_not_no_go: int  # some layer significant after correction (the rule's first step failed to stop)
     go_upper_95: float  # Clopper-Pearson upper bound of the GO rate
     n_go_point_gap: int  # GO had the rule taken the point gap (the old, winner's-curse rule)
-    n_go_without_lexical: int  # GO had the lexical control been taken as passed
+    n_go_without_lexical: int  # GO had the lexical control been taken as passed and the design as crossed
 
     @property
     def go_rate(self) -> float:
@@ -141,19 +146,29 @@ def simulate_verdicts(truth: str, n_datasets: int, *, n_layers: int = 4, gap: fl
         n_min = min(analysis.layers[0].n_per_emotion.values())
         rule = dict(alpha=alpha, min_gap=min_gap, min_n=n_min, acoustic_threshold=0.8, correction=correction)
 
-        def verdict(layer_rows) -> str:
-            return decide(Outcome(n_min, tuple(layer_rows), acoustic_pass=True, acoustic_worst_agreement=1.0),
-                          **rule).verdict
+        confined = None if run.texts is None else lexical.audit_warning(_wordings_by_emotion(run))
+
+        def verdict(layer_rows, words_confined: str | None = confined) -> str:
+            return decide(Outcome(n_min, tuple(layer_rows), acoustic_pass=True, acoustic_worst_agreement=1.0,
+                                  words_confined=words_confined), **rule).verdict
 
         decided = verdict(rows)
         n_go += decided == GO
         n_significant += decided != NO_GO
         n_go_point += verdict(LayerOutcome(r.layer, r.gap, r.pvalue, r.pvalue_holm, r.pvalue_maxt,
                                            lexical_pvalue_holm=r.lexical_pvalue_holm) for r in rows) == GO
-        n_go_unchecked += verdict(LayerOutcome(r.layer, r.gap, r.pvalue, r.pvalue_holm, r.pvalue_maxt, r.gap_se,
-                                               lexical_pvalue_holm=0.0) for r in rows) == GO
+        n_go_unchecked += verdict((LayerOutcome(r.layer, r.gap, r.pvalue, r.pvalue_holm, r.pvalue_maxt, r.gap_se,
+                                                lexical_pvalue_holm=0.0) for r in rows), None) == GO
     return VerdictRates(truth, n_datasets, n_go, n_significant, _upper(n_go, n_datasets), n_go_point,
                         n_go_unchecked)
+
+
+def _wordings_by_emotion(run: SimulatedRun) -> dict[str, list[str]]:
+    """emotion -> its wordings' texts, as the experiment file lists them (the audit's input)."""
+    out: dict[str, list[str]] = {}
+    for emotion, prompt in dict.fromkeys(zip(map(str, run.emotions), map(str, run.prompts))):
+        out.setdefault(emotion, []).append(run.texts[prompt])  # type: ignore[index]
+    return out
 
 
 def _lexical_pvalues(run: SimulatedRun, rng: np.random.Generator, n_permutations: int,
