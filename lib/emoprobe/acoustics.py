@@ -106,6 +106,7 @@ _TEMPO_MAX_BPM = 320.0            # librosa's default ceiling
 _CENTROID_FRAME_FLOOR_DB = 60.0   # frames quieter than this below the loudest are ignored
 _RHYTHM_EXTRACTOR_RATE = 44100    # RhythmExtractor2013 assumes 44.1 kHz input
 _TEMPO_FLAG_MIN_DISAGREEING = 3   # of the 4 reference estimators
+_TEMPO_FLAG_PERIODICITY = 0.03    # tempo.choose_tempo periodicity under which no beat is evident
 
 
 # A peak above this is not clipping but audio on another scale (PCM cast to float).
@@ -147,6 +148,7 @@ class TempoEstimate:
     estimators_disagree: bool
     octave_ambiguous: bool
     margin: float = float("nan")
+    periodicity: float = float("nan")
 
 
 @dataclass(frozen=True)
@@ -336,11 +338,12 @@ def estimate_tempo(audio: np.ndarray, sample_rate: int, *,
     PercivalBpmEstimator, essentia RhythmExtractor2013(method="degara") on audio
     resampled to 44.1 kHz.  A reference disagrees when
     |log2(other/final)| > log2(1 + agreement_tolerance).  ``estimators_disagree``
-    is set when at least ``_TEMPO_FLAG_MIN_DISAGREEING`` references disagree: on
-    the corpus' train split that fired on 12 of 22 misses and 1 of 30 right
-    answers, where "any reference disagrees" (acoustics-1.3) fired on 15 of 22
-    and 14 of 30; adding "the metrical margin is negative" caught no further
-    miss and 2 more right answers.  ``margin`` (``tempo.choose_tempo``) is kept
+    is set when at least ``_TEMPO_FLAG_MIN_DISAGREEING`` references disagree or
+    the envelopes show no periodicity at the chosen beat (``periodicity`` below
+    ``_TEMPO_FLAG_PERIODICITY``; a steady tone): on the corpus' train split that
+    fired on 13 of 22 misses and 2 of 30 right answers, where "any reference
+    disagrees" (acoustics-1.3) fired on 15 of 22 and 12 of 30; adding "the
+    metrical margin is negative" caught no further miss and 2 more right answers.  ``margin`` (``tempo.choose_tempo``) is kept
     as the tempo's confidence.  Octave-ambiguous: a reference within the
     tolerance of final*2 or final/2.
 
@@ -371,8 +374,8 @@ def estimate_tempo(audio: np.ndarray, sample_rate: int, *,
     max_dev = max((abs(d) for d in deviations), default=0.0)
     octave = any(abs(abs(d) - 1.0) <= tol for d in deviations)
     n_disagreeing = sum(abs(d) > tol for d in deviations)
-    disagree = n_disagreeing >= _TEMPO_FLAG_MIN_DISAGREEING
-    return TempoEstimate(primary, estimates, max_dev, disagree, octave, choice.margin)
+    disagree = n_disagreeing >= _TEMPO_FLAG_MIN_DISAGREEING or choice.periodicity < _TEMPO_FLAG_PERIODICITY
+    return TempoEstimate(primary, estimates, max_dev, disagree, octave, choice.margin, choice.periodicity)
 
 
 def spectral_centroid_stats(audio: np.ndarray, sample_rate: int, *,
@@ -617,7 +620,9 @@ class AgreementResult:
 class ModeAgreementResult:
     """Share of samples whose measured mode is ``expected_mode``, with a Wilson CI
     and a one-sided exact binomial test against chance (0.5) -- ``statistic`` is
-    the count in the expected mode."""
+    the count in the expected mode.  ``n`` counts the samples with a decided mode;
+    the ``n_uncertain`` whose mode the extractor called "uncertain" are neither
+    agreement nor disagreement (no rate when all are: NaN, p 1)."""
     expected_mode: str
     n: int
     n_expected: int
@@ -627,6 +632,7 @@ class ModeAgreementResult:
     ci_level: float
     statistic: float
     pvalue: float
+    n_uncertain: int = 0
 
 
 @dataclass(frozen=True)
@@ -779,21 +785,27 @@ def _two_stage_weights(wordings: np.ndarray, n_bootstrap: int, rng: np.random.Ge
 
 def mode_agreement(modes: Iterable[str], expected_mode: str, *,
                    ci_level: float = 0.95) -> ModeAgreementResult:
-    """Share of ``modes`` equal to ``expected_mode`` ("major"/"minor"), Wilson CI,
-    one-sided exact binomial p against 0.5 (assumes independent samples)."""
+    """Share of ``modes`` equal to ``expected_mode`` ("major"/"minor") among the
+    decided ones, Wilson CI, one-sided exact binomial p against 0.5 (assumes
+    independent samples).  "uncertain" modes are left out of rate and test and
+    counted in ``n_uncertain``: weak evidence is not a vote either way."""
     from scipy.stats import binomtest
 
     if expected_mode not in ("major", "minor"):
         raise ValueError(f"expected_mode must be 'major' or 'minor', got {expected_mode!r}")
     modes = list(modes)
-    bad = sorted({m for m in modes if m not in ("major", "minor")})
+    bad = sorted({m for m in modes if m not in ("major", "minor", "uncertain")})
     if not modes or bad:
-        raise ValueError(f"modes must be a non-empty list of 'major'/'minor' (bad: {bad})")
-    k = sum(m == expected_mode for m in modes)
-    test = binomtest(k, len(modes), 0.5, alternative="greater")
+        raise ValueError(f"modes must be a non-empty list of 'major'/'minor'/'uncertain' (bad: {bad})")
+    decided = [m for m in modes if m != "uncertain"]
+    n_uncertain = len(modes) - len(decided)
+    if not decided:
+        return ModeAgreementResult(expected_mode, 0, 0, float("nan"), 0.0, 1.0, ci_level, 0.0, 1.0, n_uncertain)
+    k = sum(m == expected_mode for m in decided)
+    test = binomtest(k, len(decided), 0.5, alternative="greater")
     ci = test.proportion_ci(confidence_level=ci_level, method="wilson")
-    return ModeAgreementResult(expected_mode, len(modes), k, k / len(modes), float(ci.low),
-                               float(ci.high), ci_level, float(k), float(test.pvalue))
+    return ModeAgreementResult(expected_mode, len(decided), k, k / len(decided), float(ci.low),
+                               float(ci.high), ci_level, float(k), float(test.pvalue), n_uncertain)
 
 
 def _feature_values(items: Sequence[AcousticFeatures | Mapping[str, Any]], name: str) -> list:
@@ -954,7 +966,7 @@ def acoustic_distance_matrix(features_list: Sequence[AcousticFeatures | Mapping[
     Each feature is z-scored across the N samples (a feature constant across
     samples contributes nothing rather than dividing by zero); names in
     ``log_scale`` are log2-transformed first (e.g. tempo, where an octave is the
-    perceptual unit); ``"mode"`` is coded major = 1, minor = 0."""
+    perceptual unit); ``"mode"`` is coded major = 1, minor = 0, uncertain = 0.5."""
     from scipy.spatial.distance import pdist, squareform
 
     if len(features_list) < 2 or not feature_names:
@@ -964,7 +976,7 @@ def acoustic_distance_matrix(features_list: Sequence[AcousticFeatures | Mapping[
     for name in feature_names:
         vals = _feature_values(features_list, name)
         if name == "mode":
-            col = np.array([1.0 if v == "major" else 0.0 for v in vals])
+            col = np.array([{"major": 1.0, "minor": 0.0}.get(v, 0.5) for v in vals])
         else:
             col = np.asarray(vals, dtype=np.float64)
             if name in log_scale:
