@@ -33,10 +33,9 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 from emoprobe import acoustics as ac  # noqa: E402
+from emoprobe.tonality import PITCH_CLASSES, PROFILES  # noqa: E402
 
-PITCH_CLASSES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
-KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+KK_MAJOR, KK_MINOR = (np.array(p) for p in PROFILES["krumhansl"])
 
 
 def librosa_baseline(y: np.ndarray, sr: int) -> dict:
@@ -91,9 +90,7 @@ BEFORE_REV = "b97a85e"  # main when issue 15 began
 
 def emoprobe_estimate(y: np.ndarray, sr: int) -> dict:
     f = ac.extract_features(y, sr)
-    tonic = getattr(f, "key", None)
-    return {"tempo": f.tempo_bpm, "tonic": tonic, "mode": f.mode,
-            "best_mode": getattr(f, "mode_best_guess", f.mode),
+    return {"tempo": f.tempo_bpm, "tonic": f.key, "mode": f.mode, "best_mode": f.mode_best_guess,
             "flag": "tempo_estimators_disagree" in f.flags}
 
 

@@ -10,36 +10,35 @@ that decide whether acoustics "match the labels in more than 80% of samples".
 
 Feature definitions (all on mono float audio in [-1, 1]):
 
-* ``tempo_bpm`` -- librosa's autocorrelation tempo estimate on a *low-band*
-  onset envelope (mel bands up to 800 Hz: kick, bass, snare body), hop 512,
-  log-normal tempo prior centred at 120 BPM with 1.5 octaves standard deviation,
-  4 s autocorrelation window, and the chosen autocorrelation peak refined by
-  parabolic interpolation (librosa itself reports the integer lag's tempo, 3-5%
-  coarse at 120-180 BPM).  Hi-hats on eighth notes are what pull full-band
-  estimators to double tempo at slow tempi; leaving them out is what made the
-  estimate right.  Settings were picked by a grid search (band limit, hop, prior
-  centre and width, window) on one set of click/drum clips and then checked on
-  a held-out set (``bench/bench_acoustics.py --accuracy``, 150 clips, 25 tempi
-  at 60-180 BPM x 6 patterns): within 4% on 96.7%, octave errors 3.3%, other
-  errors 0; librosa's defaults 79.3% / 19.3% / 1.3%, essentia
-  PercivalBpmEstimator 62.7%, RhythmExtractor2013 (degara) 72.0%.  Those
-  three run as reference estimators; ``tempo_estimators_disagree`` is set when
-  any of them is further than the agreement tolerance from the final estimate on
-  a log2 scale, ``tempo_octave_ambiguous`` when one of them sits an octave away.
-  Known limit: when a pattern's eighth notes are as strong as its beats in the
-  low band too (the "syncopated" pattern below 75 BPM) every estimator reports
-  double tempo, and no flag can catch an error that all estimators share.
+* ``tempo_bpm`` -- ``emoprobe.tempo.choose_tempo``: librosa's autocorrelation
+  tempo on a *low-band* onset envelope (mel bands up to 800 Hz: kick, bass,
+  snare body), hop 512, log-normal prior centred at 120 BPM with 1.5 octaves
+  standard deviation, 4 s window, peak refined by parabolic interpolation (the
+  acoustics-1.3 estimate, kept under ``tempo_estimates["lowband_acf"]``), then
+  checked against its rival metrical levels (1/2, 2, 3/5, 5/3, 2/3, 3/2) on
+  the low- and full-band envelopes.  Hi-hats on eighth notes are what pull
+  full-band estimators to double tempo at slow tempi; leaving them out of the
+  first estimate is what made it right on drums (held-out click/drum set,
+  ``bench/bench_acoustics.py --accuracy``: within 4% on 96.7%).  On rendered
+  music without drums (``bench/bench_corpus.py``, bench/RESULTS.md) octave
+  choices remain the main error.  Reference estimators (librosa defaults,
+  essentia PercivalBpmEstimator, RhythmExtractor2013 degara) feed the
+  ``tempo_estimators_disagree`` flag (see ``estimate_tempo``);
+  ``tempo_octave_ambiguous`` is set when one of them sits an octave away;
+  ``tempo_margin`` is the chosen level's lead over its rivals.
 * ``centroid_mean_hz`` / ``centroid_median_hz`` -- magnitude-weighted spectral
   centroid per STFT frame (n_fft 2048, hop 512), mean and median over frames that
   are not silent (frame energy within 60 dB of the loudest frame).
 * ``rms`` -- root mean square over the whole clip; ``rms_dbfs`` the same in dB
   re full scale; ``loudness_db`` -- EBU R128 integrated loudness (LUFS, K-weighted
   and gated) of the mono signal.
-* ``key``, ``mode``, ``key_strength`` -- essentia ``KeyExtractor`` with the
-  ``edma`` profile (measured on 144 progressions, 12 keys x 3 major + 3 minor
-  progressions, with and without drums: mode right on 100%, key on 95.8%; the
-  default ``bgate`` also got every mode but 91.0% of keys; Krumhansl 97.2% mode,
-  Temperley 90.3%, diatonic 79.2%).
+* ``key``, ``mode``, ``key_strength``, ``mode_best_guess``, ``mode_confidence``
+  -- ``emoprobe.tonality.estimate_key``: the key-signature pair from a profile
+  ensemble on HPCP chroma, then major against relative minor from bass, first
+  and last chords, leading tone and essentia's edma vote.  ``mode`` is
+  "uncertain" when the confidence is under ``tonality.UNCERTAIN_BELOW``; the
+  label-agreement statistics count such samples as neither agreement nor
+  disagreement (``mode_agreement``).
 * ``onset_rate`` -- librosa onsets (full-band spectral flux) per second.
 
 Records returned by the statistics functions are small frozen dataclasses with
