@@ -5,7 +5,8 @@ brightness higher, major against minor; energetic vs calm: tempo, energy,
 brightness higher): the agreement rate (share of cross-pairs ordered as
 expected) exceeds the configured threshold (the seed's 80%). Its CI and p treat
 the seeds of one wording as a cluster (wordings resampled and permuted whole).
-Mode: the share of each side's samples in its expected mode.
+Mode: the share of each side's samples in its expected mode, among those whose
+mode the extractor decided ("uncertain" ones count as neither).
 """
 
 import numpy as np
@@ -23,10 +24,14 @@ def test_acoustic_feature_matches_label(contrast_feature, acoustic_features_by_e
     if feature == "mode":
         results = [acoustics.mode_agreement([f.mode for f in a], expected[0], wordings=wordings_by_emotion[first]),
                    acoustics.mode_agreement([f.mode for f in b], expected[1], wordings=wordings_by_emotion[second])]
-        rate = min(r.agreement_rate for r in results)
-        detail = "; ".join(f"{emotion} {r.expected_mode} in {r.agreement_rate:.0%} (wording-level CI "
-                           f"{r.ci_low:.0%} to {r.ci_high:.0%}, sign-flip p = {r.pvalue:.3g})"
-                           for emotion, r in zip((first, second), results))
+        # An "uncertain" mode (weak major/relative-minor evidence) is neither
+        # agreement nor disagreement; the message says how many there were.
+        rates = [r.agreement_rate for r in results]
+        rate = float("nan") if any(np.isnan(rates)) else min(rates)  # all uncertain: no evidence, no pass
+        detail = "; ".join(f"{emo} {exp} in {r.agreement_rate:.0%} of {r.n} with a decided mode"
+                           f" ({r.n_uncertain} uncertain, counted as neither; wording-level CI {r.ci_low:.0%} "
+                           f"to {r.ci_high:.0%}, sign-flip p = {r.pvalue:.3g})"
+                           for emo, exp, r in zip((first, second), expected, results))
         pvalue = max(r.pvalue for r in results)
         attach(report.plot_mode_shares({first: a, second: b}), f"mode: {first} vs {second}")
     else:

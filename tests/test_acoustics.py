@@ -89,12 +89,14 @@ def test_tempo_primary_beats_librosa_default(tempo_results):
 
 def test_tempo_reports_every_estimator_and_flags_disagreement(tempo_results):
     for _, _, t in tempo_results:
-        assert set(t.estimates) == {"primary", "librosa_fullband", "essentia_percival",
+        assert set(t.estimates) == {"primary", "lowband_acf", "librosa_fullband", "essentia_percival",
                                     "essentia_rhythm2013"}
         assert t.tempo_bpm == t.estimates["primary"]
         devs = [abs(math.log2(v / t.tempo_bpm)) for v in t.estimates.values()]
         assert t.max_log2_deviation == pytest.approx(max(devs))
-        assert t.estimators_disagree == (t.max_log2_deviation > math.log2(1.04))
+        n_disagreeing = sum(d > math.log2(1.04) for d in devs)
+        assert t.estimators_disagree == (n_disagreeing >= ac._TEMPO_FLAG_MIN_DISAGREEING
+                                         or t.periodicity < ac._TEMPO_FLAG_PERIODICITY)
 
 
 def test_shared_stft_gives_librosa_onset_envelopes():
@@ -266,7 +268,8 @@ def test_features_round_trip_through_json(good_clip):
     d = json.loads(json.dumps(f.to_dict()))
     assert ac.AcousticFeatures.from_dict(d) == f
     assert d["extractor_version"] == ac.EXTRACTOR_VERSION
-    assert f.mode in ("major", "minor")
+    assert f.mode in ("major", "minor", "uncertain")
+    assert f.mode_best_guess in ("major", "minor") and 0.5 <= f.mode_confidence <= 1.0
     assert f.duration_s == pytest.approx(4.0)
 
 
@@ -462,6 +465,17 @@ def test_mode_agreement():
     assert chance.agreement_rate == 0.5 and chance.pvalue > 0.4
     with pytest.raises(ValueError):
         ac.mode_agreement(["major", "lydian"], "major")
+    # "uncertain" is neither agreement nor disagreement: it leaves the rate alone.
+    u = ac.mode_agreement(["major"] * 18 + ["minor"] * 2 + ["uncertain"] * 5, "major")
+    assert (u.agreement_rate, u.n, u.n_uncertain, u.pvalue) == (0.9, 20, 5, r.pvalue)
+    none = ac.mode_agreement(["uncertain"] * 3, "major")
+    assert np.isnan(none.agreement_rate) and none.pvalue == 1.0 and none.n_uncertain == 3
+    # At the wording level too, and a wording whose seeds are all uncertain drops out.
+    modes = ["major"] * 16 + ["uncertain"] * 4
+    wordings = [f"p{k // 4}" for k in range(20)]
+    clustered = ac.mode_agreement(modes, "major", wordings=wordings, n_bootstrap=200)
+    assert (clustered.n, clustered.n_uncertain, clustered.scheme) == (16, 4, "wording")
+    assert clustered.pvalue == pytest.approx(1 / 16)  # 4 wordings left: 16 sign patterns
 
 
 def _features(**overrides) -> ac.AcousticFeatures:

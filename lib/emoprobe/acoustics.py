@@ -10,36 +10,35 @@ that decide whether acoustics "match the labels in more than 80% of samples".
 
 Feature definitions (all on mono float audio in [-1, 1]):
 
-* ``tempo_bpm`` -- librosa's autocorrelation tempo estimate on a *low-band*
-  onset envelope (mel bands up to 800 Hz: kick, bass, snare body), hop 512,
-  log-normal tempo prior centred at 120 BPM with 1.5 octaves standard deviation,
-  4 s autocorrelation window, and the chosen autocorrelation peak refined by
-  parabolic interpolation (librosa itself reports the integer lag's tempo, 3-5%
-  coarse at 120-180 BPM).  Hi-hats on eighth notes are what pull full-band
-  estimators to double tempo at slow tempi; leaving them out is what made the
-  estimate right.  Settings were picked by a grid search (band limit, hop, prior
-  centre and width, window) on one set of click/drum clips and then checked on
-  a held-out set (``bench/bench_acoustics.py --accuracy``, 150 clips, 25 tempi
-  at 60-180 BPM x 6 patterns): within 4% on 96.7%, octave errors 3.3%, other
-  errors 0; librosa's defaults 79.3% / 19.3% / 1.3%, essentia
-  PercivalBpmEstimator 62.7%, RhythmExtractor2013 (degara) 72.0%.  Those
-  three run as reference estimators; ``tempo_estimators_disagree`` is set when
-  any of them is further than the agreement tolerance from the final estimate on
-  a log2 scale, ``tempo_octave_ambiguous`` when one of them sits an octave away.
-  Known limit: when a pattern's eighth notes are as strong as its beats in the
-  low band too (the "syncopated" pattern below 75 BPM) every estimator reports
-  double tempo, and no flag can catch an error that all estimators share.
+* ``tempo_bpm`` -- ``emoprobe.tempo.choose_tempo``: librosa's autocorrelation
+  tempo on a *low-band* onset envelope (mel bands up to 800 Hz: kick, bass,
+  snare body), hop 512, log-normal prior centred at 120 BPM with 1.5 octaves
+  standard deviation, 4 s window, peak refined by parabolic interpolation (the
+  acoustics-1.3 estimate, kept under ``tempo_estimates["lowband_acf"]``), then
+  checked against its rival metrical levels (1/2, 2, 3/5, 5/3, 2/3, 3/2) on
+  the low- and full-band envelopes.  Hi-hats on eighth notes are what pull
+  full-band estimators to double tempo at slow tempi; leaving them out of the
+  first estimate is what made it right on drums (held-out click/drum set,
+  ``bench/bench_acoustics.py --accuracy``: within 4% on 96.7%).  On rendered
+  music without drums (``bench/bench_corpus.py``, bench/RESULTS.md) octave
+  choices remain the main error.  Reference estimators (librosa defaults,
+  essentia PercivalBpmEstimator, RhythmExtractor2013 degara) feed the
+  ``tempo_estimators_disagree`` flag (see ``estimate_tempo``);
+  ``tempo_octave_ambiguous`` is set when one of them sits an octave away;
+  ``tempo_margin`` is the chosen level's lead over its rivals.
 * ``centroid_mean_hz`` / ``centroid_median_hz`` -- magnitude-weighted spectral
   centroid per STFT frame (n_fft 2048, hop 512), mean and median over frames that
   are not silent (frame energy within 60 dB of the loudest frame).
 * ``rms`` -- root mean square over the whole clip; ``rms_dbfs`` the same in dB
   re full scale; ``loudness_db`` -- EBU R128 integrated loudness (LUFS, K-weighted
   and gated) of the mono signal.
-* ``key``, ``mode``, ``key_strength`` -- essentia ``KeyExtractor`` with the
-  ``edma`` profile (measured on 144 progressions, 12 keys x 3 major + 3 minor
-  progressions, with and without drums: mode right on 100%, key on 95.8%; the
-  default ``bgate`` also got every mode but 91.0% of keys; Krumhansl 97.2% mode,
-  Temperley 90.3%, diatonic 79.2%).
+* ``key``, ``mode``, ``key_strength``, ``mode_best_guess``, ``mode_confidence``
+  -- ``emoprobe.tonality.estimate_key``: the key-signature pair from a profile
+  ensemble on HPCP chroma, then major against relative minor from bass, first
+  and last chords, leading tone and essentia's edma vote.  ``mode`` is
+  "uncertain" when the confidence is under ``tonality.UNCERTAIN_BELOW``; the
+  label-agreement statistics count such samples as neither agreement nor
+  disagreement (``mode_agreement``).
 * ``onset_rate`` -- librosa onsets (full-band spectral flux) per second.
 
 Records returned by the statistics functions are small frozen dataclasses with
@@ -89,7 +88,9 @@ __all__ = [
 
 # Part of every cache key: bump whenever a setting below or a feature definition
 # changes, so stale cached features are recomputed rather than silently reused.
-EXTRACTOR_VERSION = "acoustics-1.3"  # 1.3: BLAS pinned to one thread; peak and DC-offset checks
+# 1.3: BLAS pinned to one thread; peak and DC-offset checks.  1.4: key and mode
+# from emoprobe.tonality (mode may be "uncertain"), tempo from emoprobe.tempo.
+EXTRACTOR_VERSION = "acoustics-1.4"
 
 # --- extractor settings (engineering choices justified by measurement, see
 # module docstring; changing any of them requires bumping EXTRACTOR_VERSION) ---
@@ -101,9 +102,10 @@ _TEMPO_PRIOR_CENTRE_BPM = 120.0
 _TEMPO_PRIOR_STD_OCTAVES = 1.5
 _TEMPO_AC_WINDOW_S = 4.0
 _TEMPO_MAX_BPM = 320.0            # librosa's default ceiling
-_KEY_PROFILE = "edma"
 _CENTROID_FRAME_FLOOR_DB = 60.0   # frames quieter than this below the loudest are ignored
 _RHYTHM_EXTRACTOR_RATE = 44100    # RhythmExtractor2013 assumes 44.1 kHz input
+_TEMPO_FLAG_MIN_DISAGREEING = 3   # of the 4 reference estimators
+_TEMPO_FLAG_PERIODICITY = 0.03    # tempo.choose_tempo periodicity under which no beat is evident
 
 
 # A peak above this is not clipping but audio on another scale (PCM cast to float).
@@ -144,6 +146,8 @@ class TempoEstimate:
     max_log2_deviation: float
     estimators_disagree: bool
     octave_ambiguous: bool
+    margin: float = float("nan")
+    periodicity: float = float("nan")
 
 
 @dataclass(frozen=True)
@@ -172,6 +176,9 @@ class AcousticFeatures:
     clipped: bool
     clipped_fraction: float
     flags: tuple[str, ...] = ()
+    tempo_margin: float = float("nan")      # emoprobe.tempo.choose_tempo's margin: < 0, a rival level scores higher
+    mode_best_guess: str = ""        # the likelier of major/minor, also when mode is "uncertain"
+    mode_confidence: float = float("nan")   # P(mode_best_guess), see emoprobe.tonality
     extractor_version: str = EXTRACTOR_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -323,22 +330,33 @@ def estimate_tempo(audio: np.ndarray, sample_rate: int, *,
                    _spec: _Spectra | None = None) -> TempoEstimate:
     """Tempo in BPM (quarter-note level), with cross-checks.
 
-    Primary: librosa's autocorrelation tempo on the low-band onset envelope,
-    refined by interpolation (see module docstring for the settings and the
-    measurement behind them).  References: librosa.feature.tempo with full-band
-    defaults, essentia PercivalBpmEstimator, essentia
-    RhythmExtractor2013(method="degara") on audio resampled to 44.1 kHz.
-    Disagreement is judged on a log2 scale: estimators disagree when
-    |log2(other/final)| > log2(1 + agreement_tolerance); octave-ambiguous when a
-    reference is within that tolerance of final*2 or final/2.
+    Primary: ``emoprobe.tempo.choose_tempo`` (the low-band autocorrelation tempo,
+    replaced by a rival metrical level when the low- and full-band onset
+    envelopes clearly favour it).  References: the acoustics-1.3 primary (low-band autocorrelation, ``lowband_acf``),
+    librosa.feature.tempo with full-band defaults, essentia
+    PercivalBpmEstimator, essentia RhythmExtractor2013(method="degara") on audio
+    resampled to 44.1 kHz.  A reference disagrees when
+    |log2(other/final)| > log2(1 + agreement_tolerance).  ``estimators_disagree``
+    is set when at least ``_TEMPO_FLAG_MIN_DISAGREEING`` references disagree or
+    the envelopes show no periodicity at the chosen beat (``periodicity`` below
+    ``_TEMPO_FLAG_PERIODICITY``; a steady tone): on the corpus' train split that
+    fired on 13 of 22 misses and 2 of 30 right answers, where "any reference
+    disagrees" (acoustics-1.3) fired on 15 of 22 and 12 of 30; adding "the
+    metrical margin is negative" caught no further miss and 2 more right answers.  ``margin`` (``tempo.choose_tempo``) is kept
+    as the tempo's confidence.  Octave-ambiguous: a reference within the
+    tolerance of final*2 or final/2.
 
     Assumes ``audio`` is float32 mono that passed ``validate_audio``.
     """
     import librosa
 
+    from .tempo import choose_tempo
+
     spec = _spec if _spec is not None else _spectra(np.asarray(audio, dtype=np.float32), sample_rate)
-    primary = _primary_tempo(spec.onset_env_lowband, sample_rate)
-    estimates = {"primary": primary}
+    lowband = _primary_tempo(spec.onset_env_lowband, sample_rate)
+    choice = choose_tempo([spec.onset_env_lowband, spec.onset_env_fullband], sample_rate / _HOP, lowband)
+    primary = choice.bpm
+    estimates = {"primary": primary, "lowband_acf": lowband}
     if reference_estimators:
         estimates["librosa_fullband"] = float(librosa.feature.tempo(
             onset_envelope=spec.onset_env_fullband, sr=sample_rate, hop_length=_HOP)[0])
@@ -354,7 +372,9 @@ def estimate_tempo(audio: np.ndarray, sample_rate: int, *,
                   if k != "primary" and v > 0]
     max_dev = max((abs(d) for d in deviations), default=0.0)
     octave = any(abs(abs(d) - 1.0) <= tol for d in deviations)
-    return TempoEstimate(primary, estimates, max_dev, max_dev > tol, octave)
+    n_disagreeing = sum(abs(d) > tol for d in deviations)
+    disagree = n_disagreeing >= _TEMPO_FLAG_MIN_DISAGREEING or choice.periodicity < _TEMPO_FLAG_PERIODICITY
+    return TempoEstimate(primary, estimates, max_dev, disagree, octave, choice.margin, choice.periodicity)
 
 
 def spectral_centroid_stats(audio: np.ndarray, sample_rate: int, *,
@@ -400,13 +420,13 @@ def _loudness_lufs(audio: np.ndarray, sample_rate: int) -> float:
 
 
 def estimate_key(audio: np.ndarray, sample_rate: int) -> tuple[str, str, float]:
-    """(key, mode, strength) from essentia KeyExtractor with the ``edma`` profile
-    (chosen by measured mode accuracy; see module docstring).  ``mode`` is
-    "major" or "minor"; ``strength`` is the profile correlation in [0, 1]."""
-    key, scale, strength = _run_essentia(
-        "KeyExtractor", np.asarray(audio, dtype=np.float32), profileType=_KEY_PROFILE,
-        sampleRate=sample_rate)
-    return str(key), str(scale), float(strength)
+    """(key, mode, strength) from ``emoprobe.tonality.estimate_key``: ``mode`` is
+    "major", "minor" or "uncertain"; ``strength`` the key's profile correlation.
+    ``extract_features`` also keeps the confidence and best guess."""
+    from .tonality import estimate_key as tonal_key
+
+    k = tonal_key(audio, sample_rate)
+    return k.tonic, k.mode, k.strength
 
 
 def _onset_rate(spec: _Spectra, duration_s: float, sample_rate: int) -> float:
@@ -444,7 +464,9 @@ def extract_features(audio: np.ndarray, sample_rate: int, *,
     tempo = estimate_tempo(y, sample_rate, agreement_tolerance=tempo_agreement_tolerance, _spec=spec)
     c_mean, c_median = spectral_centroid_stats(y, sample_rate, _spec=spec)
     rms = float(np.sqrt(np.mean(np.square(y, dtype=np.float64))))
-    key, scale, strength = estimate_key(y, sample_rate)
+    from .tonality import estimate_key as tonal_key
+
+    tonal = tonal_key(y, sample_rate)
     flags = tuple(name for name, on in (("clipped", clipped), ("dc_offset", has_dc_offset(y)),
                                         ("tempo_estimators_disagree", tempo.estimators_disagree),
                                         ("tempo_octave_ambiguous", tempo.octave_ambiguous)) if on)
@@ -459,15 +481,18 @@ def extract_features(audio: np.ndarray, sample_rate: int, *,
         rms=rms,
         rms_dbfs=20 * math.log10(rms),
         loudness_db=_loudness_lufs(y, sample_rate),
-        key=key,
-        mode=scale,
-        key_strength=strength,
+        key=tonal.tonic,
+        mode=tonal.mode,
+        key_strength=tonal.strength,
         onset_rate=_onset_rate(spec, duration, sample_rate),
         duration_s=duration,
         sample_rate=sample_rate,
         clipped=clipped,
         clipped_fraction=clipped_frac,
         flags=flags,
+        tempo_margin=tempo.margin,
+        mode_best_guess=tonal.best_mode,
+        mode_confidence=tonal.confidence,
     )
 
 
@@ -595,7 +620,10 @@ class ModeAgreementResult:
     """Share of samples whose measured mode is ``expected_mode``, with a CI and a
     one-sided p against chance (0.5) -- ``statistic`` is the count in the
     expected mode. ``scheme`` "sample": Wilson CI, exact binomial p; "wording":
-    the wording-level sign-flip p and two-stage bootstrap CI (``mode_agreement``)."""
+    the wording-level sign-flip p and two-stage bootstrap CI (``mode_agreement``).
+    ``n`` counts the samples with a decided mode; the ``n_uncertain`` whose mode
+    the extractor called "uncertain" are neither agreement nor disagreement (no
+    rate when all are: NaN, p 1)."""
     expected_mode: str
     n: int
     n_expected: int
@@ -606,6 +634,7 @@ class ModeAgreementResult:
     statistic: float
     pvalue: float
     scheme: str = "sample"
+    n_uncertain: int = 0
 
 
 @dataclass(frozen=True)
@@ -766,15 +795,18 @@ def _two_stage_weights(wordings: np.ndarray, n_bootstrap: int, rng: np.random.Ge
 def mode_agreement(modes: Iterable[str], expected_mode: str, *, ci_level: float = 0.95,
                    wordings: Sequence[Any] | None = None, n_bootstrap: int = 2000, n_permutations: int = 2000,
                    seed: int = 0) -> ModeAgreementResult:
-    """Share of ``modes`` equal to ``expected_mode`` ("major"/"minor"), with a CI and a one-sided p against 0.5.
+    """Share of ``modes`` equal to ``expected_mode`` ("major"/"minor") among the decided ones,
+    with a CI and a one-sided p against 0.5.
 
-    Without ``wordings``: Wilson CI and exact binomial p, which assume
-    independent samples. With ``wordings`` (each sample's prompt wording): the
-    seeds of one wording are a cluster. The p is a sign-flip test on the
-    wordings' shares (statistic: the samples in the expected mode minus half
-    the samples, each wording's term flipped as a whole; null: each wording's
-    share is symmetric about 0.5; exact over the 2^G flips when there are at
-    most ``n_permutations``), and the CI is the two-stage wording-then-seed
+    "uncertain" modes are left out of rate and test and counted in
+    ``n_uncertain``: weak evidence is not a vote either way. Without
+    ``wordings``: Wilson CI and exact binomial p, which assume independent
+    samples. With ``wordings`` (each sample's prompt wording): the seeds of one
+    wording are a cluster. The p is a sign-flip test on the wordings' shares
+    (statistic: the samples in the expected mode minus half the samples, each
+    wording's term flipped as a whole; null: each wording's share is symmetric
+    about 0.5; exact over the 2^G flips when there are at most
+    ``n_permutations``), and the CI is the two-stage wording-then-seed
     bootstrap with the few-clusters stretch of ``agreement``.
     """
     from scipy.stats import binomtest
@@ -782,20 +814,26 @@ def mode_agreement(modes: Iterable[str], expected_mode: str, *, ci_level: float 
     if expected_mode not in ("major", "minor"):
         raise ValueError(f"expected_mode must be 'major' or 'minor', got {expected_mode!r}")
     modes = list(modes)
-    bad = sorted({m for m in modes if m not in ("major", "minor")})
+    bad = sorted({m for m in modes if m not in ("major", "minor", "uncertain")})
     if not modes or bad:
-        raise ValueError(f"modes must be a non-empty list of 'major'/'minor' (bad: {bad})")
-    hit = np.array([m == expected_mode for m in modes], dtype=np.float64)
+        raise ValueError(f"modes must be a non-empty list of 'major'/'minor'/'uncertain' (bad: {bad})")
+    if wordings is not None and len(wordings) != len(modes):
+        raise ValueError(f"wordings has {len(wordings)} entries for {len(modes)} modes")
+    decided = [i for i, m in enumerate(modes) if m != "uncertain"]
+    n_uncertain = len(modes) - len(decided)
+    scheme = "sample" if wordings is None else "wording"
+    if not decided:
+        return ModeAgreementResult(expected_mode, 0, 0, float("nan"), 0.0, 1.0, ci_level, 0.0, 1.0, scheme,
+                                   n_uncertain)
+    hit = np.array([modes[i] == expected_mode for i in decided], dtype=np.float64)
     k, n = int(hit.sum()), hit.size
     if wordings is None:
         test = binomtest(k, n, 0.5, alternative="greater")
         ci = test.proportion_ci(confidence_level=ci_level, method="wilson")
         return ModeAgreementResult(expected_mode, n, k, k / n, float(ci.low), float(ci.high), ci_level,
-                                   float(k), float(test.pvalue))
-    if len(wordings) != n:
-        raise ValueError(f"wordings has {len(wordings)} entries for {n} modes")
+                                   float(k), float(test.pvalue), scheme, n_uncertain)
     rng = np.random.default_rng(seed)
-    _, codes = np.unique(np.asarray(wordings), return_inverse=True)
+    _, codes = np.unique(np.asarray([wordings[i] for i in decided]), return_inverse=True)
     excess = np.bincount(codes, weights=hit - 0.5)  # per wording: in the expected mode minus half its seeds
     n_wordings = excess.size
     if 2 ** n_wordings <= n_permutations:
@@ -808,7 +846,7 @@ def mode_agreement(modes: Iterable[str], expected_mode: str, *, ci_level: float 
     boot = _few_clusters_stretch((weights @ hit) / weights.sum(axis=1), k / n, n_wordings - 1, 0.5 / n)
     alpha = 1.0 - ci_level
     lo, hi = (float(q) for q in np.quantile(boot, [alpha / 2, 1 - alpha / 2]))
-    return ModeAgreementResult(expected_mode, n, k, k / n, lo, hi, ci_level, float(k), pvalue, "wording")
+    return ModeAgreementResult(expected_mode, n, k, k / n, lo, hi, ci_level, float(k), pvalue, scheme, n_uncertain)
 
 
 def _feature_values(items: Sequence[AcousticFeatures | Mapping[str, Any]], name: str) -> list:
@@ -971,7 +1009,7 @@ def acoustic_distance_matrix(features_list: Sequence[AcousticFeatures | Mapping[
     Each feature is z-scored across the N samples (a feature constant across
     samples contributes nothing rather than dividing by zero); names in
     ``log_scale`` are log2-transformed first (e.g. tempo, where an octave is the
-    perceptual unit); ``"mode"`` is coded major = 1, minor = 0."""
+    perceptual unit); ``"mode"`` is coded major = 1, minor = 0, uncertain = 0.5."""
     from scipy.spatial.distance import pdist, squareform
 
     if len(features_list) < 2 or not feature_names:
@@ -981,7 +1019,7 @@ def acoustic_distance_matrix(features_list: Sequence[AcousticFeatures | Mapping[
     for name in feature_names:
         vals = _feature_values(features_list, name)
         if name == "mode":
-            col = np.array([1.0 if v == "major" else 0.0 for v in vals])
+            col = np.array([{"major": 1.0, "minor": 0.0}.get(v, 0.5) for v in vals])
         else:
             col = np.asarray(vals, dtype=np.float64)
             if name in log_scale:

@@ -322,3 +322,69 @@ def synthesise_emotion_audio(tempo_bpm: float, mode: str, brightness_hz: float, 
         raise ValueError(f"rms {rms} would put the peak at {peak:.2f} > 1.0 (full scale) for this "
                          f"clip (crest factor {peak / rms:.1f}); ask for a lower rms")
     return y.astype(np.float32)
+
+
+# Minor progressions built only from the relative major's chords (i-VI-III-VII
+# is vi-IV-I-V of the relative major): the case a chroma profile alone reads as
+# major.  Kept apart from PROGRESSIONS so the emotion clips stay as they were.
+SHARED_CHORD_PROGRESSIONS: dict[str, list[tuple[int, str]]] = {
+    "i-VI-III-VII": [(0, "min"), (8, "maj"), (3, "maj"), (10, "maj")],
+    "i-iv-VII-III": [(0, "min"), (5, "min"), (10, "maj"), (3, "maj")],
+}
+
+
+def _organ_tone(freqs: list[float], n: int, sample_rate: int, attack_s: float = 0.08) -> np.ndarray:
+    """Sustained harmonic tones (1/k amplitudes, 8 harmonics) with a soft attack
+    and release and no decay: an organ or string pad, which has no percussive
+    onset for a beat tracker to lock onto."""
+    t = np.arange(n) / sample_rate
+    env = np.minimum(1.0, t / attack_s) * np.minimum(1.0, (n - np.arange(n)) / (attack_s * sample_rate))
+    y = np.zeros(n)
+    for f0 in freqs:
+        for k in range(1, 9):
+            if k * f0 < sample_rate / 2:
+                y += np.sin(2 * np.pi * k * f0 * t) / k
+    return y * env
+
+
+def sustained_piece(tonic: str | int, mode: str, bpm: float, duration_s: float, sample_rate: int, *,
+                    progression: str | None = None, melody_steps: tuple[float, ...] = (1.0,),
+                    seed: int = 0) -> np.ndarray:
+    """A slow-attack pad (chords changing every ``len(chords)``-th beat ... one
+    chord a bar of 4 beats) with a bass note on every half bar and a melody of
+    chord tones whose note lengths (in beats) cycle through ``melody_steps``;
+    no drums.  ``progression`` names an entry of PROGRESSIONS[mode] or
+    SHARED_CHORD_PROGRESSIONS.  The tempo's evidence is the melody and bass
+    onsets only, as in sustained organ or string music."""
+    if mode not in PROGRESSIONS:
+        raise ValueError(f"mode must be 'major' or 'minor', got {mode!r}")
+    rng = np.random.default_rng(seed)
+    tonic_pc = PITCH_CLASSES.index(tonic) if isinstance(tonic, str) else int(tonic) % 12
+    name = progression or next(iter(PROGRESSIONS[mode]))
+    chords = PROGRESSIONS[mode].get(name) or SHARED_CHORD_PROGRESSIONS[name]
+    n = _n_samples(duration_s, sample_rate)
+    beat = 60.0 / bpm
+    out = np.zeros(n)
+    base = 12 * 5 + tonic_pc  # C4-based
+    bar = int(round(4 * beat * sample_rate))
+    for i, start in enumerate(range(0, n, bar)):
+        root, quality = chords[i % len(chords)]
+        tones = [base + root + iv for iv in _CHORD_INTERVALS[quality]]
+        length = min(bar, n - start)
+        _add_at(out, 0.5 * _organ_tone([_note_hz(m) for m in tones], length, sample_rate), start)
+        half = bar // 2
+        for b in (0, half):
+            if start + b < n:
+                _add_at(out, 0.8 * _chord_tone([_note_hz(base + root - 24)], min(half, n - start - b), sample_rate),
+                        start + b)
+        t, j = 0.0, 0
+        while t < 4.0:
+            step = melody_steps[j % len(melody_steps)]
+            pitch = base + 12 + root + _CHORD_INTERVALS[quality][int(rng.integers(3))]
+            s0 = start + int(round(t * beat * sample_rate))
+            if s0 < n:
+                _add_at(out, _chord_tone([_note_hz(pitch)], min(int(step * beat * sample_rate), n - s0),
+                                         sample_rate), s0)
+            t += step
+            j += 1
+    return _peak_normalise(out).astype(np.float32)

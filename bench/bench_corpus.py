@@ -1,0 +1,200 @@
+"""Key, mode and tempo accuracy on the rendered validation corpus, against two
+library baselines run on the same clips, plus feature-extraction time.
+
+    PYTHONPATH=lib .venv/bin/python scripts/build_acoustic_corpus.py     # once (~2.5 min)
+    PYTHONPATH=lib .venv/bin/python bench/bench_corpus.py [--split test] [--jobs 2] [--timing]
+
+Estimators:
+
+* ``emoprobe``: ``acoustics.extract_features`` as it stands (key, mode, tempo
+  and the disagreement flag).
+* ``librosa``: ``librosa.feature.tempo`` defaults; Krumhansl-Schmuckler
+  (Krumhansl-Kessler profiles correlated with the clip's mean ``chroma_cqt``).
+* ``essentia``: ``RhythmExtractor2013`` and ``KeyExtractor`` with their
+  defaults, on the clip resampled to 44.1 kHz.
+
+Scores: mode accuracy (an "uncertain" mode counts as wrong), mir_eval key
+weighted score, tempo Acc1 (within 4%) and Acc2 (also at 2, 3, 1/2, 1/3 of
+the truth), each per clip group.  The tuning split is ``train``; report
+``test``.  ``--timing`` times ``load_or_extract_many`` on 80 clips of 10 s
+(``bench_acoustics``' clips) with a cold cache.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+from emoprobe import acoustics as ac  # noqa: E402
+from emoprobe.tonality import PITCH_CLASSES, PROFILES  # noqa: E402
+
+KK_MAJOR, KK_MINOR = (np.array(p) for p in PROFILES["krumhansl"])
+
+
+def librosa_baseline(y: np.ndarray, sr: int) -> dict:
+    import librosa
+
+    tempo = float(librosa.feature.tempo(y=y, sr=sr)[0])
+    # tuning=0: librosa's tuning estimate (numba localmax) segfaults on this box; the
+    # corpus is rendered at A440, which is what the estimate would find.
+    chroma = librosa.feature.chroma_cqt(y=y, sr=sr, tuning=0.0).mean(axis=1)
+    best = max(((np.corrcoef(chroma, np.roll(prof, k))[0, 1], k, mode)
+                for k in range(12) for mode, prof in (("major", KK_MAJOR), ("minor", KK_MINOR))))
+    return {"tempo": tempo, "tonic": PITCH_CLASSES[best[1]], "mode": best[2], "flag": None}
+
+
+def essentia_baseline(y: np.ndarray, sr: int) -> dict:
+    import librosa
+
+    es = ac._quiet_essentia()
+    y44 = np.ascontiguousarray(librosa.resample(y, orig_sr=sr, target_sr=44100), dtype=np.float32)
+    tempo = float(es.RhythmExtractor2013()(y44)[0])
+    key, scale, _ = es.KeyExtractor()(y44)
+    return {"tempo": tempo, "tonic": key, "mode": scale, "flag": None}
+
+
+def module_at(rev: str):
+    """``emoprobe.acoustics`` as it was at git revision ``rev`` (importable as
+    ``emoprobe._acoustics_at_rev``), to compare the extractor before and after
+    in one run."""
+    import importlib.util
+    import subprocess
+
+    name = "emoprobe._acoustics_at_rev"
+    if name not in sys.modules:
+        src = subprocess.run(["git", "show", f"{rev}:lib/emoprobe/acoustics.py"], check=True,
+                             capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1]).stdout
+        spec = importlib.util.spec_from_loader(name, loader=None)
+        mod = importlib.util.module_from_spec(spec)
+        mod.__package__ = "emoprobe"
+        sys.modules[name] = mod
+        exec(compile(src, f"acoustics@{rev}", "exec"), mod.__dict__)
+    return sys.modules[name]
+
+
+def emoprobe_before(y: np.ndarray, sr: int) -> dict:
+    f = module_at(BEFORE_REV).extract_features(y, sr)
+    return {"tempo": f.tempo_bpm, "tonic": f.key, "mode": f.mode,
+            "flag": "tempo_estimators_disagree" in f.flags}
+
+
+BEFORE_REV = "b97a85e"  # main when issue 15 began
+
+
+def emoprobe_estimate(y: np.ndarray, sr: int) -> dict:
+    f = ac.extract_features(y, sr)
+    return {"tempo": f.tempo_bpm, "tonic": f.key, "mode": f.mode, "best_mode": f.mode_best_guess,
+            "flag": "tempo_estimators_disagree" in f.flags}
+
+
+ESTIMATORS = {"emoprobe": emoprobe_estimate, "emoprobe_before": emoprobe_before, "librosa": librosa_baseline, "essentia": essentia_baseline}
+
+
+def _run(args):
+    path, names = args
+    y, sr = sf.read(path, dtype="float32")
+    return {name: ESTIMATORS[name](y, sr) for name in names}
+
+
+def _norm_key(tonic: str) -> str:
+    return {"A#": "Bb", "D#": "Eb", "G#": "Ab", "Db": "C#", "Gb": "F#"}.get(tonic, tonic)
+
+
+def score(records: list[dict], results: list[dict], name: str) -> dict:
+    import mir_eval
+
+    mode_ok, key_w, acc1, acc2, flags, decided = [], [], [], [], [], []
+    for rec, res in zip(records, results):
+        r = res[name]
+        mode_ok.append(r["mode"] == rec["mode"])
+        decided.append(r["mode"] in ("major", "minor"))
+        best_mode = r.get("best_mode", r["mode"])
+        key_w.append(mir_eval.key.weighted_score(f"{_norm_key(rec['tonic'])} {rec['mode']}",
+                                                 f"{_norm_key(r['tonic'])} {best_mode}"))
+        ratio = r["tempo"] / rec["bpm"]
+        acc1.append(abs(ratio - 1) <= 0.04)
+        acc2.append(any(abs(ratio / m - 1) <= 0.04 for m in (1, 2, 3, 0.5, 1 / 3)))
+        flags.append(r["flag"])
+    acc1 = np.array(acc1)
+    out = {"n": len(records), "mode_acc": float(np.mean(mode_ok)), "key_weighted": float(np.mean(key_w)),
+           "acc1": float(np.mean(acc1)), "acc2": float(np.mean(acc2)),
+           "decided": float(np.mean(decided))}
+    for m in ("major", "minor"):
+        sel = [rec["mode"] == m for rec in records]
+        out[f"mode_acc_{m}"] = float(np.mean(np.array(mode_ok)[sel]))
+    if flags[0] is not None:
+        f = np.array(flags, dtype=bool)
+        out["flag_on_misses"] = f"{int(f[~acc1].sum())}/{int((~acc1).sum())}"
+        out["flag_on_correct"] = f"{int(f[acc1].sum())}/{int(acc1.sum())}"
+    return out
+
+
+def timing(n_jobs: int) -> dict[str, float]:
+    """Seconds for features of bench_acoustics' 80 clips of 10 s, cold cache,
+    with this extractor and with the one at ``BEFORE_REV``, alternated twice."""
+    import tempfile
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import bench_acoustics as ba
+
+    before = module_at(BEFORE_REV)
+    times: dict[str, list[float]] = {"now": [], "before": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        with ProcessPoolExecutor(n_jobs) as pool:
+            paths = list(pool.map(ba._make_clip, [(i, tmp) for i in range(ba.N_CLIPS)]))
+        for rnd in range(2):
+            for label, mod in (("now", ac), ("before", before)):
+                t0 = time.perf_counter()
+                mod.load_or_extract_many(paths, Path(tmp) / f"cache_{label}_{rnd}", ba.SR, n_jobs=n_jobs)
+                times[label].append(time.perf_counter() - t0)
+    return {k: min(v) for k, v in times.items()}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--corpus", default=".cache/acoustic_corpus")
+    ap.add_argument("--split", default="test", choices=["train", "test", "all"])
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--estimators", default=",".join(ESTIMATORS))
+    ap.add_argument("--misses", action="store_true", help="list the clips each estimator gets wrong")
+    ap.add_argument("--json", help="write per-clip results here")
+    ap.add_argument("--timing", action="store_true", help="also time 80 clips of 10 s, now and before")
+    args = ap.parse_args(argv)
+    corpus = Path(args.corpus)
+    manifest = json.loads((corpus / "manifest.json").read_text())
+    records = [m for m in manifest if args.split == "all" or m["split"] == args.split]
+    names = args.estimators.split(",")
+    jobs = [(str(corpus / m["wav"]), names) for m in records]
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(args.jobs, initializer=ac._single_threaded_worker) as pool:
+        results = list(pool.map(_run, jobs))
+    print(f"{len(records)} clips ({args.split}) in {time.perf_counter() - t0:.1f} s")
+    if args.json:
+        Path(args.json).write_text(json.dumps([{**m, "results": r} for m, r in zip(records, results)], indent=1))
+    for name in names:
+        print(name, json.dumps(score(records, results, name)))
+        if args.misses:
+            for rec, res in zip(records, results):
+                r = res[name]
+                bad_mode = r["mode"] != rec["mode"] or _norm_key(r["tonic"]) != _norm_key(rec["tonic"])
+                bad_tempo = abs(r["tempo"] / rec["bpm"] - 1) > 0.04
+                if bad_mode or bad_tempo:
+                    print(f"   {rec['name']:40s} {rec['instrument']:11s} drums={rec['drums']!s:13s} "
+                          f"truth {rec['tonic']} {rec['mode']} {rec['bpm']:6.1f} | est {r['tonic']} {r['mode']} "
+                          f"{r['tempo']:6.1f} flag={r['flag']}")
+    if args.timing:
+        t = timing(args.jobs)
+        print(f"features of 80 clips of 10 s, {args.jobs} workers, best of 2: "
+              f"now {t['now']:.1f} s, before ({BEFORE_REV}) {t['before']:.1f} s, ratio {t['now'] / t['before']:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,262 @@
+"""Build the acoustic validation corpus: real scores and synthetic progressions,
+rendered with fluidsynth and a General MIDI soundfont, with known key, mode and
+tempo.
+
+    apt-get install -y fluidsynth fluid-soundfont-gm      # once
+    PYTHONPATH=lib .venv/bin/python scripts/build_acoustic_corpus.py [--out .cache/acoustic_corpus]
+
+Writes ``<out>/<clip>.wav`` (mono float32, 32 kHz, ``CLIP_S`` seconds) and
+``<out>/manifest.json`` (one record per clip: tonic, mode, bpm, source,
+instrument, drums, split).  Everything is deterministic: the same music21
+version and soundfont give the same clips.  Clips already on disk are reused.
+
+Two sources:
+
+* **Real scores**: Bach chorales from music21's bundled corpus.  The truth is
+  read from the score, not from an estimator: the key signature gives a major
+  key and its relative minor, and the final bass note picks between them;
+  chorales whose final bass is neither (modal chorales) are skipped, as are
+  chorales not in x/4 time (the quarter note is then the beat, so the tempo
+  written into the MIDI file is the true beat tempo).  The first ``CLIP_S``
+  seconds are rendered on one instrument, some with a drum kit added.
+* **Synthetic progressions** in both modes, including minor progressions built
+  only from chords of the relative major (i-VI-III-VII, i-iv-VII-III), with bass,
+  block or arpeggiated chords and a melody, on several instruments, with and
+  without drums.
+
+Each clip gets a tempo drawn from 50-190 BPM.  The split (``train``/``test``) is
+a hash of the clip name, so adding clips never moves an existing one: tune on
+``train`` only; ``test`` is for the numbers in bench/RESULTS.md.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import struct
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+SR = 32000
+CLIP_S = 15.0
+SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
+PITCH_CLASSES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+# General MIDI programs: piano, church organ, string ensemble, nylon guitar,
+# flute, choir, electric piano, harpsichord.
+INSTRUMENTS = {"piano": 0, "organ": 19, "strings": 48, "guitar": 24, "flute": 73, "choir": 52,
+               "epiano": 4, "harpsichord": 6}
+N_CHORALES = 44
+N_SYNTHETIC = 72
+TICKS = 480
+
+# Roots (semitones above the tonic) and qualities.  Minor progressions marked
+# "relative" use only the chords of the relative major: the case a chroma profile
+# alone reads as major.
+PROGRESSIONS = {
+    "major": {"I-V-vi-IV": [(0, "maj"), (7, "maj"), (9, "min"), (5, "maj")],
+              "I-IV-V-I": [(0, "maj"), (5, "maj"), (7, "maj"), (0, "maj")],
+              "I-vi-IV-V": [(0, "maj"), (9, "min"), (5, "maj"), (7, "maj")],
+              "I-iii-IV-V": [(0, "maj"), (4, "min"), (5, "maj"), (7, "maj")]},
+    "minor": {"i-VI-III-VII": [(0, "min"), (8, "maj"), (3, "maj"), (10, "maj")],   # relative
+              "i-iv-VII-III": [(0, "min"), (5, "min"), (10, "maj"), (3, "maj")],   # relative
+              "i-iv-V-i": [(0, "min"), (5, "min"), (7, "maj"), (0, "min")],
+              "i-VI-iv-V": [(0, "min"), (8, "maj"), (5, "min"), (7, "maj")]},
+}
+CHORD = {"maj": (0, 4, 7), "min": (0, 3, 7)}
+MINOR_SCALE = (0, 2, 3, 5, 7, 8, 10)
+MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
+DRUMS = {  # 16th-note steps in a 4/4 bar; GM kick 36, snare 38, closed hat 42
+    "rock": {36: (0, 8), 38: (4, 12), 42: (0, 2, 4, 6, 8, 10, 12, 14)},
+    "four_on_floor": {36: (0, 4, 8, 12), 38: (4, 12), 42: (2, 6, 10, 14)},
+    "ballad": {36: (0, 10), 38: (8,), 42: (0, 4, 8, 12)},
+}
+
+
+def split_of(name: str) -> str:
+    return "test" if hashlib.sha256(name.encode()).digest()[0] % 2 else "train"
+
+
+# --- a minimal Standard MIDI File writer (format 0) -------------------------
+
+def _varlen(n: int) -> bytes:
+    out = [n & 0x7F]
+    n >>= 7
+    while n:
+        out.append(0x80 | (n & 0x7F))
+        n >>= 7
+    return bytes(reversed(out))
+
+
+def write_midi(path: Path, notes: list[tuple[float, float, int, int, int]], bpm: float,
+               programs: dict[int, int]) -> None:
+    """``notes``: (start, duration) in quarter notes, pitch, velocity, channel."""
+    events = [(0, bytes([0xFF, 0x51, 0x03]) + int(round(60e6 / bpm)).to_bytes(3, "big"))]
+    events += [(0, bytes([0xC0 | ch, prog])) for ch, prog in programs.items()]
+    for start, dur, pitch, vel, ch in notes:
+        on, off = int(round(start * TICKS)), int(round((start + dur) * TICKS))
+        events.append((on, bytes([0x90 | ch, pitch, vel])))
+        events.append((max(on + 1, off - 1), bytes([0x80 | ch, pitch, 0])))
+    events.sort(key=lambda e: (e[0], e[1][0] & 0xF0 == 0x90))  # note-offs before note-ons
+    track, now = bytearray(), 0
+    for tick, data in events:
+        track += _varlen(tick - now) + data
+        now = tick
+    track += _varlen(0) + bytes([0xFF, 0x2F, 0x00])
+    path.write_bytes(b"MThd" + struct.pack(">IHHH", 6, 0, 1, TICKS) + b"MTrk"
+                     + struct.pack(">I", len(track)) + bytes(track))
+
+
+def render(notes, bpm: float, programs: dict[int, int], out_wav: Path) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        mid, wav = Path(tmp) / "x.mid", Path(tmp) / "x.wav"
+        write_midi(mid, notes, bpm, programs)
+        subprocess.run(["fluidsynth", "-ni", "-q", "-g", "0.6", "-r", str(SR), "-F", str(wav), SOUNDFONT,
+                        str(mid)], check=True, capture_output=True)
+        y, sr = sf.read(str(wav), dtype="float32", always_2d=True)
+    assert sr == SR, sr
+    y = y.mean(axis=1)[: int(CLIP_S * SR)]
+    if y.size < int(CLIP_S * SR):
+        y = np.pad(y, (0, int(CLIP_S * SR) - y.size))
+    y = y / max(1e-9, float(np.max(np.abs(y)))) * 0.7
+    sf.write(str(out_wav), y, SR, subtype="FLOAT")
+
+
+def drum_notes(pattern: str, n_beats: float) -> list:
+    notes = []
+    for bar in range(int(np.ceil(n_beats / 4))):
+        for pitch, steps in DRUMS[pattern].items():
+            notes += [(4 * bar + s / 4, 0.2, pitch, 100 if pitch != 42 else 70, 9) for s in steps]
+    return notes
+
+
+# --- real scores -----------------------------------------------------------
+
+def chorale_records(rng: np.random.Generator) -> list[dict]:
+    from music21 import corpus
+
+    paths = sorted(str(p) for p in corpus.getComposer("bach"))
+    wanted = {"major": N_CHORALES // 2, "minor": N_CHORALES // 2}
+    records = []
+    for path in paths:
+        if not any(wanted.values()):
+            break
+        name = Path(path).stem
+        if not name.startswith("bwv"):
+            continue
+        score = corpus.parse(path)
+        ts = next(iter(score.recurse().getElementsByClass("TimeSignature")), None)
+        ks = next(iter(score.recurse().getElementsByClass("KeySignature")), None)
+        if ts is None or ks is None or ts.denominator != 4 or len(score.parts) < 2:
+            continue
+        major_pc = (7 * ks.sharps) % 12
+        minor_pc = (major_pc + 9) % 12
+        bass = [n for n in score.parts[-1].flatten().notes]
+        if not bass:
+            continue
+        final = bass[-1].pitches[0].pitchClass
+        mode = "major" if final == major_pc else "minor" if final == minor_pc else None
+        if mode is None or not wanted[mode]:
+            continue
+        wanted[mode] -= 1
+        notes = []
+        for part in score.parts:
+            for n in part.flatten().notes:
+                for p in n.pitches:
+                    notes.append((float(n.offset), float(n.quarterLength), int(p.midi), 80, 0))
+        records.append({"name": f"chorale_{name}", "source": "music21 " + name, "notes": notes,
+                        "tonic": PITCH_CLASSES[final], "mode": mode})
+    for rec in records:
+        rec["bpm"] = float(np.round(rng.uniform(50, 190), 1))
+        rec["instrument"] = str(rng.choice(["organ", "strings", "piano", "choir", "harpsichord", "flute"]))
+        rec["drums"] = str(rng.choice(["rock", "four_on_floor", "ballad"])) if rng.random() < 0.25 else None
+    return records
+
+
+# --- synthetic progressions --------------------------------------------------
+
+def synthetic_notes(tonic: int, mode: str, chords: list, style: str, rng: np.random.Generator,
+                    n_beats: float) -> list:
+    notes, base = [], 48 + tonic
+    scale = MAJOR_SCALE if mode == "major" else MINOR_SCALE
+    n_bars = int(np.ceil(n_beats / 4))
+    for bar in range(n_bars):
+        # The last bar of each pass through the progression, and the very last
+        # bar, return to the tonic: how a piece in the key ends its phrases.
+        root, quality = (0, "maj" if mode == "major" else "min") if bar == n_bars - 1 else chords[bar % len(chords)]
+        t0 = 4.0 * bar
+        notes += [(t0, 2.0, base - 12 + root, 90, 1), (t0 + 2, 2.0, base - 12 + root, 80, 1)]
+        tones = [base + root + iv for iv in CHORD[quality]]
+        if style == "block":
+            notes += [(t0, 4.0, p, 60, 0) for p in tones]
+        elif style == "arpeggio":
+            seq = tones + [tones[1]]
+            notes += [(t0 + 0.5 * i, 0.5, seq[i % 4] + 12 * (i // 4 % 2), 60, 0) for i in range(8)]
+        else:  # "pulse": chords on every beat
+            notes += [(t0 + b, 0.9, p, 60 if b else 75, 0) for b in range(4) for p in tones]
+        # A melody on chord tones and scale steps, quarters and halves.
+        t = t0
+        while t < t0 + 4:
+            dur = float(rng.choice([1.0, 1.0, 2.0, 0.5]))
+            pc = (root + CHORD[quality][int(rng.integers(3))]) % 12 if rng.random() < 0.7 else \
+                scale[int(rng.integers(7))]
+            notes.append((t, min(dur, t0 + 4 - t), 72 + (tonic + pc) % 12, 85, 2))
+            t += dur
+    return notes
+
+
+def synthetic_records(rng: np.random.Generator) -> list[dict]:
+    records = []
+    for i in range(N_SYNTHETIC):
+        mode = "minor" if i % 2 else "major"
+        names = list(PROGRESSIONS[mode])
+        prog = names[(i // 2) % len(names)]
+        tonic = int(rng.integers(12))
+        style = ["block", "arpeggio", "pulse"][(i // 8) % 3]
+        bpm = float(np.round(rng.uniform(50, 190), 1))
+        n_beats = CLIP_S * bpm / 60 + 4
+        drums = str(rng.choice(list(DRUMS))) if i % 3 == 0 else None
+        records.append({"name": f"synth_{i:03d}_{mode}_{prog}", "source": f"synthetic {prog} {style}",
+                        "notes": synthetic_notes(tonic, mode, PROGRESSIONS[mode][prog], style, rng, n_beats),
+                        "tonic": PITCH_CLASSES[tonic], "mode": mode, "bpm": bpm,
+                        "instrument": str(rng.choice(list(INSTRUMENTS))), "drums": drums})
+    return records
+
+
+def build(out: Path) -> list[dict]:
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(15)
+    manifest = []
+    for rec in chorale_records(rng) + synthetic_records(rng):
+        wav = out / f"{rec['name']}.wav"
+        notes = rec.pop("notes")
+        if rec["drums"]:
+            notes = notes + drum_notes(rec["drums"], CLIP_S * rec["bpm"] / 60 + 4)
+        if not wav.exists():
+            programs = {0: INSTRUMENTS[rec["instrument"]], 1: 32 if rec["name"].startswith("synth") else
+                        INSTRUMENTS[rec["instrument"]], 2: INSTRUMENTS["flute" if rec["instrument"] != "flute"
+                                                                    else "strings"]}
+            render(notes, rec["bpm"], programs, wav)
+        manifest.append({**rec, "wav": wav.name, "split": split_of(rec["name"])})
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    return manifest
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", default=".cache/acoustic_corpus")
+    args = ap.parse_args(argv)
+    manifest = build(Path(args.out))
+    for split in ("train", "test"):
+        part = [m for m in manifest if m["split"] == split]
+        print(f"{split}: {len(part)} clips, {sum(m['mode'] == 'minor' for m in part)} minor, "
+              f"{sum(bool(m['drums']) for m in part)} with drums")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
