@@ -107,7 +107,7 @@ import pingouin
 import scipy.stats
 from scipy.spatial.distance import pdist, squareform
 
-from .threads import single_threaded_blas
+from ..threads import single_threaded_blas
 
 __all__ = [
     "StatsInputError",
@@ -1308,7 +1308,7 @@ def bootstrap_gap_ci(
 def _hierarchical_ci(design: _Design, n_boot: int, confidence: float, rng: np.random.Generator, name: str,
                      statistic_of_weights: Callable[[np.ndarray], np.ndarray]) -> BootstrapCI:
     """Percentile CI of a weighted statistic under the two-stage (wording, then seed) bootstrap."""
-    from .resampling import hierarchical_counts
+    from ..resampling import hierarchical_counts
 
     observed = float(statistic_of_weights(np.ones((1, design.n)))[0])
     values = []
@@ -2004,7 +2004,7 @@ def analyse_layers(
         for layer in layers
     ]
     correction = correct_across_layers([r.pvalue for r in results], alpha)
-    from .corrections import maxt_stepdown
+    from ..corrections import maxt_stepdown
 
     # Every layer ran through the same permutations (one plan), so row p of the
     # stacked nulls is one relabelling seen by all layers: what max-T needs.
