@@ -73,11 +73,12 @@ def record_plan_bytes(plan_function):
 
 
 def instrument() -> None:
-    stats._plan = record_plan_bytes(stats._plan)
-    stats._gap_engine = timed("permutation set-up", stats._gap_engine)
-    stats._control_engine = timed("permutation set-up", stats._control_engine)
-    stats._PermutationEngine.run = timed("permutation evaluation", stats._PermutationEngine.run)
-    stats.bootstrap_gap_ci = timed("bootstrap", stats.bootstrap_gap_ci)
+    layers = stats.layers  # where analyse_layers looks these up
+    layers._plan = record_plan_bytes(layers._plan)
+    layers._gap_engine = timed("permutation set-up", layers._gap_engine)
+    layers._control_engine = timed("permutation set-up", layers._control_engine)
+    stats.permutation._PermutationEngine.run = timed("permutation evaluation", stats.permutation._PermutationEngine.run)
+    layers.bootstrap_gap_ci = timed("bootstrap", layers.bootstrap_gap_ci)
 
 
 def measure(per_emotion: int, n_layers: int, dims: int, permutations: int, seed: int = 0) -> dict[str, float]:

@@ -477,7 +477,7 @@ def test_power_at_the_seeds_two_percent_line():
     anisotropic dimensions, is detected at p < 0.05 in at least 95% of datasets
     (measured: all of them). Only about half of them also MEASURE a gap >= 0.02:
     a true gap exactly on the line passes a ">= 0.02" criterion by a coin flip."""
-    curve = st.power_curve(effects=(0.02,), n_per_emotion=20, n_sim=100, n_permutations=199, seed=3)
+    curve = st.power_curve(planted_activations, effects=(0.02,), n_per_emotion=20, n_sim=100, n_permutations=199, seed=3)
     print(f"power at 0.02: {curve.power[0]:.2f}; p<0.05 and measured gap>=0.02: {curve.power_min_gap[0]:.2f}")
     assert curve.power[0] >= 0.95
     assert 0.25 < curve.power_min_gap[0] < 0.75
@@ -485,7 +485,7 @@ def test_power_at_the_seeds_two_percent_line():
 
 def test_power_curve_written_as_json_and_png(tmp_path):
     json_path, png_path = st.write_power_curve(
-        tmp_path / "power_curve", effects=(0.0, 0.001, 0.003, 0.02), n_sim=40, n_permutations=99, seed=0
+        tmp_path / "power_curve", generate=planted_activations, effects=(0.0, 0.001, 0.003, 0.02), n_sim=40, n_permutations=99, seed=0
     )
     record = json.loads(json_path.read_text())
     assert record["effects"] == [0.0, 0.001, 0.003, 0.02]

@@ -575,7 +575,7 @@ class AgreementResult:
     With the samples' wordings given (``scheme="wording"``), neither assumes
     independent samples: the p permutes the a/b side of whole wordings (the
     agreement rate is the statistic; U is then descriptive only) and the CI
-    resamples wordings, then seeds within wording (``emoprobe.resampling``)."""
+    resamples wordings, then seeds within wording (``emoprobe.stats.resampling``)."""
     direction: str
     n_a: int
     n_b: int
@@ -702,7 +702,7 @@ def _wording_level_agreement(a: np.ndarray, b: np.ndarray, sign: float, wordings
                              rng: np.random.Generator) -> tuple[np.ndarray, float, int]:
     """(bootstrap rates, wording-level permutation p, permutations used) of the agreement rate."""
     from . import stats
-    from .resampling import group_members
+    from .stats.resampling import group_members
 
     if wordings_a is None or wordings_b is None or len(wordings_a) != a.size or len(wordings_b) != b.size:
         raise ValueError("wordings_a and wordings_b must both be given, one wording per value")
@@ -721,7 +721,7 @@ def _wording_level_agreement(a: np.ndarray, b: np.ndarray, sign: float, wordings
         return cross / (in_a.sum(axis=1) * (1.0 - in_a).sum(axis=1))
 
     observed = float(rates(side_of_wording[None, :])[0])
-    batches, exact = stats._label_batches(side_of_wording, n_permutations, rng, 2000)
+    batches, exact = stats.permutation._label_batches(side_of_wording, n_permutations, rng, 2000)
     null = np.concatenate([rates(batch) for batch in batches])
     hits = np.count_nonzero(null >= observed - 1e-12)
     pvalue = hits / null.size if exact else (1 + hits) / (1 + null.size)
@@ -748,7 +748,7 @@ def _wording_level_agreement(a: np.ndarray, b: np.ndarray, sign: float, wordings
 
 def _two_stage_weights(wordings: np.ndarray, n_bootstrap: int, rng: np.random.Generator) -> np.ndarray:
     """Two-stage (wording, then seed) bootstrap counts of one side's samples."""
-    from .resampling import hierarchical_counts
+    from .stats.resampling import hierarchical_counts
 
     _, codes = np.unique(wordings, return_inverse=True)
     return hierarchical_counts(codes, np.zeros(codes.max() + 1, dtype=np.int64), n_bootstrap, rng)
@@ -867,13 +867,13 @@ def mantel_test(activation_distance: np.ndarray, acoustic_distance: np.ndarray,
     once and each permutation costs one gather + dot product.
 
     ``groups`` (each sample's wording, unique across emotions): permute whole
-    wordings and seeds within them (``emoprobe.resampling.block_permutations``)
+    wordings and seeds within them (``emoprobe.stats.resampling.block_permutations``)
     instead of single samples. When activations and audio both depend on the
     wording but not on each other, free permutations scatter the wording
     clusters and the test rejects far too often (measured 0.14 at alpha 0.05)."""
     from scipy.stats import rankdata
 
-    from .resampling import block_permutations
+    from .stats.resampling import block_permutations
 
     if groups is not None and len(groups) != np.shape(activation_distance)[0]:
         raise ValueError(f"groups has {len(groups)} entries for {np.shape(activation_distance)[0]} samples")
