@@ -28,7 +28,7 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 from emoprobe import acoustics as ac  # noqa: E402
-from emoprobe import synth_audio as sa  # noqa: E402
+from emoprobe.truth import synth_audio as sa  # noqa: E402
 
 SR = 32000
 DUR = 10.0

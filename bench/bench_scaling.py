@@ -49,7 +49,7 @@ import numpy as np
 
 from _timing import TIMERS, timed  # bench/ is on sys.path when a benchmark runs
 from emoprobe import stats
-from emoprobe.synthetic import synthetic_layers
+from emoprobe.truth.synthetic import synthetic_layers
 
 OUT_DIR = Path(__file__).resolve().parent / "out"
 FULL_PERMUTATIONS = 10_000

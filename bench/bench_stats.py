@@ -25,7 +25,7 @@ import scipy.stats
 
 from _timing import TIMERS, timed  # bench/ is on sys.path when a benchmark runs
 from emoprobe import stats
-from emoprobe.synthetic import synthetic_layers
+from emoprobe.truth.synthetic import synthetic_layers
 
 
 

@@ -10,7 +10,7 @@ never decides the verdict; its margin is reported beside the seed's 0.0047.
 
 import pytest
 
-from emoprobe.synthetic import SEED_BETWEEN_SIMILARITY, SEED_CONTROL_SIMILARITY
+from emoprobe.truth.synthetic import SEED_BETWEEN_SIMILARITY, SEED_CONTROL_SIMILARITY
 
 SEED_MARGIN = SEED_CONTROL_SIMILARITY - SEED_BETWEEN_SIMILARITY
 

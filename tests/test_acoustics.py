@@ -1,4 +1,4 @@
-"""Engineering tests for emoprobe.acoustics and emoprobe.synth_audio.
+"""Engineering tests for emoprobe.acoustics and emoprobe.truth.synth_audio.
 
 Known-answer tests run the extractor on synthesised audio whose answer is known
 by construction.  The tempo and mode sets here are *held out*: the extractor's
@@ -20,7 +20,7 @@ import soundfile as sf
 from scipy import stats
 
 from emoprobe import acoustics as ac
-from emoprobe import synth_audio as sa
+from emoprobe.truth import synth_audio as sa
 
 SR = 32000
 DUR = 10.0

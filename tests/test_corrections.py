@@ -5,7 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from emoprobe import stats, synthetic
+from emoprobe import stats
+from emoprobe.truth import synthetic
 from emoprobe.stats import corrections
 
 ALPHA = 0.05

@@ -75,7 +75,7 @@ def test_suite_stops_before_the_model_loads_when_no_data_could_give_go(tmp_path)
 
 
 def test_power_curve_uses_the_runs_permutations_and_correction():
-    from emoprobe.synthetic import planted_activations, seed_like_geometry
+    from emoprobe.truth.synthetic import planted_activations, seed_like_geometry
 
     common = dict(effects=(0.002,), n_sim=60, seed=5, **seed_like_geometry())
     uncorrected = stats.power_curve(planted_activations, n_permutations=199, n_layers=1, **common)

@@ -12,7 +12,8 @@ import pytest
 from sklearn.linear_model import RidgeClassifier
 from sklearn.model_selection import LeaveOneGroupOut, cross_val_predict
 
-from emoprobe import probe, stats, synthetic
+from emoprobe import probe, stats
+from emoprobe.truth import synthetic
 
 ALPHA = 0.05
 N_DATASETS = 500

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from emoprobe import acoustics, stats, synthetic
+from emoprobe import acoustics, stats
+from emoprobe.truth import synthetic
 from emoprobe.stats import resampling
 
 ALPHA = 0.05

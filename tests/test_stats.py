@@ -32,7 +32,7 @@ import pytest
 import scipy.stats
 
 from emoprobe import stats as st
-from emoprobe.synthetic import (
+from emoprobe.truth.synthetic import (
     SEED_BETWEEN_SIMILARITY,
     SEED_CONTROL_SIMILARITY,
     design_labels,

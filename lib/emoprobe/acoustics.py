@@ -3,7 +3,7 @@
 The seed's acoustic check read one happy and one sad clip and concluded "happy is
 slower than sad" (79.8 vs 89.3 BPM) -- plausibly a beat-tracker octave error.
 This module measures tempo, brightness, energy, mode and onset rate with settings
-chosen by *measured* accuracy on known-answer audio (``emoprobe.synth_audio``;
+chosen by *measured* accuracy on known-answer audio (``emoprobe.truth.synth_audio``;
 re-measure with ``bench/bench_acoustics.py --accuracy``), refuses bad
 audio loudly, caches features beside each sample, and provides the statistics
 that decide whether acoustics "match the labels in more than 80% of samples".

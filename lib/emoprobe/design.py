@@ -107,7 +107,8 @@ def detection_power(gap: float, n_emotions: int, n_wordings: int, n_seeds: int, 
     ``geometry`` goes to ``synthetic.planted_activations`` (default: the
     seed's numbers, ``synthetic.seed_like_activations``).
     """
-    from . import stats, synthetic
+    from . import stats
+    from .truth import synthetic
 
     threshold = alpha / n_layers
     del correction  # both need alpha / n_layers for one true layer among independent ones
