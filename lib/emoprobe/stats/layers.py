@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,12 +57,11 @@ def _plan(design: _Design, n_permutations: int, seed: int | None, control: bool,
 
 
 def _analyse_with_plan(
-    X: Any,
+    layer_data: Sequence[tuple[int | None, Any]],
     emotions: Any,
     prompts: Any,
     plan: _LayerPlan,
     *,
-    layer: int | None,
     metric: str,
     n_boot: int,
     confidence: float,
@@ -71,46 +70,58 @@ def _analyse_with_plan(
     thresholds: dict[str, float],
     bootstrap_unit: str,
     bootstrap_method: str,
-) -> LayerResult:
+) -> list[LayerResult]:
+    """One :class:`LayerResult` per ``(layer, activations)``, in order.
+
+    The per-layer numbers come first (similarity, summary, bootstrap); then
+    each permutation engine streams its batches through all the layers'
+    matrices at once (:meth:`_PermutationEngine.run_layers`), so no engine
+    keeps more than one batch of permutations.
+    """
     design = plan.design
-    X = _as_activations(X, "X" if layer is None else f"activations[{layer}]")
-    if X.shape[0] != design.n:
-        raise StatsInputError(f"{'X' if layer is None else f'layer {layer}'} has {X.shape[0]} samples but there are {design.n} labels")
-    S = similarity_matrix(X, metric)
-    summary = _gap_summary(S, design)
-    test = plan.gap.run(S)
-    ci = None
     if bootstrap_unit == "hierarchical" and design.prompt_codes is None:
         bootstrap_unit = "sample"  # no wordings known: samples are the only unit there is
-    if n_boot:
-        ci = bootstrap_gap_ci(
-            S, emotions, prompts, n_boot, confidence, _rng(plan.bootstrap_seed), unit=bootstrap_unit, method=bootstrap_method
-        )
-    control = plan.control.run(S) if plan.control is not None else None
-    pair_results = tuple(engine.run(S) for engine in plan.control_pairs)
+    matrices, summaries, cis, cohens = [], [], [], []
+    for layer, X in layer_data:
+        X = _as_activations(X, "X" if layer is None else f"activations[{layer}]")
+        if X.shape[0] != design.n:
+            raise StatsInputError(f"{'X' if layer is None else f'layer {layer}'} has {X.shape[0]} samples but there are {design.n} labels")
+        S = similarity_matrix(X, metric)
+        summaries.append(_gap_summary(S, design))
+        cis.append(bootstrap_gap_ci(S, emotions, prompts, n_boot, confidence, _rng(plan.bootstrap_seed),
+                                    unit=bootstrap_unit, method=bootstrap_method) if n_boot else None)
+        cohens.append(cohens_d_pairs(S, emotions, prompts))
+        matrices.append(S)
+    tests = plan.gap.run_layers(matrices)
+    controls = plan.control.run_layers(matrices) if plan.control is not None else [None] * len(matrices)
+    pair_results = [engine.run_layers(matrices) for engine in plan.control_pairs]
     bounded = metric in _BOUNDED_METRICS
-    return LayerResult(
-        layer=layer,
-        metric=metric,
-        n_samples=design.n,
-        n_per_emotion=design.counts(),
-        n_prompts=design.n_prompts,
-        statistic=summary.gap,
-        pvalue=test.pvalue,
-        gap=summary,
-        test=test,
-        ci=ci,
-        effect_class=effect_class(summary.gap, thresholds) if bounded else None,
-        effect_size=test.standardized,
-        cohens_d=cohens_d_pairs(S, emotions, prompts),
-        control=control,
-        control_pairs=pair_results,
-        alpha=float(alpha),
-        min_gap=float(min_gap),
-        meets_min_gap=bool(summary.gap >= min_gap),
-        significant=bool(test.pvalue < alpha),
-        effect_thresholds=thresholds,
-    )
+    return [
+        LayerResult(
+            layer=layer,
+            metric=metric,
+            n_samples=design.n,
+            n_per_emotion=design.counts(),
+            n_prompts=design.n_prompts,
+            statistic=summary.gap,
+            pvalue=test.pvalue,
+            gap=summary,
+            test=test,
+            ci=ci,
+            effect_class=effect_class(summary.gap, thresholds) if bounded else None,
+            effect_size=test.standardized,
+            cohens_d=d,
+            control=control,
+            control_pairs=tuple(by_pair[k] for by_pair in pair_results),
+            alpha=float(alpha),
+            min_gap=float(min_gap),
+            meets_min_gap=bool(summary.gap >= min_gap),
+            significant=bool(test.pvalue < alpha),
+            effect_thresholds=thresholds,
+        )
+        for k, ((layer, _), summary, test, ci, d, control) in enumerate(
+            zip(layer_data, summaries, tests, cis, cohens, controls))
+    ]
 
 
 def _check_layer_settings(metric: str, alpha: float, n_boot: int, confidence: float) -> None:
@@ -158,9 +169,9 @@ def analyse_layer(
     X = _as_activations(X)
     plan = _plan(_make_design(emotions, prompts, X.shape[0]), n_permutations, seed, control, control_pairs)
     return _analyse_with_plan(
-        X, emotions, prompts, plan, layer=layer, metric=metric, n_boot=n_boot, confidence=confidence, alpha=alpha,
+        [(layer, X)], emotions, prompts, plan, metric=metric, n_boot=n_boot, confidence=confidence, alpha=alpha,
         min_gap=min_gap, thresholds=thresholds, bootstrap_unit=bootstrap_unit, bootstrap_method=bootstrap_method,
-    )
+    )[0]
 
 
 @_single_threaded_blas
@@ -199,14 +210,11 @@ def analyse_layers(
     layers = sorted(activations)
     first = _as_activations(activations[layers[0]], f"activations[{layers[0]}]")
     plan = _plan(_make_design(emotions, prompts, first.shape[0]), n_permutations, seed, control, control_pairs)
-    results = [
-        _analyse_with_plan(
-            activations[layer], emotions, prompts, plan, layer=int(layer), metric=metric, n_boot=n_boot,
-            confidence=confidence, alpha=alpha, min_gap=min_gap, thresholds=thresholds,
-            bootstrap_unit=bootstrap_unit, bootstrap_method=bootstrap_method,
-        )
-        for layer in layers
-    ]
+    results = _analyse_with_plan(
+        [(int(layer), activations[layer]) for layer in layers], emotions, prompts, plan, metric=metric, n_boot=n_boot,
+        confidence=confidence, alpha=alpha, min_gap=min_gap, thresholds=thresholds,
+        bootstrap_unit=bootstrap_unit, bootstrap_method=bootstrap_method,
+    )
     correction = correct_across_layers([r.pvalue for r in results], alpha)
     # Every layer ran through the same permutations (one plan), so row p of the
     # stacked nulls is one relabelling seen by all layers: what max-T needs.

@@ -10,7 +10,7 @@ from scipy.spatial.distance import pdist, squareform
 
 from .corrections import correct_across_layers
 from .pairs import _as_activations, _check_count, _Design, _make_design, _pair_subset, _rng
-from .permutation import _label_batches, _onehot, _PermutationEngine, _pair_tuple, _same_class_sums, _class_block_sums, _unit_aggregate
+from .permutation import _label_stream, _onehot, _PermutationEngine, _pair_tuple, _same_class_sums, _class_block_sums, _unit_aggregate
 from .records import _BATCH_ELEMENTS, DEFAULT_ALPHA, DEFAULT_N_PERMUTATIONS, PermutationResult, StatsInputError, _single_threaded_blas
 
 
@@ -114,14 +114,14 @@ def _cka_engine(design: _Design, n_permutations: int, rng: np.random.Generator) 
         return _same_class_sums(T, onehot) / (norm_k * norm_l)
 
     batch = max(1, _BATCH_ELEMENTS // max(1, n_units * n_classes))
-    batches, exact = _label_batches(unit_labels, n_permutations, rng, batch)
+    labels, exact, count = _label_stream(unit_labels, n_permutations, rng, batch)
     return _PermutationEngine(
         name="cka",
         scheme="sample" if design.prompt_codes is None else "wording",
         exact=exact,
-        n_permutations=sum(len(b) for b in batches),
+        n_permutations=count,
         observed=payload(unit_labels[None, :]),
-        payloads=[payload(b) for b in batches],
+        batches=lambda: map(payload, labels()),
         prepare=prepare,
         evaluate=evaluate,
     )
@@ -157,14 +157,14 @@ def _mmd_engine(design: _Design, n_permutations: int, rng: np.random.Generator) 
         return mmd2.mean(axis=1)
 
     batch = max(1, _BATCH_ELEMENTS // max(1, n_units * n_classes))
-    batches, exact = _label_batches(unit_labels, n_permutations, rng, batch)
+    labels, exact, count = _label_stream(unit_labels, n_permutations, rng, batch)
     return _PermutationEngine(
         name="mmd",
         scheme="sample" if design.prompt_codes is None else "wording",
         exact=exact,
-        n_permutations=sum(len(b) for b in batches),
+        n_permutations=count,
         observed=payload(unit_labels[None, :]),
-        payloads=[payload(b) for b in batches],
+        batches=lambda: map(payload, labels()),
         prepare=prepare,
         evaluate=evaluate,
     )

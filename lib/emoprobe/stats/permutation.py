@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import math
-from collections.abc import Sequence
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -94,30 +98,69 @@ def _unit_aggregate(S: np.ndarray, unit_of_sample: np.ndarray, n_units: int, *, 
 def _label_batches(labels: np.ndarray, n_permutations: int, rng: np.random.Generator, batch: int) -> tuple[list[np.ndarray], bool]:
     """Batches of permuted label vectors: all distinct arrangements when there are at most
     ``n_permutations`` (exact test), else ``n_permutations`` uniformly random permutations."""
+    stream, exact, _ = _label_stream(labels, n_permutations, rng, batch)
+    return list(stream()), exact
+
+
+def _random_batches(labels: np.ndarray, sizes: list[int], rng: np.random.Generator) -> Iterator[np.ndarray]:
+    for size in sizes:
+        yield rng.permuted(np.tile(labels, (size, 1)), axis=1)
+
+
+def _label_stream(labels: np.ndarray, n_permutations: int, rng: np.random.Generator,
+                  batch: int) -> tuple[Callable[[], Iterator[np.ndarray]], bool, int]:
+    """The batches of :func:`_label_batches` as a replayable stream: (batches, exact, count).
+
+    Each call of ``batches()`` draws the same batches again, one at a time, from
+    a copy of ``rng``'s state taken here; ``rng`` itself is moved past them as
+    if they had been drawn now, so a caller that goes on using it draws what it
+    drew when the batches were kept.
+    """
     if _n_arrangements(labels) <= n_permutations:
         arrangements = _all_arrangements(labels)
-        return [arrangements[k : k + batch] for k in range(0, len(arrangements), batch)], True
-    batches = []
-    for start in range(0, n_permutations, batch):
-        size = min(batch, n_permutations - start)
-        batches.append(rng.permuted(np.tile(labels, (size, 1)), axis=1))
-    return batches, False
+        return (lambda: (arrangements[k : k + batch] for k in range(0, len(arrangements), batch))), True, len(arrangements)
+    sizes = [min(batch, n_permutations - start) for start in range(0, n_permutations, batch)]
+    state = copy.deepcopy(rng.bit_generator.state)
+    kind = type(rng.bit_generator)
+    for _ in _random_batches(labels, sizes, rng):
+        pass
+
+    def batches() -> Iterator[np.ndarray]:
+        replay = kind()
+        replay.state = state
+        return _random_batches(labels, sizes, np.random.Generator(replay))
+
+    return batches, False, n_permutations
+
+
+def _layer_workers(n_layers: int) -> int:
+    """Threads that evaluate one permutation batch on the layers side by side.
+
+    Each evaluation is single-threaded BLAS, so a layer's numbers do not depend
+    on this count; only the wall time does.
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, n_layers))
 
 
 @dataclass
 class _PermutationEngine:
     """A permutation test prepared for one design, evaluated on any number of layers.
 
-    The permuted label batches (and everything derived from labels alone:
-    one-hot matrices, pair counts, gather indices) are built once, then
-    ``run(S)`` evaluates the statistic on a layer's matrix with a few matrix
-    products. Layers analysed together therefore share their permutations:
-    each layer's test is valid on its own, and the Holm correction across
-    layers is valid under any dependence between them.
+    ``batches()`` streams the permutation batches (what derives from labels
+    alone: one-hot matrices, pair counts, gather indices), built one at a time
+    from the same permuted labels on every call. :meth:`run_layers` evaluates
+    each batch on every layer's matrix, with a few matrix products, and then
+    drops it: memory is one batch, whatever the number of permutations.
+    Layers analysed together share their permutations: each layer's test is
+    valid on its own, and the Holm correction across layers is valid under any
+    dependence between them.
 
-    ``prepare(S)`` maps the layer's matrix to what ``evaluate(prepared,
-    payload)`` needs; ``payloads`` are the permutation batches, ``observed``
-    the payload of the real labelling.
+    ``prepare(S)`` maps a layer's matrix to what ``evaluate(prepared,
+    payload)`` needs; ``observed`` is the payload of the real labelling.
     """
 
     name: str
@@ -125,20 +168,36 @@ class _PermutationEngine:
     exact: bool
     n_permutations: int
     observed: Any
-    payloads: list[Any]
+    batches: Callable[[], Iterable[Any]]
     prepare: Callable[[np.ndarray], Any]
     evaluate: Callable[[Any, Any], np.ndarray]
     pair: tuple[str, str] | None = None
 
     def run(self, S: np.ndarray, *, alternative: str = "greater", scale: float | None = None) -> PermutationResult:
-        prepared = self.prepare(S)
-        observed = float(self.evaluate(prepared, self.observed)[0])
-        null = np.concatenate([self.evaluate(prepared, payload) for payload in self.payloads])
-        if scale is None:
-            scale = float(np.abs(S).max())
-        return _permutation_result(
-            observed, null, self.exact, alternative=alternative, scheme=self.scheme, name=self.name, scale=scale, pair=self.pair
-        )
+        return self.run_layers([S], alternative=alternative, scales=None if scale is None else [scale])[0]
+
+    def run_layers(self, matrices: Sequence[np.ndarray], *, alternative: str = "greater",
+                   scales: Sequence[float] | None = None) -> list[PermutationResult]:
+        """The test on each layer's matrix, every permutation batch evaluated on all layers before the next."""
+        prepared = [self.prepare(S) for S in matrices]
+        observed = [float(self.evaluate(p, self.observed)[0]) for p in prepared]
+        nulls: list[list[np.ndarray]] = [[] for _ in prepared]
+        workers = _layer_workers(len(prepared))
+        with ThreadPoolExecutor(workers) if workers > 1 else contextlib.nullcontext() as pool:
+            for payload in self.batches():
+                if pool is None:
+                    values = [self.evaluate(p, payload) for p in prepared]
+                else:
+                    values = list(pool.map(lambda p, load=payload: self.evaluate(p, load), prepared))
+                for null, value in zip(nulls, values):
+                    null.append(value)
+        if scales is None:
+            scales = [float(np.abs(S).max()) for S in matrices]
+        return [
+            _permutation_result(value, np.concatenate(null), self.exact, alternative=alternative, scheme=self.scheme,
+                                name=self.name, scale=scale, pair=self.pair)
+            for value, null, scale in zip(observed, nulls, scales)
+        ]
 
 
 def _pvalue(null: np.ndarray, observed: float, alternative: str, exact: bool, tolerance: float) -> float:
@@ -232,15 +291,14 @@ def _gap_engine(design: _Design, n_permutations: int, rng: np.random.Generator, 
         return within_sum / within_count - (total_sum - within_sum) / (total_count - within_count)
 
     batch = max(1, _BATCH_ELEMENTS // max(1, n_units * n_classes))
-    batches, exact = _label_batches(unit_labels, n_permutations, rng, batch)
-    payloads = [payload(b) for b in batches]
+    labels, exact, count = _label_stream(unit_labels, n_permutations, rng, batch)
     return _PermutationEngine(
         name="gap",
         scheme="sample" if design.prompt_codes is None else "wording",
         exact=exact,
-        n_permutations=sum(len(b) for b in batches),
+        n_permutations=count,
         observed=payload(unit_labels[None, :]),
-        payloads=payloads,
+        batches=lambda: map(payload, labels()),
         prepare=prepare,
         evaluate=evaluate,
         pair=_pair_tuple(pair),
@@ -294,14 +352,14 @@ def _control_engine(design: _Design, n_permutations: int, rng: np.random.Generat
         return control_sum / control_count - (total - same_emotion_sum) / between_count
 
     batch = max(1, _BATCH_ELEMENTS // max(1, n * n_emotions))
-    batches, exact = _label_batches(prompt_codes, n_permutations, rng, batch)  # type: ignore[arg-type]
+    labels, exact, count = _label_stream(prompt_codes, n_permutations, rng, batch)  # type: ignore[arg-type]
     return _PermutationEngine(
         name="control_gap",
         scheme="sample",
         exact=exact,
-        n_permutations=sum(len(b) for b in batches),
+        n_permutations=count,
         observed=payload(prompt_codes[None, :]),  # type: ignore[index]
-        payloads=[payload(b) for b in batches],
+        batches=lambda: map(payload, labels()),
         prepare=prepare,
         evaluate=evaluate,
         pair=_pair_tuple(pair),
