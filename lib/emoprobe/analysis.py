@@ -220,18 +220,22 @@ def linear_probe(samples: SampleSet, layers: Sequence[int], config: ExperimentCo
 
 
 def acoustic_features(samples: SampleSet, config: ExperimentConfig, progress: bool = True) -> list:
-    """Acoustic features of every sample, cached beside it (see ``acoustics``)."""
+    """Acoustic features of every sample, kept in the sample store (see ``acoustics.load_or_extract``).
+
+    Keyed there by each clip's checksum (the one its entry records) and the
+    extractor's version: the one cache of features.
+    """
     from tqdm.auto import tqdm
 
     from . import acoustics
+    from .store import SampleStore
 
-    def compute():
-        # Under the memo's lock: with -n auto one worker extracts, the others wait and load.
-        return [acoustics.load_or_extract(sample.audio_path, sample.path, sample.meta.get("sample_rate"))
+    store = SampleStore(config.cache_dir)
+    # With -n auto one worker extracts, the others wait and then read what it kept.
+    with store.lock(samples.keys, purpose="acoustics"):
+        return [acoustics.load_or_extract(sample.audio_path, store, sample.meta.get("sample_rate"),
+                                          source_sha256=sample.meta["checksums"]["audio.wav"])
                 for sample in tqdm(samples.samples, desc="acoustic features", unit="clip", disable=not progress)]
-
-    return memoised(config.cache_dir, "acoustic_features",
-                    {"keys": samples.keys, "extractor": acoustics.EXTRACTOR_VERSION}, compute)
 
 
 ACOUSTIC_DISTANCE_FEATURES = ("tempo_bpm", "centroid_mean_hz", "rms", "onset_rate", "mode")
