@@ -98,7 +98,9 @@ rejects). With ``n_permutations`` random permutations the smallest attainable
 p is ``1 / (n_permutations + 1)``: Holm over 48 layers at alpha 0.05 needs
 p < 0.00104, so use at least 999 permutations (the default is 10,000).
 :func:`analyse_layers` draws the permutations once and runs every layer
-through them (each layer's test stays valid; Holm holds under any dependence).
+through them (each layer's test stays valid; Holm holds under any dependence),
+streamed: each batch of permutations is evaluated on every layer and dropped
+before the next is built, so memory does not grow with ``n_permutations``.
 
 Thresholds (``alpha``, the 0.02 line, ``n_permutations``, the effect classes)
 are arguments with documented defaults below; the experiment config passes
