@@ -709,3 +709,19 @@ def test_streamed_engine_holds_one_batch_not_every_permutation():
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert every_batch > 3e8 and peak < 3 * one_batch + 50e6, (peak, one_batch, every_batch)
+
+
+def test_the_decisive_analysis_without_controls_gives_the_same_numbers():
+    """analysis.emotion_layers leaves the (exploratory) control tests to
+    analysis.emotion_controls: each random stream has its own child seed, so
+    dropping them changes no gap, CI or corrected p."""
+    activations, emotions, prompts = synthetic_layers(6, 3, {0: 0.02}, n_prompts_per_emotion=3, n_seeds_per_prompt=3,
+                                                      dim=32)
+    both = st.analyse_layers(activations, emotions, prompts, n_permutations=999, n_boot=200, seed=6)
+    decisive = st.analyse_layers(activations, emotions, prompts, n_permutations=999, n_boot=200, seed=6,
+                                 control=False, control_pairs=False)
+    for a, b in zip(both.layers, decisive.layers):
+        assert b.control is None and b.control_pairs == ()
+        assert (a.test.to_dict(), a.ci.to_dict(), a.pvalue_holm, a.pvalue_maxt) == \
+            (b.test.to_dict(), b.ci.to_dict(), b.pvalue_holm, b.pvalue_maxt)
+        assert np.array_equal(a.test.null_distribution, b.test.null_distribution)

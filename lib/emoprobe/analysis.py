@@ -82,16 +82,32 @@ def _stats_kwargs(config: ExperimentConfig) -> dict:
 
 def emotion_layers(samples: SampleSet, layers: Sequence[int], config: ExperimentConfig,
                    metric: str | None = None) -> stats.LayersAnalysis:
-    """Gap, permutation p, bootstrap CI and control per layer; Holm and BH across layers.
+    """Gap, permutation p and bootstrap CI per layer; Holm, BH and max-T across layers.
 
-    The CI resamples whole wordings within emotion, then seeds within wording:
-    the spread between wordings is part of the uncertainty of the gap.
+    What the decisive claims read. The CI resamples whole wordings within
+    emotion, then seeds within wording: the spread between wordings is part of
+    the uncertainty of the gap. The gap test permutes wordings, so its N^2 work
+    is one wording-block sum per layer; the control tests, which permute
+    samples and cost N^2 per permutation, are :func:`emotion_controls`.
     """
-    kwargs = {**_stats_kwargs(config), "n_boot": config.statistics.n_bootstrap, "bootstrap_unit": "hierarchical"}
+    kwargs = {**_stats_kwargs(config), "n_boot": config.statistics.n_bootstrap, "bootstrap_unit": "hierarchical",
+              "control": False, "control_pairs": False}
     if metric:
         kwargs["metric"] = metric
     payload = {"keys": samples.keys, "layers": list(layers), **kwargs}
     return memoised(config.cache_dir, "emotion_layers", payload, lambda: stats.analyse_layers(
+        {layer: samples.layer(layer) for layer in layers}, samples.conditions, samples.prompt_ids, **kwargs))
+
+
+def emotion_controls(samples: SampleSet, layers: Sequence[int], config: ExperimentConfig) -> stats.LayersAnalysis:
+    """The control tests per layer and emotion pair (claim 2, exploratory), Holm over every layer x pair.
+
+    The same seed as :func:`emotion_layers`, so its gap numbers are the same
+    and its control p-values are those one analysis of both would give.
+    """
+    kwargs = {**_stats_kwargs(config), "n_boot": 0, "control": True, "control_pairs": True}
+    payload = {"keys": samples.keys, "layers": list(layers), **kwargs}
+    return memoised(config.cache_dir, "emotion_controls", payload, lambda: stats.analyse_layers(
         {layer: samples.layer(layer) for layer in layers}, samples.conditions, samples.prompt_ids, **kwargs))
 
 
