@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Callable
 
 import numpy as np
@@ -26,6 +27,7 @@ def bootstrap_gap_ci(
     unit: str = "sample",
     method: str = "BCa",
     statistic: str = "gap",
+    resamples: Sequence[np.ndarray] | None = None,
 ) -> BootstrapCI:
     """Bootstrap CI of ``gap`` (or ``control_gap``) via ``scipy.stats.bootstrap``.
 
@@ -39,6 +41,10 @@ def bootstrap_gap_ci(
     each drawn wording (two stages, :func:`emoprobe.stats.resampling.hierarchical_counts`),
     with a percentile interval (``method`` is not used). This is the one that
     covers the true gap under a wording effect (``tests/test_resampling.py``).
+
+    ``resamples``: the two-stage draws to use instead of drawing them from
+    ``seed`` (:func:`_hierarchical_resamples`, so that layers sharing one design
+    share one draw; the same as drawing it from that seed every time).
 
     A resample counts a sample drawn k times with weight k; pairs of a sample
     with its own copies are left out (they are not pairs of two generations).
@@ -66,7 +72,9 @@ def bootstrap_gap_ci(
         return np.einsum("bi,bi->b", W @ values, W) / np.einsum("bi,bi->b", W @ counts, W)
 
     if unit == "hierarchical":
-        return _hierarchical_ci(design, n_boot, confidence, _rng(seed), statistic,
+        if resamples is None:
+            resamples = _hierarchical_resamples(design, n_boot, _rng(seed))
+        return _hierarchical_ci(design, n_boot, confidence, resamples, statistic,
                                 lambda W: weighted_mean(W, S_first, C_first) - weighted_mean(W, S_between, C_between))
 
     n = design.n
@@ -126,13 +134,18 @@ def bootstrap_gap_ci(
     )
 
 
-def _hierarchical_ci(design: _Design, n_boot: int, confidence: float, rng: np.random.Generator, name: str,
+def _hierarchical_resamples(design: _Design, n_boot: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """The two-stage (wording, then seed) resample counts, ``[500, N]`` at a time (bounded work per product)."""
+    return [hierarchical_counts(design.prompt_codes, design.prompt_emotion, min(500, n_boot - start), rng)
+            for start in range(0, n_boot, 500)]
+
+
+def _hierarchical_ci(design: _Design, n_boot: int, confidence: float, resamples: Sequence[np.ndarray], name: str,
                      statistic_of_weights: Callable[[np.ndarray], np.ndarray]) -> BootstrapCI:
     """Percentile CI of a weighted statistic under the two-stage (wording, then seed) bootstrap."""
     observed = float(statistic_of_weights(np.ones((1, design.n)))[0])
     values = []
-    for start in range(0, n_boot, 500):  # bounded memory: 500 x N weights at a time
-        counts = hierarchical_counts(design.prompt_codes, design.prompt_emotion, min(500, n_boot - start), rng)
+    for counts in resamples:
         with np.errstate(invalid="ignore", divide="ignore"):
             values.append(statistic_of_weights(counts))
     boot = np.concatenate(values)

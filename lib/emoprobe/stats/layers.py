@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .bootstrap import bootstrap_gap_ci
+from .bootstrap import _hierarchical_resamples, bootstrap_gap_ci
 from .corrections import correct_across_layers, maxt_stepdown
 from .diagnostics import _check_thresholds, cohens_d_pairs, effect_class
 from .pairs import _as_activations, _check_count, _Design, _gap_summary, _make_design, _rng, similarity_matrix
@@ -81,6 +81,10 @@ def _analyse_with_plan(
     design = plan.design
     if bootstrap_unit == "hierarchical" and design.prompt_codes is None:
         bootstrap_unit = "sample"  # no wordings known: samples are the only unit there is
+    # One draw of the two-stage resamples for every layer: each layer would draw
+    # the same ones from the same seed.
+    resamples = (_hierarchical_resamples(design, n_boot, _rng(plan.bootstrap_seed))
+                 if n_boot and bootstrap_unit == "hierarchical" else None)
     matrices, summaries, cis, cohens = [], [], [], []
     for layer, X in layer_data:
         X = _as_activations(X, "X" if layer is None else f"activations[{layer}]")
@@ -89,7 +93,8 @@ def _analyse_with_plan(
         S = similarity_matrix(X, metric)
         summaries.append(_gap_summary(S, design))
         cis.append(bootstrap_gap_ci(S, emotions, prompts, n_boot, confidence, _rng(plan.bootstrap_seed),
-                                    unit=bootstrap_unit, method=bootstrap_method) if n_boot else None)
+                                    unit=bootstrap_unit, method=bootstrap_method, resamples=resamples)
+                    if n_boot else None)
         cohens.append(cohens_d_pairs(S, emotions, prompts))
         matrices.append(S)
     tests = plan.gap.run_layers(matrices)
