@@ -28,7 +28,8 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 from emoprobe import acoustics as ac  # noqa: E402
-from emoprobe import synth_audio as sa  # noqa: E402
+from emoprobe.truth import synth_audio as sa  # noqa: E402
+from emoprobe.store import SampleStore  # noqa: E402
 
 SR = 32000
 DUR = 10.0
@@ -54,14 +55,14 @@ def bench_timing(jobs: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         with ProcessPoolExecutor(jobs) as pool:
             paths = list(pool.map(_make_clip, [(i, tmp) for i in range(N_CLIPS)]))
-        cache = Path(tmp) / "features"
+        store = SampleStore(Path(tmp) / "store")  # features are kept as the store's derived data
 
         t0 = time.perf_counter()
-        first = ac.load_or_extract_many(paths, cache, SR, n_jobs=jobs)
+        first = ac.load_or_extract_many(paths, store, SR, n_jobs=jobs)
         t_first = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        second = ac.load_or_extract_many(paths, cache, SR, n_jobs=1)
+        second = ac.load_or_extract_many(paths, store, SR, n_jobs=1)
         t_second = time.perf_counter() - t0
         assert first == second, "cached features differ from computed ones"
 

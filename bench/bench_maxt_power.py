@@ -16,7 +16,8 @@ import time
 
 import numpy as np
 
-from emoprobe import stats, synthetic
+from emoprobe import stats
+from emoprobe.truth import synthetic
 
 
 def correlated_layers(rng, n_layers: int, gap: float, layer_noise: float):

@@ -15,7 +15,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 
 import numpy as np  # noqa: E402
 
-from emoprobe import probe, synthetic  # noqa: E402
+from emoprobe import probe  # noqa: E402
+from emoprobe.truth import synthetic  # noqa: E402
 
 N_LAYERS, DIM, N_PERMUTATIONS = 48, 2048, 1000
 

@@ -5,9 +5,9 @@ Runs ``stats.analyse_layers`` (what the suite calls) on synthetic activations
 = samples per emotion / 5, 2048 dims as in MusicGen large) and times its
 parts, as ``bench_stats.py`` does:
 
-* permutation set-up: the permuted label batches and what derives from them
-  (built once per analysis, shared by all layers; reported per analysis,
-  with the memory it holds);
+* permutation set-up: drawing the permuted labels once per analysis (the
+  engines keep only the generator's state; "set-up GB" is the largest batch
+  any engine builds, which is all an engine holds at a time);
 * permutation evaluation: each layer's gap, control and 6 per-pair control tests;
 * bootstrap: each layer's BCa interval of the gap (scipy.stats.bootstrap);
 * the rest: similarity matrices, summaries, corrections.
@@ -17,18 +17,17 @@ permutations x N^2 per layer (the control tests multiply a one-hot [C, N] by
 the N x N similarity matrix per permutation; the gap test works on wordings,
 whose number does not grow with N), so per-layer time should grow as N^2 at
 fixed permutations, and total time linearly in layers at fixed N (plus the
-set-up, paid once). The set-up is also permutations x N^2: it keeps each
-permutation's same-wording pair list (N^2 / 40 entries) until every layer is
-done, which is what its time and memory show at large N.
+set-up, paid once). Each permutation batch is built once per analysis and
+evaluated on every layer before the next (the batch-building time shows in
+the evaluation), so memory does not grow with the permutations.
 
 Series 1: samples per emotion 20, 50, 100, 200 (N = 80..800), 4 layers.
 Series 2: layers 1, 12, 24, 48 at 20 per emotion (N = 80).
 Permutations: the suite's 10,000, except at 200 per emotion, where they are
-reduced to 2,000 because the permutation set-up keeps every permuted
-same-wording pair list in memory (permutations x N^2 / 40 int64: about 5.6 GB
-for 10,000 at N = 800); its permutation times are scaled by 10,000 / 2,000,
-which is checked by also running 100 per emotion at 2,000 (the ratio is
-printed). Bootstrap resamples: the suite's 2,000 throughout.
+reduced to 2,000 (time, not memory: the box is shared); its permutation times
+are scaled by 10,000 / 2,000, which is checked by also running 100 per emotion
+at 2,000 (the ratio is printed). Bootstrap resamples: the suite's 2,000
+throughout. Peak memory at the plan's sizes: ``bench_goals.py``.
 
 Writes bench/out/scaling.png (git-ignored) and prints a table, the fitted
 exponents of each part, and last the exponent in N of the per-layer analysis
@@ -49,7 +48,7 @@ import numpy as np
 
 from _timing import TIMERS, timed  # bench/ is on sys.path when a benchmark runs
 from emoprobe import stats
-from emoprobe.synthetic import synthetic_layers
+from emoprobe.truth.synthetic import synthetic_layers
 
 OUT_DIR = Path(__file__).resolve().parent / "out"
 FULL_PERMUTATIONS = 10_000
@@ -62,22 +61,33 @@ PLAN_BYTES: list[int] = []
 
 
 def record_plan_bytes(plan_function):
+    """Record the largest permutation batch each engine of the plan streams (what it holds at once)."""
     def wrapper(*args, **kwargs):
         plan = plan_function(*args, **kwargs)
-        engines = [plan.gap, plan.control, *plan.control_pairs]
-        PLAN_BYTES.append(sum(array.nbytes for engine in engines if engine is not None
-                              for payload in engine.payloads for array in payload))
+        for engine in [plan.gap, plan.control, *plan.control_pairs]:
+            if engine is not None:
+                engine.batches = largest_batch(engine.batches)
         return plan
 
     return wrapper
 
 
+def largest_batch(batches):
+    def stream():
+        for payload in batches():
+            PLAN_BYTES.append(sum(array.nbytes for array in payload))
+            yield payload
+
+    return stream
+
+
 def instrument() -> None:
-    stats._plan = record_plan_bytes(stats._plan)
-    stats._gap_engine = timed("permutation set-up", stats._gap_engine)
-    stats._control_engine = timed("permutation set-up", stats._control_engine)
-    stats._PermutationEngine.run = timed("permutation evaluation", stats._PermutationEngine.run)
-    stats.bootstrap_gap_ci = timed("bootstrap", stats.bootstrap_gap_ci)
+    layers = stats.layers  # where analyse_layers looks these up
+    layers._plan = record_plan_bytes(layers._plan)
+    layers._gap_engine = timed("permutation set-up", layers._gap_engine)
+    layers._control_engine = timed("permutation set-up", layers._control_engine)
+    stats.permutation._PermutationEngine.run = timed("permutation evaluation", stats.permutation._PermutationEngine.run)
+    layers.bootstrap_gap_ci = timed("bootstrap", layers.bootstrap_gap_ci)
 
 
 def measure(per_emotion: int, n_layers: int, dims: int, permutations: int, seed: int = 0) -> dict[str, float]:
@@ -99,7 +109,7 @@ def measure(per_emotion: int, n_layers: int, dims: int, permutations: int, seed:
         parts[part] *= scale
     parts["total"] = sum(parts[p] for p in PARTS)
     parts["per layer"] = sum(parts[p] for p in LAYER_PARTS) / n_layers
-    parts["set-up GB"] = PLAN_BYTES[0] / 1e9 * scale
+    parts["set-up GB"] = max(PLAN_BYTES) / 1e9  # one batch: the engines stream, whatever the permutations
     parts["measured seconds"] = total
     return parts
 

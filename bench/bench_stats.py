@@ -25,7 +25,7 @@ import scipy.stats
 
 from _timing import TIMERS, timed  # bench/ is on sys.path when a benchmark runs
 from emoprobe import stats
-from emoprobe.synthetic import synthetic_layers
+from emoprobe.truth.synthetic import synthetic_layers
 
 
 
@@ -34,10 +34,11 @@ from emoprobe.synthetic import synthetic_layers
 def instrument() -> None:
     """Count the time of permutation work: engine construction (permuted label
     batches, one-hot matrices, gather indices) and evaluation on each layer."""
-    stats._gap_engine = timed("permutation", stats._gap_engine)
-    stats._control_engine = timed("permutation", stats._control_engine)
-    stats._PermutationEngine.run = timed("permutation", stats._PermutationEngine.run)
-    stats.bootstrap_gap_ci = timed("bootstrap", stats.bootstrap_gap_ci)
+    layers = stats.layers  # where analyse_layers looks the engines up
+    layers._gap_engine = timed("permutation", layers._gap_engine)
+    layers._control_engine = timed("permutation", layers._control_engine)
+    stats.permutation._PermutationEngine.run = timed("permutation", stats.permutation._PermutationEngine.run)
+    layers.bootstrap_gap_ci = timed("bootstrap", layers.bootstrap_gap_ci)
 
 
 def scipy_reference(S, emotions, prompts, n_resamples, seed):

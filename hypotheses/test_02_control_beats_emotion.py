@@ -10,16 +10,16 @@ never decides the verdict; its margin is reported beside the seed's 0.0047.
 
 import pytest
 
-from emoprobe.synthetic import SEED_BETWEEN_SIMILARITY, SEED_CONTROL_SIMILARITY
+from emoprobe.truth.synthetic import SEED_BETWEEN_SIMILARITY, SEED_CONTROL_SIMILARITY
 
 SEED_MARGIN = SEED_CONTROL_SIMILARITY - SEED_BETWEEN_SIMILARITY
 
 
 @pytest.mark.claim
 @pytest.mark.exploratory
-def test_control_similarity_beats_between_emotion_similarity(layer, emotion_pair, layer_analysis, experiment,
+def test_control_similarity_beats_between_emotion_similarity(layer, emotion_pair, control_analysis, experiment,
                                                              record_claim):
-    result = layer_analysis.layer(layer)
+    result = control_analysis.layer(layer)
     index = next(k for k, c in enumerate(result.control_pairs) if set(c.pair) == set(emotion_pair))
     control, pvalue_holm = result.control_pairs[index], result.control_pairs_holm[index]
     pair_gap = result.gap.pair(*emotion_pair)
@@ -30,5 +30,5 @@ def test_control_similarity_beats_between_emotion_similarity(layer, emotion_pair
     assert control.statistic > 0 and pvalue_holm < alpha, (
         f"layer {layer}, {emotion_pair[0]} vs {emotion_pair[1]}: control similarity {pair_gap.control:.4f} "
         f"vs between {pair_gap.between:.4f}, margin {control.statistic:+.4f} (the seed's: {SEED_MARGIN:.4f}), "
-        f"p = {control.pvalue:.3g}, Holm over {len(result.control_pairs) * layer_analysis.n_layers} layer x pair tests {pvalue_holm:.3g}, "
+        f"p = {control.pvalue:.3g}, Holm over {len(result.control_pairs) * control_analysis.n_layers} layer x pair tests {pvalue_holm:.3g}, "
         f"alpha {alpha}. A control (the seeds vary less than the prompts), not evidence of emotion")

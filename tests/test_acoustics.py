@@ -1,4 +1,4 @@
-"""Engineering tests for emoprobe.acoustics and emoprobe.synth_audio.
+"""Engineering tests for emoprobe.acoustics and emoprobe.truth.synth_audio.
 
 Known-answer tests run the extractor on synthesised audio whose answer is known
 by construction.  The tempo and mode sets here are *held out*: the extractor's
@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 
 import numpy as np
 import pytest
@@ -20,7 +19,9 @@ import soundfile as sf
 from scipy import stats
 
 from emoprobe import acoustics as ac
-from emoprobe import synth_audio as sa
+from emoprobe.fileio import sha256_file
+from emoprobe.store import SampleStore
+from emoprobe.truth import synth_audio as sa
 
 SR = 32000
 DUR = 10.0
@@ -332,57 +333,75 @@ def _boom(*args, **kwargs):
     raise AssertionError("extract_features called although a valid cache entry exists")
 
 
-def test_cache_computes_once_then_loads(wav, monkeypatch):
-    first = ac.load_or_extract(wav, None, SR)
-    cache = ac.cache_path_for(wav)
-    assert cache.parent == wav.parent and ac.EXTRACTOR_VERSION in cache.name and cache.exists()
+@pytest.fixture
+def store(tmp_path):
+    return SampleStore(tmp_path / "store")
+
+
+def _kept(store) -> list:
+    return sorted((store.root / "derived").rglob("*.json"))
+
+
+def test_features_are_computed_once_then_read_from_the_store(wav, store, monkeypatch):
+    first = ac.load_or_extract(wav, store, SR)
+    [entry] = _kept(store)
+    assert ac.EXTRACTOR_VERSION in entry.parts and entry.name.startswith(sha256_file(wav))
+    assert not [p for p in wav.parent.iterdir() if p.suffix == ".json"]  # nothing beside the audio
     monkeypatch.setattr(ac, "extract_features", _boom)
-    assert ac.load_or_extract(wav, None, SR) == first
-    assert not [p for p in wav.parent.iterdir() if p.name.endswith(".tmp")]
+    assert ac.load_or_extract(wav, store, SR) == first
+    assert ac.load_or_extract(wav, store, SR, source_sha256=sha256_file(wav)) == first
+    assert not [p for p in entry.parent.iterdir() if p.name.endswith(".tmp")]
 
 
-def test_cache_directory_and_explicit_file(wav, tmp_path):
-    in_dir = ac.load_or_extract(wav, tmp_path / "cache", SR)
-    assert (tmp_path / "cache" / ac.cache_path_for(wav).name).exists()
-    explicit = tmp_path / "elsewhere" / "features.json"
-    assert ac.load_or_extract(wav, explicit, SR) == in_dir
-    assert json.loads(explicit.read_text())["extractor_version"] == ac.EXTRACTOR_VERSION
+def test_without_a_store_features_are_computed_and_not_kept(wav, tmp_path):
+    assert ac.load_or_extract(wav, None, SR) == ac.load_or_extract(wav, None, SR)
+    assert not list(tmp_path.rglob("*.json"))
 
 
-def test_cache_recomputes_on_new_version(wav, monkeypatch):
-    ac.load_or_extract(wav, None, SR)
+def test_features_are_recomputed_on_a_new_extractor_version(wav, store, monkeypatch):
+    ac.load_or_extract(wav, store, SR)
+    version = ac.EXTRACTOR_VERSION
     calls = []
     real = ac.extract_features
     monkeypatch.setattr(ac, "extract_features", lambda *a, **k: calls.append(1) or real(*a, **k))
     monkeypatch.setattr(ac, "EXTRACTOR_VERSION", "acoustics-test-bump")
-    ac.load_or_extract(wav, None, SR)
+    ac.load_or_extract(wav, store, SR)
+    ac.load_or_extract(wav, store, SR)
     assert calls == [1]
-    assert ac.cache_path_for(wav).name.endswith("acoustics-test-bump.json")
+    versions = sorted(p.relative_to(store.root / "derived" / "acoustics").parts[0] for p in _kept(store))
+    assert versions == sorted([version, "acoustics-test-bump"])
 
 
-def test_cache_recomputes_when_audio_changes(wav, monkeypatch):
-    before = ac.load_or_extract(wav, None, SR)
+def test_features_are_recomputed_when_the_audio_changes(wav, store):
+    before = ac.load_or_extract(wav, store, SR)
     sf.write(wav, sa.sine_tone(440.0, 0.2, 4.0, SR), SR, subtype="FLOAT")
-    after = ac.load_or_extract(wav, None, SR)
+    after = ac.load_or_extract(wav, store, SR)
     assert after.rms == pytest.approx(0.2, rel=1e-3) and after.rms != before.rms
 
 
-def test_cache_recovers_from_corrupt_entry(wav):
-    ac.cache_path_for(wav).write_text("{not json")
-    f = ac.load_or_extract(wav, None, SR)
-    assert json.loads(ac.cache_path_for(wav).read_text())["features"]["rms"] == f.rms
+def test_a_damaged_or_foreign_entry_is_recomputed(wav, store):
+    first = ac.load_or_extract(wav, store, SR)
+    [entry] = _kept(store)
+    entry.write_text("{not json")
+    assert ac.load_or_extract(wav, store, SR) == first
+    assert json.loads(entry.read_text())["value"]["rms"] == first.rms
+    record = json.loads(entry.read_text())
+    record["key"]["checksum"] = "0" * 64  # another clip's features under this clip's name
+    record["value"]["rms"] = 123.0
+    entry.write_text(json.dumps(record))
+    assert ac.load_or_extract(wav, store, SR) == first
 
 
-def test_cache_refuses_stereo_and_wrong_rate(tmp_path, good_clip):
+def test_errors_refuse_stereo_and_wrong_rate_and_are_not_kept(tmp_path, good_clip, store):
     stereo = tmp_path / "stereo.wav"
     sf.write(stereo, np.stack([good_clip, good_clip], axis=1), SR, subtype="FLOAT")
     with pytest.raises(ac.AudioInputError, match="mono"):
-        ac.load_or_extract(stereo, None, SR)
+        ac.load_or_extract(stereo, store, SR)
     wrong = tmp_path / "wrong_rate.wav"
     sf.write(wrong, good_clip, 16000, subtype="FLOAT")
     with pytest.raises(ac.AudioInputError, match="expected 32000"):
-        ac.load_or_extract(wrong, None, SR)
-    assert not ac.cache_path_for(wrong).exists()  # errors are not cached
+        ac.load_or_extract(wrong, store, SR)
+    assert not _kept(store)
 
 
 def test_load_or_extract_many_in_parallel_matches_serial(tmp_path):
@@ -391,10 +410,11 @@ def test_load_or_extract_many_in_parallel_matches_serial(tmp_path):
         p = tmp_path / f"clip{i}.wav"
         sf.write(p, sa.drum_pattern(bpm, 4.0, SR, pattern="rock", seed=i), SR, subtype="FLOAT")
         paths.append(p)
-    parallel = ac.load_or_extract_many(paths, tmp_path / "par", SR, n_jobs=2)
-    serial = ac.load_or_extract_many(paths, tmp_path / "ser", SR, n_jobs=1)
+    parallel_store, serial_store = SampleStore(tmp_path / "par"), SampleStore(tmp_path / "ser")
+    parallel = ac.load_or_extract_many(paths, parallel_store, SR, n_jobs=2)
+    serial = ac.load_or_extract_many(paths, serial_store, SR, n_jobs=1)
     assert parallel == serial
-    assert len(os.listdir(tmp_path / "par")) == 2
+    assert len(_kept(parallel_store)) == 2
 
 
 def test_features_do_not_depend_on_the_callers_blas_threads():

@@ -96,11 +96,11 @@ def test_suite_stops_before_the_model_loads_when_no_data_could_give_go(tmp_path)
 
 
 def test_power_curve_uses_the_runs_permutations_and_correction():
-    from emoprobe.synthetic import seed_like_geometry
+    from emoprobe.truth.synthetic import planted_activations, seed_like_geometry
 
     common = dict(effects=(0.002,), n_sim=60, seed=5, **seed_like_geometry())
-    uncorrected = stats.power_curve(n_permutations=199, n_layers=1, **common)
-    honest = stats.power_curve(n_permutations=1999, n_layers=48, **common)
+    uncorrected = stats.power_curve(planted_activations, n_permutations=199, n_layers=1, **common)
+    honest = stats.power_curve(planted_activations, n_permutations=1999, n_layers=48, **common)
     assert honest.n_layers == 48 and honest.n_permutations == 1999
     # A single test at alpha overstates what a layer of 48 can show after correction.
     assert honest.power[0] < uncorrected.power[0] - 0.2, (honest.power, uncorrected.power)

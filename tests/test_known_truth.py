@@ -1,7 +1,7 @@
 """Known-answer runs: the whole suite finds a planted signal and finds nothing in noise.
 
 Each known-truth model is the tiny MusicGen with a truth planted through
-hooks (``emoprobe.known_truth``). The planted runs go through everything, from
+hooks (``emoprobe.truth.known_truth``). The planted runs go through everything, from
 generation to the verdict in decision.json, as a researcher's run would.
 """
 

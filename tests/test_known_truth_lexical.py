@@ -7,7 +7,7 @@ shipped experiment's wordings, short clips), in one run of the suite.
 import numpy as np
 import pytest
 
-from emoprobe import known_truth
+from emoprobe.truth import known_truth
 from emoprobe.decision import GO
 
 from test_known_truth import REPO, claim_outcomes, run_suite

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from emoprobe import lexical, stats, synthetic
+from emoprobe import lexical, stats
+from emoprobe.truth import synthetic
 from emoprobe.config import REPO_ROOT, load_config
 
 SHIPPED = load_config(REPO_ROOT / "configs" / "experiment.toml").emotions

@@ -32,7 +32,7 @@ import pytest
 import scipy.stats
 
 from emoprobe import stats as st
-from emoprobe.synthetic import (
+from emoprobe.truth.synthetic import (
     SEED_BETWEEN_SIMILARITY,
     SEED_CONTROL_SIMILARITY,
     design_labels,
@@ -477,7 +477,7 @@ def test_power_at_the_seeds_two_percent_line():
     anisotropic dimensions, is detected at p < 0.05 in at least 95% of datasets
     (measured: all of them). Only about half of them also MEASURE a gap >= 0.02:
     a true gap exactly on the line passes a ">= 0.02" criterion by a coin flip."""
-    curve = st.power_curve(effects=(0.02,), n_per_emotion=20, n_sim=100, n_permutations=199, seed=3)
+    curve = st.power_curve(planted_activations, effects=(0.02,), n_per_emotion=20, n_sim=100, n_permutations=199, seed=3)
     print(f"power at 0.02: {curve.power[0]:.2f}; p<0.05 and measured gap>=0.02: {curve.power_min_gap[0]:.2f}")
     assert curve.power[0] >= 0.95
     assert 0.25 < curve.power_min_gap[0] < 0.75
@@ -485,7 +485,7 @@ def test_power_at_the_seeds_two_percent_line():
 
 def test_power_curve_written_as_json_and_png(tmp_path):
     json_path, png_path = st.write_power_curve(
-        tmp_path / "power_curve", effects=(0.0, 0.001, 0.003, 0.02), n_sim=40, n_permutations=99, seed=0
+        tmp_path / "power_curve", generate=planted_activations, effects=(0.0, 0.001, 0.003, 0.02), n_sim=40, n_permutations=99, seed=0
     )
     record = json.loads(json_path.read_text())
     assert record["effects"] == [0.0, 0.001, 0.003, 0.02]
@@ -647,3 +647,81 @@ def test_degenerate_input_raises_clear_error(name, call, message):
 
 def test_stats_input_error_is_a_value_error():
     assert issubclass(st.StatsInputError, ValueError)
+
+
+# ---------------------------------------------------------------------------
+# Permutations streamed across layers
+# ---------------------------------------------------------------------------
+
+
+def test_streamed_label_batches_replay_the_eager_draws_and_leave_the_generator_where_they_did():
+    labels = np.repeat(np.arange(8), 5)
+    eager_rng, stream_rng = np.random.default_rng(11), np.random.default_rng(11)
+    eager, exact = st.permutation._label_batches(labels, 2500, eager_rng, 1000)
+    stream, stream_exact, count = st.permutation._label_stream(labels, 2500, stream_rng, 1000)
+    assert (exact, stream_exact, count) == (False, False, 2500)
+    for _ in range(2):  # every pass draws the same batches again
+        replayed = list(stream())
+        assert [b.shape for b in replayed] == [(1000, 40), (1000, 40), (500, 40)]
+        assert all(np.array_equal(a, b) for a, b in zip(eager, replayed))
+    assert eager_rng.integers(0, 2**62) == stream_rng.integers(0, 2**62)
+
+
+def test_streamed_analysis_gives_the_eager_engines_pvalues_bit_for_bit():
+    """The engine before streaming held every batch and ran the layers one by one
+    through all of them; streaming runs every batch through all layers. Same
+    permutations, same arithmetic: the nulls and p-values must be identical."""
+    activations, emotions, prompts = synthetic_layers(4, 5, {1: 0.03, 3: 0.01}, n_prompts_per_emotion=4,
+                                                      n_seeds_per_prompt=3, dim=48)
+    analysis = st.analyse_layers(activations, emotions, prompts, n_permutations=1500, n_boot=0, seed=4)
+    design = st.pairs._make_design(emotions, prompts, len(emotions))
+    plan = st.layers._plan(design, 1500, 4, True, True)
+    engines = [("test", plan.gap), ("control", plan.control)]
+    for name, engine in engines + [(k, e) for k, e in enumerate(plan.control_pairs)]:
+        held = list(engine.batches())  # what the eager engine kept until every layer was done
+        for layer, result in zip(sorted(activations), analysis.layers):
+            S = st.similarity_matrix(activations[layer])
+            prepared = engine.prepare(S)
+            null = np.concatenate([engine.evaluate(prepared, payload) for payload in held])
+            eager = st.permutation._permutation_result(
+                float(engine.evaluate(prepared, engine.observed)[0]), null, engine.exact, alternative="greater",
+                scheme=engine.scheme, name=engine.name, scale=float(np.abs(S).max()), pair=engine.pair)
+            streamed = result.control_pairs[name] if isinstance(name, int) else getattr(result, name)
+            assert np.array_equal(streamed.null_distribution, eager.null_distribution)
+            assert streamed.pvalue == eager.pvalue and streamed.statistic == eager.statistic
+    assert analysis.layer(1).pvalue < 0.01 and analysis.layer(4).pvalue > 0.01
+
+
+def test_streamed_engine_holds_one_batch_not_every_permutation():
+    """40,000 control permutations of 200 samples: the eager engine held every
+    payload (about 0.4 GB of pair indices and one-hot labels); streamed, the
+    peak is one batch."""
+    import tracemalloc
+
+    emotions, prompts, _ = design_labels(n_emotions=4, n_prompts_per_emotion=5, n_seeds_per_prompt=10)
+    design = st.pairs._make_design(emotions, prompts, len(emotions))
+    S = st.similarity_matrix(null_activations(0, n_prompts_per_emotion=5, n_seeds_per_prompt=10).X)
+    sizes = [(sum(a.nbytes for a in payload), payload[0].shape[0])
+             for payload in st.permutation._control_engine(design, 40_000, np.random.default_rng(0)).batches()]
+    one_batch, every_batch = max(size for size, _ in sizes), sum(size for size, _ in sizes)
+    tracemalloc.start()  # from before the engine is built: an eager engine builds its batches there
+    st.permutation._control_engine(design, 40_000, np.random.default_rng(0)).run_layers([S, S])
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert every_batch > 3e8 and peak < 3 * one_batch + 50e6, (peak, one_batch, every_batch)
+
+
+def test_the_decisive_analysis_without_controls_gives_the_same_numbers():
+    """analysis.emotion_layers leaves the (exploratory) control tests to
+    analysis.emotion_controls: each random stream has its own child seed, so
+    dropping them changes no gap, CI or corrected p."""
+    activations, emotions, prompts = synthetic_layers(6, 3, {0: 0.02}, n_prompts_per_emotion=3, n_seeds_per_prompt=3,
+                                                      dim=32)
+    both = st.analyse_layers(activations, emotions, prompts, n_permutations=999, n_boot=200, seed=6)
+    decisive = st.analyse_layers(activations, emotions, prompts, n_permutations=999, n_boot=200, seed=6,
+                                 control=False, control_pairs=False)
+    for a, b in zip(both.layers, decisive.layers):
+        assert b.control is None and b.control_pairs == ()
+        assert (a.test.to_dict(), a.ci.to_dict(), a.pvalue_holm, a.pvalue_maxt) == \
+            (b.test.to_dict(), b.ci.to_dict(), b.pvalue_holm, b.pvalue_maxt)
+        assert np.array_equal(a.test.null_distribution, b.test.null_distribution)

@@ -241,3 +241,23 @@ def test_full_disk_stops_with_device_and_path_and_leaves_no_partial_entry(tmp_pa
     with pytest.raises(store_module.StoreFullError, match=r"no space left on .* at " + str(tmp_path)):
         ensure(store, 1)
     assert not list(store.samples_dir.glob("*/*")) and not list(store.tmp_dir.iterdir())
+
+
+def test_derived_data_is_kept_under_its_source_checksum_version_and_parameters(tmp_path):
+    store = SampleStore(tmp_path)
+    checksum = "ab" * 32
+    assert store.load_derived("acoustics", "v1", checksum) is None
+    store.save_derived("acoustics", "v1", checksum, {"rms": 0.5, "mode": "minor"}, {"window": (1, 2)})
+    assert store.load_derived("acoustics", "v1", checksum, {"window": (1, 2)}) == {"rms": 0.5, "mode": "minor"}
+    # Another version, another source or other parameters are other keys.
+    assert store.load_derived("acoustics", "v2", checksum, {"window": (1, 2)}) is None
+    assert store.load_derived("acoustics", "v1", "cd" * 32, {"window": (1, 2)}) is None
+    assert store.load_derived("acoustics", "v1", checksum, {"window": (1, 3)}) is None
+    # An entry that is unreadable, or names another key, is not used.
+    path = store.derived_path("acoustics", "v1", checksum, {"window": [1, 2]})
+    record = json.loads(path.read_text())
+    record["key"]["checksum"] = "cd" * 32
+    path.write_text(json.dumps(record))
+    assert store.load_derived("acoustics", "v1", checksum, {"window": (1, 2)}) is None
+    path.write_text("{half")
+    assert store.load_derived("acoustics", "v1", checksum, {"window": (1, 2)}) is None

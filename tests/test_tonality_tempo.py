@@ -1,6 +1,6 @@
 """Known-answer cases for issue 15: minor music built on its relative major's
 chords, slow sustained music without drums, and a tempo whose 5:3 reading is
-tempting.  Audio is synthesised in-process (``emoprobe.synth_audio``), so no
+tempting.  Audio is synthesised in-process (``emoprobe.truth.synth_audio``), so no
 soundfont is needed; the rendered corpus (``scripts/build_acoustic_corpus.py``)
 is for ``bench/bench_corpus.py``.
 """
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from emoprobe import acoustics as ac
-from emoprobe import synth_audio as sa
+from emoprobe.truth import synth_audio as sa
 from emoprobe import tempo as tp
 from emoprobe import tonality as tn
 

@@ -6,3 +6,7 @@ side lives in ``fixtures/`` and ``hypotheses/``.
 """
 
 __version__ = "0.1.0"
+
+# Registers the known-truth models with emoprobe.models, which resolves model
+# names without importing them (they build on it).
+from . import truth  # noqa: E402,F401

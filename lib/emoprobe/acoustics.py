@@ -3,9 +3,10 @@
 The seed's acoustic check read one happy and one sad clip and concluded "happy is
 slower than sad" (79.8 vs 89.3 BPM) -- plausibly a beat-tracker octave error.
 This module measures tempo, brightness, energy, mode and onset rate with settings
-chosen by *measured* accuracy on known-answer audio (``emoprobe.synth_audio``;
+chosen by *measured* accuracy on known-answer audio (``emoprobe.truth.synth_audio``;
 re-measure with ``bench/bench_acoustics.py --accuracy``), refuses bad
-audio loudly, caches features beside each sample, and provides the statistics
+audio loudly, keeps features in the sample store (derived data keyed by the audio's
+checksum and ``EXTRACTOR_VERSION``), and provides the statistics
 that decide whether acoustics "match the labels in more than 80% of samples".
 
 Feature definitions (all on mono float audio in [-1, 1]):
@@ -49,7 +50,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import math
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -59,7 +59,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .fileio import atomic_write_bytes, sha256_file
+from .fileio import sha256_file
 from .threads import single_threaded_blas
 
 __all__ = [
@@ -72,7 +72,6 @@ __all__ = [
     "spectral_centroid_stats",
     "estimate_key",
     "extract_features",
-    "cache_path_for",
     "load_or_extract",
     "load_or_extract_many",
     "AgreementResult",
@@ -497,64 +496,48 @@ def extract_features(audio: np.ndarray, sample_rate: int, *,
 
 
 # ----------------------------------------------------------------------------
-# Feature cache
+# Features kept in the sample store
 # ----------------------------------------------------------------------------
 
-def cache_path_for(wav_path: str | os.PathLike, cache_path_or_dir: str | os.PathLike | None = None) -> Path:
-    """Where the features of ``wav_path`` are cached.
-
-    ``None``: beside the sample, ``<stem>.acoustics-<EXTRACTOR_VERSION>.json``.
-    A path ending in ``.json``: that file.  Anything else: a directory, holding
-    the same file name as the ``None`` case."""
-    wav_path = Path(wav_path)
-    name = f"{wav_path.stem}.{EXTRACTOR_VERSION}.json"
-    if cache_path_or_dir is None:
-        return wav_path.with_name(name)
-    p = Path(cache_path_or_dir)
-    return p if p.suffix == ".json" else p / name
-
-
-def _atomic_write_json(path: Path, payload: Mapping[str, Any]) -> None:
-    atomic_write_bytes(path, json.dumps(payload, indent=1, sort_keys=True, allow_nan=True).encode())
-
-
 def load_or_extract(wav_path: str | os.PathLike,
-                    cache_path_or_dir: str | os.PathLike | None = None,
-                    expected_sample_rate: int | None = None,
+                    store: Any = None,
+                    expected_sample_rate: int | None = None, *,
+                    source_sha256: str | None = None,
                     **extract_kwargs: Any) -> AcousticFeatures:
-    """Features of the WAV at ``wav_path``, computed once and cached as JSON.
+    """Features of the WAV at ``wav_path``, computed once and kept in ``store``.
 
-    The cache entry records ``EXTRACTOR_VERSION``, the sample's SHA-256 and the
-    extraction keyword arguments; it is used only when all three match, otherwise
-    features are recomputed and the entry rewritten (temp file + ``os.replace``,
-    so a concurrent reader never sees a half-written file).  Stereo files and
-    files at a rate other than ``expected_sample_rate`` raise AudioInputError.
-    Errors are not cached."""
+    ``store`` is the sample store (``emoprobe.store.SampleStore``): features are
+    derived data there, keyed by the audio's SHA-256, ``EXTRACTOR_VERSION`` and
+    the extraction arguments, and recomputed when any of them changes or the
+    entry is unreadable. ``None`` computes them without keeping them.
+    ``source_sha256`` is the audio's checksum when it is already known (a
+    stored sample's ``meta.json`` records it), to save hashing the file again.
+    Stereo files and files at a rate other than ``expected_sample_rate`` raise
+    AudioInputError. Errors are not kept."""
     import soundfile as sf
 
     wav_path = Path(wav_path)
-    cache = cache_path_for(wav_path, cache_path_or_dir)
-    digest = sha256_file(wav_path)
-    key = {"extractor_version": EXTRACTOR_VERSION, "source_sha256": digest,
-           "extract_kwargs": {k: extract_kwargs[k] for k in sorted(extract_kwargs)},
-           "expected_sample_rate": expected_sample_rate}
-    if cache.exists():
-        try:
-            payload = json.loads(cache.read_text())
-            if {k: payload.get(k) for k in key} == key:
-                return AcousticFeatures.from_dict(payload["features"])
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-            pass  # unreadable or foreign entry: recompute and overwrite
+    params = {"extract_kwargs": {k: extract_kwargs[k] for k in sorted(extract_kwargs)},
+              "expected_sample_rate": expected_sample_rate}
+    if store is not None:
+        source_sha256 = source_sha256 or sha256_file(wav_path)
+        kept = store.load_derived("acoustics", EXTRACTOR_VERSION, source_sha256, params)
+        if kept is not None:
+            try:
+                return AcousticFeatures.from_dict(kept)
+            except (KeyError, TypeError, ValueError):
+                pass  # a foreign value under the right key: recompute and overwrite
     audio, sr = sf.read(str(wav_path), dtype="float32", always_2d=False)
     features = extract_features(audio, int(sr), expected_sample_rate=expected_sample_rate,
                                 **extract_kwargs)
-    _atomic_write_json(cache, {**key, "source": wav_path.name, "features": features.to_dict()})
+    if store is not None:
+        store.save_derived("acoustics", EXTRACTOR_VERSION, source_sha256, features.to_dict(), params)
     return features
 
 
 def _load_or_extract_star(args: tuple) -> AcousticFeatures:
-    wav, cache, rate, kwargs = args
-    return load_or_extract(wav, cache, rate, **kwargs)
+    wav, store, rate, kwargs = args
+    return load_or_extract(wav, store, rate, **kwargs)
 
 
 def _single_threaded_worker() -> None:
@@ -567,14 +550,12 @@ def _single_threaded_worker() -> None:
 
 
 def load_or_extract_many(wav_paths: Sequence[str | os.PathLike],
-                         cache_path_or_dir: str | os.PathLike | None = None,
+                         store: Any = None,
                          expected_sample_rate: int | None = None, *,
                          n_jobs: int = 1, **extract_kwargs: Any) -> list[AcousticFeatures]:
     """``load_or_extract`` over many files, in ``n_jobs`` worker processes (order
-    preserved).  ``cache_path_or_dir`` must be a directory or None here."""
-    if cache_path_or_dir is not None and Path(cache_path_or_dir).suffix == ".json":
-        raise ValueError("load_or_extract_many needs a cache directory, not one .json file")
-    jobs = [(p, cache_path_or_dir, expected_sample_rate, extract_kwargs) for p in wav_paths]
+    preserved), kept in ``store``."""
+    jobs = [(p, store, expected_sample_rate, extract_kwargs) for p in wav_paths]
     if n_jobs <= 1:
         return [_load_or_extract_star(j) for j in jobs]
     with ProcessPoolExecutor(max_workers=n_jobs, initializer=_single_threaded_worker) as pool:
@@ -600,7 +581,7 @@ class AgreementResult:
     With the samples' wordings given (``scheme="wording"``), neither assumes
     independent samples: the p permutes the a/b side of whole wordings (the
     agreement rate is the statistic; U is then descriptive only) and the CI
-    resamples wordings, then seeds within wording (``emoprobe.resampling``)."""
+    resamples wordings, then seeds within wording (``emoprobe.stats.resampling``)."""
     direction: str
     n_a: int
     n_b: int
@@ -733,7 +714,7 @@ def _wording_level_agreement(a: np.ndarray, b: np.ndarray, sign: float, wordings
                              rng: np.random.Generator) -> tuple[np.ndarray, float, int]:
     """(bootstrap rates, wording-level permutation p, permutations used) of the agreement rate."""
     from . import stats
-    from .resampling import group_members
+    from .stats.resampling import group_members
 
     if wordings_a is None or wordings_b is None or len(wordings_a) != a.size or len(wordings_b) != b.size:
         raise ValueError("wordings_a and wordings_b must both be given, one wording per value")
@@ -752,7 +733,7 @@ def _wording_level_agreement(a: np.ndarray, b: np.ndarray, sign: float, wordings
         return cross / (in_a.sum(axis=1) * (1.0 - in_a).sum(axis=1))
 
     observed = float(rates(side_of_wording[None, :])[0])
-    batches, exact = stats._label_batches(side_of_wording, n_permutations, rng, 2000)
+    batches, exact = stats.permutation._label_batches(side_of_wording, n_permutations, rng, 2000)
     null = np.concatenate([rates(batch) for batch in batches])
     hits = np.count_nonzero(null >= observed - 1e-12)
     pvalue = hits / null.size if exact else (1 + hits) / (1 + null.size)
@@ -786,7 +767,7 @@ def _few_clusters_stretch(boot: np.ndarray, observed: float, df: int, floor: flo
 
 def _two_stage_weights(wordings: np.ndarray, n_bootstrap: int, rng: np.random.Generator) -> np.ndarray:
     """Two-stage (wording, then seed) bootstrap counts of one side's samples."""
-    from .resampling import hierarchical_counts
+    from .stats.resampling import hierarchical_counts
 
     _, codes = np.unique(wordings, return_inverse=True)
     return hierarchical_counts(codes, np.zeros(codes.max() + 1, dtype=np.int64), n_bootstrap, rng)
@@ -945,13 +926,13 @@ def mantel_test(activation_distance: np.ndarray, acoustic_distance: np.ndarray,
     once and each permutation costs one gather + dot product.
 
     ``groups`` (each sample's wording, unique across emotions): permute whole
-    wordings and seeds within them (``emoprobe.resampling.block_permutations``)
+    wordings and seeds within them (``emoprobe.stats.resampling.block_permutations``)
     instead of single samples. When activations and audio both depend on the
     wording but not on each other, free permutations scatter the wording
     clusters and the test rejects far too often (measured 0.14 at alpha 0.05)."""
     from scipy.stats import rankdata
 
-    from .resampling import block_permutations
+    from .stats.resampling import block_permutations
 
     if groups is not None and len(groups) != np.shape(activation_distance)[0]:
         raise ValueError(f"groups has {len(groups)} entries for {np.shape(activation_distance)[0]} samples")

@@ -82,16 +82,32 @@ def _stats_kwargs(config: ExperimentConfig) -> dict:
 
 def emotion_layers(samples: SampleSet, layers: Sequence[int], config: ExperimentConfig,
                    metric: str | None = None) -> stats.LayersAnalysis:
-    """Gap, permutation p, bootstrap CI and control per layer; Holm and BH across layers.
+    """Gap, permutation p and bootstrap CI per layer; Holm, BH and max-T across layers.
 
-    The CI resamples whole wordings within emotion, then seeds within wording:
-    the spread between wordings is part of the uncertainty of the gap.
+    What the decisive claims read. The CI resamples whole wordings within
+    emotion, then seeds within wording: the spread between wordings is part of
+    the uncertainty of the gap. The gap test permutes wordings, so its N^2 work
+    is one wording-block sum per layer; the control tests, which permute
+    samples and cost N^2 per permutation, are :func:`emotion_controls`.
     """
-    kwargs = {**_stats_kwargs(config), "n_boot": config.statistics.n_bootstrap, "bootstrap_unit": "hierarchical"}
+    kwargs = {**_stats_kwargs(config), "n_boot": config.statistics.n_bootstrap, "bootstrap_unit": "hierarchical",
+              "control": False, "control_pairs": False}
     if metric:
         kwargs["metric"] = metric
     payload = {"keys": samples.keys, "layers": list(layers), **kwargs}
     return memoised(config.cache_dir, "emotion_layers", payload, lambda: stats.analyse_layers(
+        {layer: samples.layer(layer) for layer in layers}, samples.conditions, samples.prompt_ids, **kwargs))
+
+
+def emotion_controls(samples: SampleSet, layers: Sequence[int], config: ExperimentConfig) -> stats.LayersAnalysis:
+    """The control tests per layer and emotion pair (claim 2, exploratory), Holm over every layer x pair.
+
+    The same seed as :func:`emotion_layers`, so its gap numbers are the same
+    and its control p-values are those one analysis of both would give.
+    """
+    kwargs = {**_stats_kwargs(config), "n_boot": 0, "control": True, "control_pairs": True}
+    payload = {"keys": samples.keys, "layers": list(layers), **kwargs}
+    return memoised(config.cache_dir, "emotion_controls", payload, lambda: stats.analyse_layers(
         {layer: samples.layer(layer) for layer in layers}, samples.conditions, samples.prompt_ids, **kwargs))
 
 
@@ -220,18 +236,22 @@ def linear_probe(samples: SampleSet, layers: Sequence[int], config: ExperimentCo
 
 
 def acoustic_features(samples: SampleSet, config: ExperimentConfig, progress: bool = True) -> list:
-    """Acoustic features of every sample, cached beside it (see ``acoustics``)."""
+    """Acoustic features of every sample, kept in the sample store (see ``acoustics.load_or_extract``).
+
+    Keyed there by each clip's checksum (the one its entry records) and the
+    extractor's version: the one cache of features.
+    """
     from tqdm.auto import tqdm
 
     from . import acoustics
+    from .store import SampleStore
 
-    def compute():
-        # Under the memo's lock: with -n auto one worker extracts, the others wait and load.
-        return [acoustics.load_or_extract(sample.audio_path, sample.path, sample.meta.get("sample_rate"))
+    store = SampleStore(config.cache_dir)
+    # With -n auto one worker extracts, the others wait and then read what it kept.
+    with store.lock(samples.keys, purpose="acoustics"):
+        return [acoustics.load_or_extract(sample.audio_path, store, sample.meta.get("sample_rate"),
+                                          source_sha256=sample.meta["checksums"]["audio.wav"])
                 for sample in tqdm(samples.samples, desc="acoustic features", unit="clip", disable=not progress)]
-
-    return memoised(config.cache_dir, "acoustic_features",
-                    {"keys": samples.keys, "extractor": acoustics.EXTRACTOR_VERSION}, compute)
 
 
 ACOUSTIC_DISTANCE_FEATURES = ("tempo_bpm", "centroid_mean_hz", "rms", "onset_rate", "mode")

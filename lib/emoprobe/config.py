@@ -225,7 +225,8 @@ def load_config(path: str | Path | None = None, overrides: Overrides | None = No
     path = Path(path) if path else DEFAULT_CONFIG_PATH
     raw = _read_toml(path)
     try:
-        config_schema.check_raw(raw)
+        config_schema.check_raw(raw, {"generation": GenerationParams, "capture": CaptureParams,
+                                      "thresholds": Thresholds, "statistics": StatisticsParams})
     except config_schema.SchemaError as err:
         raise ConfigError(f"experiment config {path}: {err}") from None
     ov = overrides or Overrides()

@@ -152,12 +152,9 @@ FIXED_TABLES: dict[str, dict[str, Any]] = {
 OTHER_TABLES = ("cluster",)
 
 
-def _dataclass_tables() -> dict[str, dict[str, Any]]:
-    from . import config
-
+def _dataclass_tables(dataclass_tables: Mapping[str, type]) -> dict[str, dict[str, Any]]:
     tables = {}
-    for name, cls in (("generation", config.GenerationParams), ("capture", config.CaptureParams),
-                      ("thresholds", config.Thresholds), ("statistics", config.StatisticsParams)):
+    for name, cls in dataclass_tables.items():
         hints = typing.get_type_hints(cls)
         tables[name] = {f.name: hints[f.name] for f in dataclasses.fields(cls)}
     # TOML spells "every layer" as "all"; layers are read by config.parse_layers.
@@ -220,9 +217,13 @@ def _check_contrasts(acoustics: Any) -> None:
                 raise SchemaError(f"[[acoustics.contrasts]]: unknown feature {key!r}{_hint(key, features)}")
 
 
-def check_raw(raw: Mapping[str, Any]) -> None:
-    """Raise SchemaError, with what to change, on the first problem in the parsed TOML."""
-    tables = {**_dataclass_tables(), **FIXED_TABLES}
+def check_raw(raw: Mapping[str, Any], dataclass_tables: Mapping[str, type]) -> None:
+    """Raise SchemaError, with what to change, on the first problem in the parsed TOML.
+
+    ``dataclass_tables`` maps a table name to the ``config`` dataclass its keys
+    are the fields of (passed in: ``config`` imports this module).
+    """
+    tables = {**_dataclass_tables(dataclass_tables), **FIXED_TABLES}
     known = [*tables, "emotions", "acoustics", *OTHER_TABLES]
     _refuse_unknown(raw, known, "experiment file")
     for name, schema in tables.items():

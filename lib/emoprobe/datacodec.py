@@ -21,7 +21,7 @@ import numpy as np
 
 # Decoding builds only these classes. Each is a frozen dataclass whose
 # constructor just stores its fields.
-_RECORD_MODULES = ("emoprobe.stats", "emoprobe.analysis", "emoprobe.acoustics", "emoprobe.lexical", "emoprobe.probe",
+_RECORD_MODULES = ("emoprobe.stats.records", "emoprobe.analysis", "emoprobe.acoustics", "emoprobe.lexical", "emoprobe.probe",
                    "emoprobe.design")
 _NUMERIC_KINDS = "biufc"
 

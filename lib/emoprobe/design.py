@@ -143,13 +143,14 @@ def detection_power(gap: float, n_emotions: int, n_wordings: int, n_seeds: int, 
     ``geometry`` goes to ``synthetic.planted_activations`` (default: the
     seed's numbers, ``synthetic.seed_like_activations``).
     """
-    from . import stats, synthetic
+    from . import stats
+    from .truth import synthetic
 
     threshold = alpha / n_layers
     del correction  # both need alpha / n_layers for one true layer among independent ones
     rng = np.random.default_rng(seed)
     emotions, prompts, _ = synthetic.design_labels(n_emotions, n_wordings, n_seeds)
-    engine = stats._gap_engine(stats._make_design(emotions, prompts, emotions.size), n_permutations, rng)
+    engine = stats.permutation._gap_engine(stats.pairs._make_design(emotions, prompts, emotions.size), n_permutations, rng)
     params = {**synthetic.seed_like_geometry(), **geometry}
     hits = 0
     for _ in range(n_sim):

@@ -22,7 +22,7 @@ import os
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 TINY = "tiny"
 
@@ -175,6 +175,28 @@ def write_checkpoint_folder(model, folder: str | Path) -> Path:
     return folder
 
 
+@dataclass(frozen=True)
+class ModelFamily:
+    """Models resolved by name outside this module: ``describe(name)`` gives the
+    ModelInfo (None: not this family's name; ValueError: its name, malformed),
+    ``build(info, prompt_emotions, device)`` the loaded model."""
+
+    kind: str
+    describe: Callable[[str], ModelInfo | None]
+    build: Callable[[ModelInfo, dict[str, str], str], Any]
+
+
+# Filled in by the packages that wrap the tiny model (emoprobe.truth registers
+# the known-truth models when emoprobe is imported), so this module imports none
+# of them: they build on build_tiny, and a dispatch here would be a cycle.
+_FAMILIES: dict[str, ModelFamily] = {}
+
+
+def register_family(family: ModelFamily) -> None:
+    """Let :func:`describe_model` and :func:`load_model` resolve ``family``'s names."""
+    _FAMILIES[family.kind] = family
+
+
 def describe_model(name: str) -> ModelInfo:
     """Resolve ``name`` and read its layer count, without loading weights.
 
@@ -182,15 +204,14 @@ def describe_model(name: str) -> ModelInfo:
     it is neither ``tiny``, a checkpoint folder, nor a published MusicGen whose
     weights are cached or reachable.
     """
-    from . import known_truth
-
     name = SHORT_NAMES.get(name, name)
-    try:
-        spec = known_truth.parse(name)
-    except ValueError as err:
-        raise ModelNotFoundError(str(err)) from None
-    if spec is not None:
-        return ModelInfo(name, "known-truth", TINY_LAYERS, TINY_DIM, identity=spec.identity)
+    for family in _FAMILIES.values():
+        try:
+            info = family.describe(name)
+        except ValueError as err:
+            raise ModelNotFoundError(str(err)) from None
+        if info is not None:
+            return info
     if name == TINY:
         return ModelInfo(TINY, "tiny", TINY_LAYERS, TINY_DIM, identity=f"tiny-v{TINY_VERSION}")
     path = Path(name).expanduser()
@@ -275,14 +296,12 @@ def load_model(info: ModelInfo, device: str | None = None, prompt_emotions: dict
 
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    if info.kind in ("tiny", "known-truth") and device == "cpu":
+    if info.is_random and device == "cpu":
         # The tiny model's ops are microseconds long: extra threads only add
         # synchronisation, which costs 5x when xdist workers share the cores.
         torch.set_num_threads(1)
-    if info.kind == "known-truth":
-        from . import known_truth
-
-        return known_truth.build(known_truth.parse(info.name), prompt_emotions or {}, device=device)
+    if info.kind in _FAMILIES:
+        return _FAMILIES[info.kind].build(info, prompt_emotions or {}, device)
     if info.kind == "tiny":
         return build_tiny(device=device)
     try:

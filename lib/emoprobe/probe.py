@@ -33,6 +33,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from . import stats
+from .threads import single_threaded_blas
 
 __all__ = ["ProbeTest", "lowo_operator", "probe_gram", "probe_test", "DEFAULT_RIDGE"]
 
@@ -102,7 +103,7 @@ def _accuracies(M: np.ndarray, label_batch: np.ndarray, unit_of_sample: np.ndarr
     return (predicted == sample_labels).mean(axis=1)
 
 
-@stats._single_threaded_blas
+@single_threaded_blas
 def probe_test(
     activations: Mapping[int, Any] | Any,
     emotions: Any,
@@ -127,11 +128,11 @@ def probe_test(
     if not ridge > 0:
         raise stats.StatsInputError(f"ridge must be positive, got {ridge}")
     n = np.asarray(next(iter(layers.values()))).shape[0]
-    design = stats._make_design(emotions, prompts, n)
+    design = stats.pairs._make_design(emotions, prompts, n)
     unit_of_sample, unit_labels = design.units()
-    n_permutations = stats._check_count(n_permutations, "n_permutations")
+    n_permutations = stats.pairs._check_count(n_permutations, "n_permutations")
     batch = max(1, 2_000_000 // max(1, n * design.n_emotions))
-    batches, exact = stats._label_batches(unit_labels, n_permutations, np.random.default_rng(seed), batch)
+    batches, exact = stats.permutation._label_batches(unit_labels, n_permutations, np.random.default_rng(seed), batch)
     out = {}
     for layer, X in layers.items():
         K = probe_gram(X, standardize)

@@ -35,12 +35,12 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence, TextIO
+from typing import Any, Callable, Iterable, Mapping, Sequence, TextIO
 
 import numpy as np
 
 from .config import ExperimentConfig, SampleSpec
-from .fileio import sha256_file
+from .fileio import atomic_write_bytes, sha256_file
 
 FORMAT_VERSION = 1
 log = logging.getLogger(__name__)
@@ -59,9 +59,14 @@ class StoreFullError(OSError):
 
 
 def _is_derived_cache(name: str) -> bool:
-    # Acoustic features cached beside the audio; each records the audio's
-    # SHA-256 and is recomputed when it does not match (acoustics.load_or_extract).
+    # Acoustic features that earlier versions cached beside the audio: harmless
+    # leftovers, never read (derived data now lives under derived/).
     return name.startswith("audio.") and name.endswith(".json")
+
+
+def _derived_key(kind: str, version: str, checksum: str, params: Mapping[str, Any] | None) -> dict:
+    # As it reads back from JSON (tuples become lists), so that equal keys compare equal.
+    return json.loads(json.dumps({"kind": kind, "version": version, "checksum": checksum, "params": dict(params or {})}))
 
 
 def _device_of(path: Path) -> str:
@@ -185,8 +190,39 @@ class SampleStore:
     def entry_path(self, key: str) -> Path:
         return self.samples_dir / key[:2] / key
 
-    def lock(self, keys: Sequence[str], timeout: float = -1):
-        """The generation lock for one set of sample keys.
+    def derived_path(self, kind: str, version: str, checksum: str, params: Mapping[str, Any] | None = None) -> Path:
+        """Where data derived from a file (SHA-256 ``checksum``) by ``kind`` at ``version``, with ``params``, is kept."""
+        digest = hashlib.sha256(json.dumps(params or {}, sort_keys=True).encode()).hexdigest()[:16]
+        return self.root / "derived" / kind / version / checksum[:2] / f"{checksum}-{digest}.json"
+
+    def load_derived(self, kind: str, version: str, checksum: str, params: Mapping[str, Any] | None = None) -> Any:
+        """The value :meth:`save_derived` kept for exactly this key, or None.
+
+        Derived data (acoustic features, keyed by the audio's checksum and the
+        extractor's version) is recomputed, never trusted, when absent,
+        unreadable or recorded under another key; a new version or new audio
+        is a new key.
+        """
+        key = _derived_key(kind, version, checksum, params)
+        try:
+            record = json.loads(self.derived_path(kind, version, checksum, params).read_text())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(record, dict) or record.get("key") != key:
+            return None
+        return record.get("value")
+
+    def save_derived(self, kind: str, version: str, checksum: str, value: Any,
+                     params: Mapping[str, Any] | None = None) -> Path:
+        """Keep ``value`` (plain JSON types) under the key :meth:`load_derived` reads; atomic."""
+        path = self.derived_path(kind, version, checksum, params)
+        key = _derived_key(kind, version, checksum, params)
+        atomic_write_bytes(path, json.dumps({"key": key, "value": value}, indent=1, sort_keys=True,
+                                            allow_nan=True).encode())
+        return path
+
+    def lock(self, keys: Sequence[str], timeout: float = -1, purpose: str = "generation"):
+        """The ``purpose`` lock (generation by default) for one set of sample keys.
 
         Callers after the same keys (xdist workers of one run, two launches of
         one shard) exclude each other; callers after other keys (other shards)
@@ -196,7 +232,7 @@ class SampleStore:
         from filelock import FileLock
 
         digest = hashlib.sha256("\n".join(sorted(keys)).encode()).hexdigest()[:16]
-        path = self.root / "locks" / f"generation-{digest}.lock"
+        path = self.root / "locks" / f"{purpose}-{digest}.lock"
         path.parent.mkdir(exist_ok=True)
         return FileLock(str(path), timeout=timeout)
 

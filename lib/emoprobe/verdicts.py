@@ -1,6 +1,6 @@
 """The whole verdict on many simulated datasets: how often does the rule say GO when it must not?
 
-Each dataset is a synthetic experiment (``emoprobe.synthetic``: 4 emotions x
+Each dataset is a synthetic experiment (``emoprobe.truth.synthetic``: 4 emotions x
 5 wordings x 4 seeds, several layers) run through the same statistics as the
 suite (``stats.analyse_layers``: wording-level gap test, hierarchical
 bootstrap, Holm and max-T across layers) and the same rule
@@ -41,7 +41,8 @@ from typing import Callable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
-from . import lexical, stats, synthetic
+from . import lexical, stats
+from .truth import synthetic
 from .decision import GO, NO_GO, LayerOutcome, Outcome, decide
 
 __all__ = ["TRUTHS", "NULLS", "register_truth", "SimulatedRun", "VerdictRates", "simulate_verdicts"]

@@ -287,7 +287,7 @@ def bag_of_words_activations(
     Returns ``(X [n_datasets, N, dim], emotions [N], prompt_ids [N])``, ordered by
     emotion, wording, seed.
     """
-    from .lexical import tokens
+    from ..lexical import tokens
 
     rng = np.random.default_rng(rng)
     emotions, prompt_ids, rows, texts = [], [], [], []

@@ -45,6 +45,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from ..models import TINY_DIM, TINY_LAYERS, ModelInfo, build_tiny
+
 KINDS = ("planted", "null", "seed-like", "paraphrase", "lexical", "planted+lexical")
 LEXICAL_KINDS = ("lexical", "planted+lexical")
 
@@ -114,6 +116,19 @@ def parse(name: str) -> KnownTruthSpec | None:
         raise ValueError(f"{name!r}: a planted model needs layers=..., e.g. planted:layers=1,3;size=2")
     words = {"lexical": size, "planted+lexical": float(params.get("words", 2.0))}.get(kind, 0.0)
     return KnownTruthSpec(kind, layers, size, int(params.get("weights", 0)), wording == "on", params, words)
+
+
+def describe(name: str) -> ModelInfo | None:
+    """What ``models.describe_model`` reports for a known-truth name (None: not one)."""
+    spec = parse(name)
+    if spec is None:
+        return None
+    return ModelInfo(name, "known-truth", TINY_LAYERS, TINY_DIM, identity=spec.identity)
+
+
+def load(info: ModelInfo, prompt_emotions: Mapping[str, str], device: str = "cpu"):
+    """What ``models.load_model`` returns for a known-truth model."""
+    return build(parse(info.name), prompt_emotions, device=device)
 
 
 def _unit_vector(dim: int, *parts: object) -> np.ndarray:
@@ -196,7 +211,7 @@ def offsets_function(spec: KnownTruthSpec, prompt_emotions: Mapping[str, str], n
         emotion_layers = spec.layers if spec.kind == "planted+lexical" else ()
 
         def offsets(prompt):
-            from .lexical import tokens
+            from ..lexical import tokens
 
             words = tokens(prompt)
             out = {layer: spec.words / np.sqrt(max(len(words), 1))
@@ -254,7 +269,7 @@ def synthesised_audio(spec: KnownTruthSpec, prompts: Sequence[str], codes, promp
 
 def word_acoustics(prompt: str) -> dict:
     """The lexical model's acoustics of ``prompt``: the neutral ones, changed word by word."""
-    from .lexical import tokens
+    from ..lexical import tokens
 
     target = dict(NEUTRAL_ACOUSTICS)
     for word in tokens(prompt):
@@ -269,7 +284,6 @@ def build(spec: KnownTruthSpec, prompt_emotions: Mapping[str, str], device: str 
     import torch
     from audiocraft.models import MusicGen
 
-    from .models import build_tiny
 
     base = build_tiny(seed=spec.weights_seed, device=device)
 
