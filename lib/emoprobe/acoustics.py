@@ -61,6 +61,7 @@ import numpy as np
 
 from .fileio import sha256_file
 from .threads import single_threaded_blas
+from .essentia_run import run_essentia
 
 __all__ = [
     "EXTRACTOR_VERSION",
@@ -117,16 +118,6 @@ class AudioInputError(ValueError):
     """Audio that cannot give trustworthy features (silent, NaN, too short, wrong
     sample rate, not mono, not floating point).  Raised instead of returning a
     number that would silently mean nothing."""
-
-
-@functools.lru_cache(maxsize=1)
-def _quiet_essentia():
-    import essentia
-    # essentia prints INFO lines about buffer resizing for every call.
-    essentia.log.infoActive = False
-    essentia.log.warningActive = False
-    import essentia.standard as es
-    return es
 
 
 # ----------------------------------------------------------------------------
@@ -359,11 +350,11 @@ def estimate_tempo(audio: np.ndarray, sample_rate: int, *,
     if reference_estimators:
         estimates["librosa_fullband"] = float(librosa.feature.tempo(
             onset_envelope=spec.onset_env_fullband, sr=sample_rate, hop_length=_HOP)[0])
-        estimates["essentia_percival"] = float(_run_essentia(
+        estimates["essentia_percival"] = float(run_essentia(
             "PercivalBpmEstimator", audio, sampleRate=sample_rate))
         y44 = audio if sample_rate == _RHYTHM_EXTRACTOR_RATE else librosa.resample(
             audio, orig_sr=sample_rate, target_sr=_RHYTHM_EXTRACTOR_RATE, res_type="soxr_hq")
-        estimates["essentia_rhythm2013"] = float(_run_essentia(
+        estimates["essentia_rhythm2013"] = float(run_essentia(
             "RhythmExtractor2013", np.ascontiguousarray(y44, dtype=np.float32), method="degara")[0])
 
     tol = math.log2(1.0 + agreement_tolerance)
@@ -394,25 +385,9 @@ def spectral_centroid_stats(audio: np.ndarray, sample_rate: int, *,
     return float(np.mean(centroid[keep])), float(np.median(centroid[keep]))
 
 
-# Configured essentia algorithms are cached per process: constructing
-# RhythmExtractor2013 costs as much as running it on a 10 s clip.
-@functools.lru_cache(maxsize=8)
-def _essentia_algorithm(name: str, **params: Any):
-    return getattr(_quiet_essentia(), name)(**params)
-
-
-def _run_essentia(name: str, *inputs: Any, **params: Any):
-    """Run a cached essentia algorithm, reset first: a reused
-    PercivalBpmEstimator without reset() returns its first clip's tempo for
-    every later clip (found by measurement, see the tests)."""
-    algorithm = _essentia_algorithm(name, **params)
-    algorithm.reset()
-    return algorithm(*inputs)
-
-
 def _loudness_lufs(audio: np.ndarray, sample_rate: int) -> float:
     stereo = np.ascontiguousarray(np.stack([audio, audio], axis=1), dtype=np.float32)
-    integrated = _run_essentia("LoudnessEBUR128", stereo, sampleRate=sample_rate)[2]
+    integrated = run_essentia("LoudnessEBUR128", stereo, sampleRate=sample_rate)[2]
     # The algorithm sums channel powers; a mono signal duplicated into two
     # channels reads 10*log10(2) dB louder than the same signal as one channel.
     return float(integrated - 10 * math.log10(2.0))

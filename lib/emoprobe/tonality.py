@@ -96,9 +96,9 @@ def _chromas(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarra
     note's own overtones (the fifth, third and flat seventh of harmonic-rich
     timbres) count towards the note rather than as other pitch classes; the
     bass chroma is the same over ``_BASS_MAX_HZ`` and below."""
-    from .acoustics import _quiet_essentia
+    from .essentia_run import quiet_essentia
 
-    es = _quiet_essentia()
+    es = quiet_essentia()
     frames = es.FrameGenerator(np.asarray(audio, dtype=np.float32), frameSize=_FRAME, hopSize=_HOP,
                                startFromZero=True)
     window = es.Windowing(type="blackmanharris62")
@@ -149,9 +149,9 @@ def _edma_key(audio: np.ndarray, sample_rate: int) -> tuple[int, str]:
     """(tonic pitch class, scale) from essentia's KeyExtractor with the edma
     profile: its HPCP chroma copes with harmonic-rich, spectrally tilted timbres
     where the constant-Q chroma alone does not."""
-    from .acoustics import _run_essentia
+    from .essentia_run import run_essentia
 
-    key, scale, _ = _run_essentia("KeyExtractor", np.asarray(audio, dtype=np.float32), profileType="edma",
+    key, scale, _ = run_essentia("KeyExtractor", np.asarray(audio, dtype=np.float32), profileType="edma",
                                   sampleRate=sample_rate)
     alias = {"A#": "Bb", "D#": "Eb", "G#": "Ab", "Db": "C#", "Gb": "F#"}
     return PITCH_CLASSES.index(alias.get(str(key), str(key))), str(scale)
