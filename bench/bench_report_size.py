@@ -22,7 +22,7 @@ from pathlib import Path
 from emoprobe.config import REPO_ROOT
 from emoprobe.models import build_tiny, write_checkpoint_folder
 
-FAST = [("n_permutations = 10000", "n_permutations = 200"), ("n_bootstrap = 2000", "n_bootstrap = 100"),
+FAST = [("n_permutations = 10000", "n_permutations = 1000"), ("n_bootstrap = 2000", "n_bootstrap = 100"),
         ("probe_permutations = 1000", "probe_permutations = 50"), ("duration_s = 10.0", "duration_s = 3.0")]
 
 

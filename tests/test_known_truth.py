@@ -21,7 +21,10 @@ from emoprobe.models import describe_model
 from emoprobe.store import SampleStore
 
 REPO = Path(__file__).resolve().parents[1]
-EXPERIMENT = REPO / "tests" / "data" / "known_truth.toml"
+# The crossed design: on a design that confines words to one emotion no run can reach GO
+# (``decision``), whatever is planted.
+EXPERIMENT = REPO / "tests" / "data" / "known_truth_crossed.toml"
+PREVIOUS_DESIGN = REPO / "tests" / "data" / "known_truth.toml"
 PLANTED_GO = "planted:layers=1,3;size=2"
 PLANTED_PIVOT = "planted:layers=1,3;size=0.45;wording=off"
 

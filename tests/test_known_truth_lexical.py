@@ -87,7 +87,7 @@ def test_strong_words_of_the_previous_design_pass_for_emotion_until_the_lexical_
     from emoprobe.models import describe_model
     from emoprobe.store import SampleStore
 
-    from test_known_truth import EXPERIMENT as PREVIOUS_DESIGN
+    from test_known_truth import PREVIOUS_DESIGN
 
     model = "lexical:size=6"
     config = load_config(PREVIOUS_DESIGN, Overrides(model=model, cache_dir=str(tmp_path)))
