@@ -36,7 +36,7 @@ def code_hash(compute: Callable | None = None) -> str:
     Any edit to the code invalidates every memo, so a result is never reused
     by code that would compute it differently, and no version is bumped by hand.
     """
-    files = sorted(_PACKAGE_DIR.glob("*.py"))
+    files = sorted(_PACKAGE_DIR.rglob("*.py"))  # the subpackages (stats/, truth/) compute results too
     try:
         extra = inspect.getsourcefile(compute) if compute is not None else None
     except TypeError:  # a builtin or C callable has no source file
@@ -47,7 +47,8 @@ def code_hash(compute: Callable | None = None) -> str:
     if cache_key not in _code_hashes:
         digest = hashlib.sha256()
         for path in files:
-            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+            name = path.relative_to(_PACKAGE_DIR) if path.is_relative_to(_PACKAGE_DIR) else path.name
+            digest.update(str(name).encode() + b"\0" + path.read_bytes() + b"\0")
         _code_hashes[cache_key] = digest.hexdigest()[:16]
     return _code_hashes[cache_key]
 

@@ -73,9 +73,13 @@ def corrected_threshold(alpha: float, n_layers: int, correction: str) -> float:
 
 
 def smallest_lexical_pvalue(wordings_per_emotion: Sequence[int], n_permutations: int) -> float:
-    """The smallest p the lexical control can return: random shuffles, ties from equal-sized emotions."""
+    """The smallest p the lexical control can be expected to return on a perfect separation.
+
+    Random shuffles: ``1 / (n_permutations + 1)`` plus the expected share of
+    shuffles that only swap equal-sized emotions and tie the observed labelling.
+    """
     arrangements = n_arrangements(wordings_per_emotion)
-    return max(1.0 / (n_permutations + 1), _symmetries(wordings_per_emotion) / arrangements)
+    return 1.0 / (n_permutations + 1) + _symmetries(wordings_per_emotion) / arrangements
 
 
 @dataclass(frozen=True)

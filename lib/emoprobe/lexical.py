@@ -283,8 +283,15 @@ def _design_matrix(text: Mapping[str, np.ndarray], iu: tuple[np.ndarray, np.ndar
 
 
 def _residualiser(Z: np.ndarray):
-    Q, _ = np.linalg.qr(Z)
-    return lambda A: A - (A @ Q) @ Q.T  # rows of A projected off span(Z)
+    """Rows of A projected off span(Z), through an orthonormal basis of Z's column space.
+
+    Rank-revealing (SVD with a tolerance): the columns are often dependent (two
+    words that always occur together), and a plain QR would keep directions of
+    rounding noise.
+    """
+    U, singular, _ = np.linalg.svd(Z, full_matrices=False)
+    Q = U[:, singular > singular[0] * max(Z.shape) * np.finfo(float).eps]
+    return lambda A: A - (A @ Q) @ Q.T
 
 
 def _same_emotion_rows(labels: np.ndarray, iu: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
@@ -340,6 +347,13 @@ def lexical_control_many(W: np.ndarray, labels: Sequence[str], text: Mapping[str
 
     labelings = permuted_labelings(labels, n_permutations, seed)
     observed_same = _same_emotion_rows(labelings[:1], iu)
+    same_left = np.linalg.norm(residualise(observed_same))
+    same_total = np.linalg.norm(observed_same - observed_same.mean())
+    if same_left <= 1e-8 * same_total:
+        raise ValueError(
+            f"the text columns ({len(names)} text similarities and shared words, plus one column per wording) "
+            f"span the same-emotion indicator over the {iu[0].size} wording pairs: nothing is left to tell emotion "
+            "from the words. Use more wordings per emotion, or wordings that share fewer words")
     ge = np.zeros((2, y.shape[0]))
     observed = raw_observed = None
     for start in range(0, labelings.shape[0], batch):

@@ -314,7 +314,7 @@ def bag_of_words_activations(
     mean = unit((n_datasets, 1, dim))
     words = unit((n_datasets, len(vocabulary), dim))
     if word_weight_sigma or stop_word_weight != 1.0:
-        from .lexical import stop_words
+        from ..lexical import stop_words
 
         stop = np.array([w in stop_words() for w in vocabulary])
         weights = np.exp(word_weight_sigma * rng.standard_normal((n_datasets, len(vocabulary), 1)))
@@ -334,7 +334,7 @@ def pooled_word_conditioner(rng: np.random.Generator | int | None, texts: Sequen
     they share words; the embeddings are independent of any activation model's
     word directions, as a real encoder's are of the music model's.
     """
-    from .lexical import tokens
+    from ..lexical import tokens
 
     rng = np.random.default_rng(rng)
     vocabulary = sorted({w for t in texts for w in tokens(t)})
