@@ -308,8 +308,7 @@ def row_filter_class(column: str, value) -> str:
 _FILTER_SCRIPT = """<script>
 document.querySelectorAll('.emoprobe-row-filter').forEach(function (select) {
   select.addEventListener('change', function () {
-    var table = document.getElementById('results-table');
-    if (table) { table.setAttribute('data-emoprobe-' + select.dataset.column, select.value); }
+    document.body.setAttribute('data-emoprobe-' + select.dataset.column, select.value);
   });
 });
 </script>"""
@@ -319,9 +318,9 @@ def row_filters(choices: Mapping[str, Sequence]) -> str:
     """Selectors that narrow pytest-html's results table to one claim, role or layer.
 
     ``choices`` maps a results-table column (``claim``, ``role``, ``layer``) to
-    its values. A selection sets an attribute on the table, and a CSS rule per
-    value hides the rows whose cell lacks that value's class, so the filters
-    survive pytest-html re-drawing the rows when it sorts or filters by outcome.
+    its values. A selection sets an attribute on the page's body (pytest-html
+    re-draws the whole table when it sorts), and a CSS rule per value hides the
+    rows whose cell lacks that value's class, so the filters survive re-drawing.
     """
     controls, rules = [], []
     for column, values in choices.items():
@@ -333,7 +332,7 @@ def row_filters(choices: Mapping[str, Sequence]) -> str:
                         f'{"".join(options)}</select></label>')
         for v in distinct:
             cls = row_filter_class(column, v)
-            rules.append(f'#results-table[data-emoprobe-{column}="{cls}"] tbody.results-table-row'
+            rules.append(f'body[data-emoprobe-{column}="{cls}"] #results-table tbody.results-table-row'
                          f':not(:has(td.{cls})):not(:has(td.{UNRECORDED})) {{ display: none; }}')
     note = "Rows that errored before recording their numbers always show."
     return section("Find rows", [f'<p class="emoprobe-filters">{" ".join(controls)} {note}</p>',
