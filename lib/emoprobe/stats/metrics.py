@@ -10,7 +10,7 @@ from scipy.spatial.distance import pdist, squareform
 
 from .corrections import correct_across_layers
 from .pairs import _as_activations, _check_count, _Design, _make_design, _pair_subset, _rng
-from .permutation import _label_stream, _onehot, _PermutationEngine, _pair_tuple, _same_class_sums, _class_block_sums, _unit_aggregate
+from .permutation import _label_engine, _onehot, _PermutationEngine, _pair_tuple, _same_class_sums, _class_block_sums, _unit_aggregate
 from .records import _BATCH_ELEMENTS, DEFAULT_ALPHA, DEFAULT_N_PERMUTATIONS, PermutationResult, StatsInputError, _single_threaded_blas
 
 
@@ -113,18 +113,7 @@ def _cka_engine(design: _Design, n_permutations: int, rng: np.random.Generator) 
         onehot, norm_l = load
         return _same_class_sums(T, onehot) / (norm_k * norm_l)
 
-    batch = max(1, _BATCH_ELEMENTS // max(1, n_units * n_classes))
-    labels, exact, count = _label_stream(unit_labels, n_permutations, rng, batch)
-    return _PermutationEngine(
-        name="cka",
-        scheme="sample" if design.prompt_codes is None else "wording",
-        exact=exact,
-        n_permutations=count,
-        observed=payload(unit_labels[None, :]),
-        batches=lambda: map(payload, labels()),
-        prepare=prepare,
-        evaluate=evaluate,
-    )
+    return _label_engine("cka", design, unit_labels, n_classes, n_permutations, rng, payload, prepare, evaluate)
 
 
 def _mmd_engine(design: _Design, n_permutations: int, rng: np.random.Generator) -> _PermutationEngine:
@@ -156,18 +145,7 @@ def _mmd_engine(design: _Design, n_permutations: int, rng: np.random.Generator) 
         mmd2 = inside[:, upper[0]] + inside[:, upper[1]] - 2.0 * mean[:, upper[0], upper[1]]
         return mmd2.mean(axis=1)
 
-    batch = max(1, _BATCH_ELEMENTS // max(1, n_units * n_classes))
-    labels, exact, count = _label_stream(unit_labels, n_permutations, rng, batch)
-    return _PermutationEngine(
-        name="mmd",
-        scheme="sample" if design.prompt_codes is None else "wording",
-        exact=exact,
-        n_permutations=count,
-        observed=payload(unit_labels[None, :]),
-        batches=lambda: map(payload, labels()),
-        prepare=prepare,
-        evaluate=evaluate,
-    )
+    return _label_engine("mmd", design, unit_labels, n_classes, n_permutations, rng, payload, prepare, evaluate)
 
 
 @_single_threaded_blas

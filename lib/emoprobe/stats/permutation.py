@@ -259,6 +259,25 @@ def _subset_prepare(design: _Design, pair: Sequence[str] | None) -> tuple[_Desig
     return sub, lambda S: S[index]
 
 
+def _label_engine(name: str, design: _Design, unit_labels: np.ndarray, n_classes: int, n_permutations: int,
+                  rng: np.random.Generator, payload: Callable, prepare: Callable, evaluate: Callable,
+                  **extra: Any) -> _PermutationEngine:
+    """An engine whose permutations relabel the design's units (wordings, or samples without them)."""
+    batch = max(1, _BATCH_ELEMENTS // max(1, unit_labels.size * n_classes))
+    labels, exact, count = _label_stream(unit_labels, n_permutations, rng, batch)
+    return _PermutationEngine(
+        name=name,
+        scheme="sample" if design.prompt_codes is None else "wording",
+        exact=exact,
+        n_permutations=count,
+        observed=payload(unit_labels[None, :]),
+        batches=lambda: map(payload, labels()),
+        prepare=prepare,
+        evaluate=evaluate,
+        **extra,
+    )
+
+
 def _gap_engine(design: _Design, n_permutations: int, rng: np.random.Generator, pair: Sequence[str] | None = None) -> _PermutationEngine:
     """Gap = within - between under permutations of the emotion labels of units.
 
@@ -290,19 +309,8 @@ def _gap_engine(design: _Design, n_permutations: int, rng: np.random.Generator, 
         within_sum = _same_class_sums(T, onehot)
         return within_sum / within_count - (total_sum - within_sum) / (total_count - within_count)
 
-    batch = max(1, _BATCH_ELEMENTS // max(1, n_units * n_classes))
-    labels, exact, count = _label_stream(unit_labels, n_permutations, rng, batch)
-    return _PermutationEngine(
-        name="gap",
-        scheme="sample" if design.prompt_codes is None else "wording",
-        exact=exact,
-        n_permutations=count,
-        observed=payload(unit_labels[None, :]),
-        batches=lambda: map(payload, labels()),
-        prepare=prepare,
-        evaluate=evaluate,
-        pair=_pair_tuple(pair),
-    )
+    return _label_engine("gap", design, unit_labels, n_classes, n_permutations, rng, payload, prepare, evaluate,
+                         pair=_pair_tuple(pair))
 
 
 def _control_engine(design: _Design, n_permutations: int, rng: np.random.Generator, pair: Sequence[str] | None = None) -> _PermutationEngine:
