@@ -79,11 +79,17 @@ def test_n_for_power_finds_the_sample_size():
 
 
 def test_suite_stops_before_the_model_loads_when_no_data_could_give_go(tmp_path):
-    experiment = tmp_path / "experiment.toml"
     text = (REPO / "configs" / "experiment.toml").read_text()
     text = text.replace("n_permutations = 10000", "n_permutations = 10").replace('correction = "maxt"',
                                                                                  'correction = "holm"')
-    experiment.write_text(text)
+    output = _stopped_at_start_up(tmp_path, text)
+    assert "design check" in output and "smallest attainable p is 0.0909" in output, output[-3000:]
+
+
+def _stopped_at_start_up(tmp_path, experiment_text: str) -> str:
+    """Run the suite on ``experiment_text``; it must stop with a usage error before any model loads."""
+    experiment = tmp_path / "experiment.toml"
+    experiment.write_text(experiment_text)
     cache = tmp_path / "cache"
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "hypotheses/", "--model", "tiny", "--experiment", str(experiment),
@@ -91,8 +97,8 @@ def test_suite_stops_before_the_model_loads_when_no_data_could_give_go(tmp_path)
         cwd=REPO, capture_output=True, text=True, timeout=600)
     output = result.stdout + result.stderr
     assert result.returncode == 4, output[-3000:]
-    assert "design check" in output and "smallest attainable p is 0.0909" in output, output[-3000:]
     assert not (cache / "model_loads.log").exists()
+    return output
 
 
 def test_power_curve_uses_the_runs_permutations_and_correction():
@@ -115,3 +121,18 @@ def test_config_names_a_known_correction(tmp_path):
     with pytest.raises(ConfigError, match="statistics.correction 'bonferroni'"):
         load_config(experiment, Overrides())
     assert load_config(REPO / "configs" / "experiment.toml", Overrides()).statistics.correction == "maxt"
+
+
+def test_suite_stops_before_the_model_loads_when_the_words_span_same_emotion(tmp_path):
+    # Every wording names its emotion: the shared-name columns are the same-emotion indicator,
+    # so the lexical control has nothing left to test and no data could give GO.
+    import tomllib
+
+    text = (REPO / "configs" / "experiment.toml").read_text()
+    emotions = tomllib.loads(text)["emotions"]
+    start = text.index("[emotions]")
+    end = text.index("\n[", start + 1)
+    block = "[emotions]\n" + "".join(
+        f'{e} = [{", ".join(repr(f"{e} {w}") for w in ws)}]\n' for e, ws in emotions.items()).replace("'", '"')
+    output = _stopped_at_start_up(tmp_path, text[:start] + block + text[end:])
+    assert "design check: the lexical control" in output and "span the same-emotion indicator" in output, output[-3000:]

@@ -107,6 +107,7 @@ def test_strong_words_of_the_previous_design_pass_for_emotion_until_the_lexical_
                                          text_conditioning(config, info, analysis.wording_table(samples)[1]))
     t = config.thresholds
     rule = dict(alpha=t.alpha, min_gap=t.min_gap, min_n=t.min_n_per_emotion, acoustic_threshold=t.acoustic_agreement)
+    audit = audit_warning(config.emotions, t.max_word_same_emotion_share)
 
     def verdict(with_checks):
         return decide(Outcome(config.n_per_emotion, tuple(
@@ -114,7 +115,7 @@ def test_strong_words_of_the_previous_design_pass_for_emotion_until_the_lexical_
             LayerOutcome(r.layer, r.statistic, r.pvalue, r.pvalue_holm,
                          lexical_pvalue_holm=controls[r.layer].pvalue_holm if with_checks else 0.0)
             for r in gaps.layers),
-            acoustic_pass=True, words_confined=audit_warning(config.emotions) if with_checks else None), **rule)
+            acoustic_pass=True, words_confined=audit if with_checks else None), **rule)
 
     assert verdict(with_checks=False).verdict == GO
     decision = verdict(with_checks=True)

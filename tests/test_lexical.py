@@ -7,7 +7,10 @@ from emoprobe import lexical, stats
 from emoprobe.truth import synthetic
 from emoprobe.config import REPO_ROOT, load_config
 
-SHIPPED = load_config(REPO_ROOT / "configs" / "experiment.toml").emotions
+SHIPPED_CONFIG = load_config(REPO_ROOT / "configs" / "experiment.toml")
+SHIPPED = SHIPPED_CONFIG.emotions
+MAX_SHARE = SHIPPED_CONFIG.thresholds.max_word_same_emotion_share
+EVASIVE = load_config(REPO_ROOT / "tests" / "data" / "evasive_wordings.toml").emotions
 V1 = load_config(REPO_ROOT / "configs" / "experiment_v1.toml").emotions
 ALPHA = 0.05
 N_NULL = 500
@@ -117,10 +120,38 @@ def test_audit_names_the_words_confined_to_one_emotion():
     confined = lexical.confined_words(V1)
     assert "fast" in confined["energetic"] and "major" in confined["happy"] and "minor" in confined["sad"]
     assert "slow" not in sum(confined.values(), [])  # sad and calm share it
-    assert "fast" in lexical.audit_warning(V1)
-    # The shipped crossed design: nothing but the emotions' names is confined.
-    assert lexical.confined_words(SHIPPED) == {} and lexical.audit_warning(SHIPPED) is None
+    assert "fast" in lexical.audit_warning(V1, MAX_SHARE)
+    # The shipped crossed design: nothing but the emotions' names is confined, nothing concentrated.
+    assert lexical.confined_words(SHIPPED) == {} and lexical.audit_warning(SHIPPED, MAX_SHARE) is None
     assert {r.word for r in lexical.word_audit(SHIPPED) if r.confined} == set(SHIPPED)
+    assert {r.word for r in lexical.word_audit(SHIPPED) if r.own_name} == set(SHIPPED)
+
+
+def test_audit_flags_a_word_concentrated_in_one_emotion_though_not_confined_to_it():
+    # The evasive design: each emotion's tell-tale word in 4 of its wordings and in 1 of the next emotion's.
+    assert lexical.confined_words(EVASIVE) == {}
+    audit = lexical.audit_design(EVASIVE, MAX_SHARE)
+    assert audit.concentrated["happy"] == (("joyful", pytest.approx(0.6)),) and audit.separable
+    assert "joyful 0.60" in audit.warning() and audit.confounded
+    # Spread 3 and 2 (share 0.4): the lexical control held there, so the audit passes it.
+    instruments = ["piano", "strings", "guitar", "synth", "flute"]
+    spread = {e: [f"{sig} {i} music" for sig, i in zip(words, instruments)] for e, words in {
+        "happy": ["joyful"] * 3 + ["mournful"] * 2, "sad": ["mournful"] * 3 + ["serene"] * 2,
+        "calm": ["serene"] * 3 + ["fierce"] * 2, "energetic": ["fierce"] * 3 + ["joyful"] * 2}.items()}
+    rows = {r.word: r for r in lexical.word_audit(spread)}
+    assert rows["joyful"].same_emotion_share == pytest.approx(0.4)
+    assert lexical.audit_design(spread, MAX_SHARE).concentrated == {}
+
+
+def test_audit_reads_one_letter_words_and_names_used_under_another_emotion():
+    # The key letter is the only word that differs.
+    keys = {"happy": ["piano in C major", "strings in C major"], "sad": ["piano in A major", "strings in A major"]}
+    assert lexical.confined_words(keys) == {"happy": ["c"], "sad": ["a"]}
+    # "happy" in every sad wording and nowhere else is an ordinary confined word, not a name.
+    borrowed = {"happy": ["bright piano", "bright strings"], "sad": ["not happy piano", "not happy strings"]}
+    audit = lexical.audit_design(borrowed, MAX_SHARE)
+    assert "happy" in audit.confined["sad"]
+    assert not next(r for r in lexical.word_audit(borrowed) if r.word == "happy").own_name
 
 
 def test_shipped_design_has_named_and_described_wordings_of_every_emotion():
@@ -159,7 +190,7 @@ def test_start_up_audit_warns_naming_the_confined_words():
 def test_audit_names_stop_words_that_one_emotion_shares():
     confined = lexical.confined_words(STOP_WORDS_SHARED)
     assert sorted(confined["sad"]) == ["alone", "cry"] and sorted(confined["energetic"]) == ["fire", "up"]
-    assert "cry" in lexical.audit_warning(STOP_WORDS_SHARED)
+    assert "cry" in lexical.audit_warning(STOP_WORDS_SHARED, MAX_SHARE)
 
 
 def test_a_design_whose_words_span_same_emotion_is_refused_not_tested_on_rounding_noise():
@@ -168,6 +199,8 @@ def test_a_design_whose_words_span_same_emotion_is_refused_not_tested_on_roundin
     wordings = ["bright happy tune", "sunny happy song", "glad happy piano", "dark sad tune", "grey sad song",
                 "blue sad piano", "soft calm tune", "slow calm song", "still calm piano"]
     W = np.random.default_rng(0).random((9, 9))
+    by_emotion = {e: [w for w, label in zip(wordings, labels) if label == e] for e in ("happy", "sad", "calm")}
+    assert not lexical.audit_design(by_emotion, MAX_SHARE).separable  # the start-up check sees it too
     with pytest.raises(ValueError, match="span the same-emotion indicator"):
         lexical.lexical_control((W + W.T) / 2, labels, lexical.text_similarities(wordings, labels), n_permutations=99)
 

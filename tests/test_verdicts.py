@@ -20,6 +20,10 @@ WORD_MATCHING = dict(wordings=load_config(REPO_ROOT / "configs" / "experiment_v1
 # weigh their own way (as a language model's do), which no text similarity matches.
 CROSSED = dict(wordings=load_config(REPO_ROOT / "configs" / "experiment.toml").emotions, word_size=1.5)
 GEOMETRY = {"lexical": WORD_MATCHING, "lexical-weighted": CROSSED}
+# A design that evades an audit of confined words (tests/data/evasive_wordings.toml): each
+# emotion's tell-tale word in 4 of its wordings and 1 of another emotion's.
+EVASIVE = dict(wordings=load_config(REPO_ROOT / "tests" / "data" / "evasive_wordings.toml").emotions, word_size=1.5)
+N_EVASIVE_DATASETS = 300
 
 
 @pytest.mark.parametrize("truth", verdicts.NULLS)
@@ -40,6 +44,17 @@ def test_null_truths_rarely_give_go(truth):
     # The first step of the rule (significance after max-T) holds the family-wise error rate.
     bound = verdicts.fwer_bound(ALPHA, rates.n_datasets)
     assert rates.significant_rate <= bound, f"{truth}: some layer significant in {rates.significant_rate:.3f} > {bound:.3f}"
+
+
+def test_words_concentrated_in_one_emotion_do_not_give_go():
+    rates = verdicts.simulate_verdicts("lexical-weighted", N_EVASIVE_DATASETS, n_layers=4, seed=123, **EVASIVE)
+    without_audit = verdicts._upper(rates.n_go_without_audit, rates.n_datasets)
+    print(f"evasive design: GO {rates.n_go}/{rates.n_datasets} (upper 95% {rates.go_upper_95:.4f}); without the "
+          f"audit {rates.n_go_without_audit} (upper 95% {without_audit:.4f}); without the lexical control and the "
+          f"audit {rates.n_go_without_lexical}")
+    assert rates.go_upper_95 <= ALPHA, rates
+    # The audit's teeth: with the lexical control alone this null could not be shown to hold alpha.
+    assert without_audit > ALPHA, rates
 
 
 def test_emotion_beyond_shared_words_still_gives_go():

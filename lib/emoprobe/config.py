@@ -50,6 +50,9 @@ class Thresholds:
     min_gap: float = 0.02
     acoustic_agreement: float = 0.80
     min_n_per_emotion: int = 20
+    # The word-overlap audit flags a word when more of the wording pairs sharing it are
+    # same-emotion pairs than this (lexical.DesignAudit).
+    max_word_same_emotion_share: float = 0.45
     effect_classes: Mapping[str, float] = field(
         # Lower bounds of the seed's classes on |gap|; below "weak" is noise.
         default_factory=lambda: {"weak": 0.01, "moderate": 0.05, "strong": 0.15})

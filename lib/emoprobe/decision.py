@@ -30,10 +30,11 @@ Verdicts, checked in this order:
    the verdict is INCONCLUSIVE. And a GO on a reduced family (``--layers`` or
    ``--emotions`` subsets, ``Outcome.family``) is recorded as
    ``GO (reduced family)``, never as a full GO. Nor is there a GO when the
-   wordings confine a word other than an emotion's name to one emotion
-   (``Outcome.words_confined``): words and emotion are then confounded, and
-   the lexical control, which models each shared word's pull, was measured
-   to pass a word-only model too often there (INCONCLUSIVE).
+   wordings confine a word other than an emotion's own name to one emotion,
+   or concentrate one in an emotion (``Outcome.words_confined``, from
+   ``lexical.audit_design``): words and emotion are then confounded, and the
+   lexical control, which models each shared word's pull, was measured to
+   pass a word-only model too often there (INCONCLUSIVE).
 6. PIVOT: significant after correction, but no such layer. The reason says
    "explained by wording" when a layer reaching the gap failed the lexical
    control, else "weak signal" (the seed's "consider the negative-result paper").
@@ -98,8 +99,9 @@ class Outcome:
     acoustic_worst_agreement: float | None = None
     family: Family | None = None  # None: not known (treated as complete)
     acoustic_worst_contrast: str | None = None  # e.g. "happy vs sad, mode"
-    # The word-overlap audit's line when some word other than an emotion's name occurs under
-    # only one emotion (``lexical.audit_warning``); None for a crossed design or when not known.
+    # The word-overlap audit's line when some word other than an emotion's own name is confined
+    # to or concentrated in one emotion (``lexical.audit_warning``); None for a crossed design
+    # or when not known.
     words_confined: str | None = None
 
 
@@ -181,7 +183,7 @@ def decide(outcome: Outcome, *, alpha: float, min_gap: float, min_n: int, acoust
                   + (f" ({outcome.acoustic_worst_contrast})" if outcome.acoustic_worst_contrast else ""),
                   f"> {acoustic_threshold}", outcome.acoustic_pass),
         Criterion("wordings cross words with emotions", "no: " + outcome.words_confined.split(" (")[0]
-                  if outcome.words_confined else "yes or not known", "no word but an emotion's name confined to it",
+                  if outcome.words_confined else "yes or not known", "no word but an emotion's own name confined to or concentrated in one",
                   False if outcome.words_confined else None),
         Criterion("family tested", "not known" if family is None else family.describe(),
                   "the experiment's layers and emotions", None if family is None else family.complete),

@@ -17,8 +17,9 @@ and the gap test calls that emotion. This module holds what separates the two:
   similarity given the text, and its p comes from permuting the emotion labels
   of whole wordings while the text similarities stay fixed (a wording-level
   partial Mantel test, vectorised over permutations and over datasets);
-- the word-overlap audit of a prompt design: every non-stop word used under
-  only one emotion (the emotion names themselves excepted);
+- the word-overlap audit of a prompt design (:func:`audit_design`): words
+  used under only one emotion, words concentrated in one emotion, and whether
+  the control's text columns leave anything of "same emotion" to test;
 - the cross-wording-type transfer: a classifier trained on the wordings that
   name their emotion, scored on the wordings that only describe it.
 """
@@ -26,14 +27,18 @@ and the gap test calls that emotion. This module holds what separates the two:
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import numpy as np
 
-# One tokeniser everywhere (audit, TF-IDF, the lexical known-truth model):
-# scikit-learn's default, so that "the words" mean the same thing throughout.
-TOKEN_PATTERN = r"(?u)\b\w\w+\b"
+# One tokeniser everywhere (audit, TF-IDF, the lexical known-truth model), so
+# that "the words" mean the same thing throughout. Unlike scikit-learn's default
+# it keeps one-character tokens: "C major" against "A minor" is a key a text
+# encoder reads, and an audit that dropped it would pass a design whose
+# emotions differ only in the key letter.
+TOKEN_PATTERN = r"(?u)\b\w+\b"
 
 
 def stop_words() -> frozenset[str]:
@@ -62,6 +67,10 @@ class AuditRow:
     word: str
     emotions: tuple[str, ...]  # the emotions whose wordings use the word
     n_wordings: int
+    # Of the wording pairs that share the word, the share whose two wordings have one
+    # emotion (None: fewer than two wordings use it, so no pair shares it).
+    same_emotion_share: float | None = None
+    own_name: bool = False  # an emotion's name used only under that emotion
 
     @property
     def confined(self) -> bool:
@@ -70,48 +79,119 @@ class AuditRow:
 
 def word_audit(emotions: Mapping[str, Sequence[str]], *, include_stop_words: bool = False) -> list[AuditRow]:
     """Every content word of the design (every word with ``include_stop_words``), with the
-    emotions that use it (confined words first).
+    emotions that use it and the same-emotion share of the pairs that share it (confined
+    words first, then by that share).
 
-    The emotion names are exempt from confinement: naming the emotion is the
-    point of a name-only wording, and the lexical control covers it.
+    An emotion's name used only under that emotion is its ``own_name``: naming
+    the emotion is the point of a name-only wording, and the lexical control
+    covers it. A name used under another emotion ("not happy" among the sad
+    wordings) is an ordinary word.
     """
-    names = {name.lower() for name in emotions}
-    users: dict[str, set[str]] = {}
-    counts: dict[str, int] = {}
+    names = {name.lower(): name for name in emotions}
+    users: dict[str, Counter[str]] = {}
     words_of = tokens if include_stop_words else content_words
     for emotion, wordings in emotions.items():
         for wording in wordings:
             for word in set(words_of(wording)):
-                users.setdefault(word, set()).add(emotion)
-                counts[word] = counts.get(word, 0) + 1
-    rows = [AuditRow(word, tuple(sorted(users[word])), counts[word]) for word in users]
-    return sorted(rows, key=lambda r: (not (r.confined and r.word not in names), r.word in names,
-                                       len(r.emotions), r.word))
+                users.setdefault(word, Counter())[emotion] += 1
+    rows = []
+    for word, by_emotion in users.items():
+        n = sum(by_emotion.values())
+        same_pairs = sum(c * (c - 1) for c in by_emotion.values())
+        share = same_pairs / (n * (n - 1)) if n > 1 else None
+        own = word in names and set(by_emotion) == {names[word]}
+        rows.append(AuditRow(word, tuple(sorted(by_emotion)), n, share, own))
+    return sorted(rows, key=lambda r: (r.own_name, not r.confined, -(r.same_emotion_share or 0.0), r.word))
+
+
+@dataclass(frozen=True)
+class DesignAudit:
+    """What a prompt design lets the lexical control tell apart (:func:`audit_design`).
+
+    - ``confined``: emotion -> the words only its wordings use (its own name
+      excepted): every such non-stop word, and every such stop word that two or
+      more of its wordings share. Stop words count when shared: a text encoder
+      reads them, and the stop-word list holds words that carry feeling
+      ("cry", "alone", "fire").
+    - ``concentrated``: emotion -> (word, share) for the words used under
+      several emotions whose wording pairs are mostly same-emotion pairs
+      (share above ``max_share``). One column per shared word absorbs a word's
+      additive effect, but a word-reading model is not additive (cosine
+      normalises by the whole prompt, words interact), and what is left over
+      follows the word, hence the emotion. On a weighted bag-of-words null over
+      4 emotions x 5 wordings, a word in 4 wordings of one emotion and 1 of
+      another (share 0.6) took the control's false-positive rate to 0.14 at
+      0.05 (300 datasets), while confined words and shares up to 0.4 kept it
+      at or below alpha (bench/RESULTS.md, "lexical control by design").
+    - ``separable``: whether the control's own nuisance columns (TF-IDF, one
+      column per shared word, one per wording) leave any of the same-emotion
+      indicator over the wording pairs. If not, the control cannot run at all.
+    """
+
+    confined: Mapping[str, tuple[str, ...]]
+    concentrated: Mapping[str, tuple[tuple[str, float], ...]]
+    separable: bool
+    max_share: float
+
+    @property
+    def confounded(self) -> bool:
+        return bool(self.confined or self.concentrated) or not self.separable
+
+    def warning(self) -> str | None:
+        """One line naming what confounds words with emotions, or None for a crossed design."""
+        parts = []
+        if self.confined:
+            listed = "; ".join(f"{e}: {', '.join(sorted(words))}" for e, words in sorted(self.confined.items()))
+            parts.append(f"{sum(map(len, self.confined.values()))} word(s) occur under only one emotion "
+                         f"({listed})")
+        if self.concentrated:
+            listed = "; ".join(f"{e}: {', '.join(f'{w} {share:.2f}' for w, share in words)}"
+                               for e, words in sorted(self.concentrated.items()))
+            parts.append(f"{sum(map(len, self.concentrated.values()))} word(s) are concentrated in one emotion, "
+                         f"more than {self.max_share:.2f} of the wording pairs sharing them being same-emotion "
+                         f"pairs ({listed})")
+        if not self.separable:
+            parts.append("the shared words and wordings span the same-emotion indicator, so nothing is left to "
+                         "tell emotion from the words (use more wordings per emotion, or wordings that share "
+                         "fewer words)")
+        if not parts:
+            return None
+        return ("word-overlap audit: " + "; ".join(parts)
+                + ", so same-emotion similarity may be shared words, not emotion")
+
+
+def audit_design(emotions: Mapping[str, Sequence[str]], max_share: float) -> DesignAudit:
+    """The word-overlap audit of a design (emotion -> its wordings), see :class:`DesignAudit`.
+
+    ``max_share`` is the experiment's ``thresholds.max_word_same_emotion_share``.
+    """
+    stop = stop_words()
+    confined: dict[str, list[str]] = {}
+    concentrated: dict[str, list[tuple[str, float]]] = {}
+    for row in word_audit(emotions, include_stop_words=True):
+        if row.own_name:
+            continue
+        if row.confined:
+            if row.word not in stop or row.n_wordings > 1:
+                confined.setdefault(row.emotions[0], []).append(row.word)
+        elif row.same_emotion_share is not None and row.same_emotion_share > max_share:
+            counts = Counter(e for e, ws in emotions.items() for w in ws if row.word in tokens(w))
+            concentrated.setdefault(counts.most_common(1)[0][0], []).append((row.word, row.same_emotion_share))
+    texts = [w for ws in emotions.values() for w in ws]
+    labels = [e for e, ws in emotions.items() for _ in ws]
+    separable = len(set(labels)) > 1 and _separable(text_similarities(texts, labels), labels)
+    return DesignAudit({e: tuple(ws) for e, ws in confined.items()},
+                       {e: tuple(ws) for e, ws in concentrated.items()}, separable, max_share)
 
 
 def confined_words(emotions: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
-    """emotion -> the words (emotion names excepted) that only its wordings use: every
-    such non-stop word, and every such stop word that two or more of its wordings share.
-
-    Stop words count too when shared: a text encoder reads them, and the
-    stop-word list holds words that carry feeling ("cry", "alone", "fire").
-    """
-    names, stop = {name.lower() for name in emotions}, stop_words()
-    out: dict[str, list[str]] = {}
-    for row in word_audit(emotions, include_stop_words=True):
-        if row.confined and row.word not in names and (row.word not in stop or row.n_wordings > 1):
-            out.setdefault(row.emotions[0], []).append(row.word)
-    return out
+    """emotion -> the words (its own name excepted) that only its wordings use (see :class:`DesignAudit`)."""
+    return {e: list(ws) for e, ws in audit_design(emotions, max_share=1.0).confined.items()}
 
 
-def audit_warning(emotions: Mapping[str, Sequence[str]]) -> str | None:
-    """One line naming the confined words, or None when the design has none."""
-    confined = confined_words(emotions)
-    if not confined:
-        return None
-    listed = "; ".join(f"{emotion}: {', '.join(sorted(words))}" for emotion, words in sorted(confined.items()))
-    return (f"word-overlap audit: {sum(map(len, confined.values()))} word(s) occur under only one "
-            f"emotion, so same-emotion similarity may be shared words, not emotion ({listed})")
+def audit_warning(emotions: Mapping[str, Sequence[str]], max_share: float) -> str | None:
+    """One line naming what confounds words with emotions in the design, or None (see :class:`DesignAudit`)."""
+    return audit_design(emotions, max_share).warning()
 
 
 # ---------------------------------------------------------------------------
@@ -294,6 +374,19 @@ def _residualiser(Z: np.ndarray):
     return lambda A: A - (A @ Q) @ Q.T
 
 
+def _leaves_same_emotion(residualise, same: np.ndarray) -> bool:
+    """Whether projecting the nuisance columns off leaves any of the same-emotion indicator."""
+    return bool(np.linalg.norm(residualise(same)) > 1e-8 * np.linalg.norm(same - same.mean()))
+
+
+def _separable(text: Mapping[str, np.ndarray], labels: Sequence[str], wording_effects: bool = True) -> bool:
+    """Whether the control's nuisance columns over ``text`` leave any of the same-emotion indicator."""
+    codes = np.unique(np.asarray(labels), return_inverse=True)[1]
+    iu = np.triu_indices(codes.size, k=1)
+    Z = _design_matrix(text, iu, wording_effects)[1]
+    return _leaves_same_emotion(_residualiser(Z), _same_emotion_rows(codes[None, :], iu))
+
+
 def _same_emotion_rows(labels: np.ndarray, iu: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     """[n_labelings, n_pairs] 1.0 where a pair's two wordings share a label."""
     return (labels[:, iu[0]] == labels[:, iu[1]]).astype(np.float64)
@@ -347,9 +440,7 @@ def lexical_control_many(W: np.ndarray, labels: Sequence[str], text: Mapping[str
 
     labelings = permuted_labelings(labels, n_permutations, seed)
     observed_same = _same_emotion_rows(labelings[:1], iu)
-    same_left = np.linalg.norm(residualise(observed_same))
-    same_total = np.linalg.norm(observed_same - observed_same.mean())
-    if same_left <= 1e-8 * same_total:
+    if not _leaves_same_emotion(residualise, observed_same):
         raise ValueError(
             f"the text columns ({len(names)} text similarities and shared words, plus one column per wording) "
             f"span the same-emotion indicator over the {iu[0].size} wording pairs: nothing is left to tell emotion "

@@ -27,8 +27,8 @@ Known truths (``TRUTHS``), each a generator of one dataset's layers:
 
 A truth whose datasets carry their wordings' texts gets the suite's own
 lexical control (``lexical.lexical_control_layers``, Holm across layers, with a
-conditioner that reads words) and word-overlap audit (``lexical.audit_warning``,
-no GO on a design that confines words to one emotion); the others, whose
+conditioner that reads words) and word-overlap audit (``lexical.audit_design``,
+no GO on a design that confines words to one emotion or concentrates them in one); the others, whose
 wordings have no text, take both as passed. Other known-truth generators register themselves in ``TRUTHS``
 with :func:`register_truth`; the calibration test runs every registered null.
 """
@@ -43,6 +43,7 @@ import numpy as np
 
 from . import lexical, stats
 from .truth import synthetic
+from .config import Thresholds
 from .decision import GO, NO_GO, LayerOutcome, Outcome, decide
 
 __all__ = ["TRUTHS", "NULLS", "register_truth", "SimulatedRun", "VerdictRates", "simulate_verdicts"]
@@ -109,6 +110,7 @@ class VerdictRates:
     go_upper_95: float  # Clopper-Pearson upper bound of the GO rate
     n_go_point_gap: int  # GO had the rule taken the point gap (the old, winner's-curse rule)
     n_go_without_lexical: int  # GO had the lexical control been taken as passed and the design as crossed
+    n_go_without_audit: int = 0  # GO with the lexical control but the word-overlap audit ignored
 
     @property
     def go_rate(self) -> float:
@@ -127,11 +129,12 @@ def _upper(k: int, n: int) -> float:
 
 def simulate_verdicts(truth: str, n_datasets: int, *, n_layers: int = 4, gap: float = 0.0,
                       n_permutations: int = 399, n_boot: int = 200, alpha: float = 0.05, min_gap: float = 0.02,
-                      correction: str = "maxt", seed: int = 0, **geometry) -> VerdictRates:
+                      correction: str = "maxt", seed: int = 0,
+                      max_word_share: float = Thresholds.max_word_same_emotion_share, **geometry) -> VerdictRates:
     """Verdicts of ``n_datasets`` simulated experiments of one known truth (module docstring)."""
     generate = TRUTHS[truth]
     rng = np.random.default_rng(seed)
-    n_go = n_significant = n_go_point = n_go_unchecked = 0
+    n_go = n_significant = n_go_point = n_go_unchecked = n_go_unaudited = 0
     for _ in range(n_datasets):
         run = generate(rng, n_layers, gap, **geometry)
         analysis = stats.analyse_layers(run.activations, run.emotions, run.prompts, n_permutations=n_permutations,
@@ -147,7 +150,7 @@ def simulate_verdicts(truth: str, n_datasets: int, *, n_layers: int = 4, gap: fl
         n_min = min(analysis.layers[0].n_per_emotion.values())
         rule = dict(alpha=alpha, min_gap=min_gap, min_n=n_min, acoustic_threshold=0.8, correction=correction)
 
-        confined = None if run.texts is None else lexical.audit_warning(_wordings_by_emotion(run))
+        confined = None if run.texts is None else lexical.audit_warning(_wordings_by_emotion(run), max_word_share)
 
         def verdict(layer_rows, words_confined: str | None = confined) -> str:
             return decide(Outcome(n_min, tuple(layer_rows), acoustic_pass=True, acoustic_worst_agreement=1.0,
@@ -158,10 +161,11 @@ def simulate_verdicts(truth: str, n_datasets: int, *, n_layers: int = 4, gap: fl
         n_significant += decided != NO_GO
         n_go_point += verdict(LayerOutcome(r.layer, r.gap, r.pvalue, r.pvalue_holm, r.pvalue_maxt,
                                            lexical_pvalue_holm=r.lexical_pvalue_holm) for r in rows) == GO
+        n_go_unaudited += verdict(rows, None) == GO
         n_go_unchecked += verdict((LayerOutcome(r.layer, r.gap, r.pvalue, r.pvalue_holm, r.pvalue_maxt, r.gap_se,
                                                 lexical_pvalue_holm=0.0) for r in rows), None) == GO
     return VerdictRates(truth, n_datasets, n_go, n_significant, _upper(n_go, n_datasets), n_go_point,
-                        n_go_unchecked)
+                        n_go_unchecked, n_go_unaudited)
 
 
 def _wordings_by_emotion(run: SimulatedRun) -> dict[str, list[str]]:
