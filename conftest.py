@@ -4,4 +4,4 @@
 ``pythonpath``, so a bare checkout works as well as the installed package.
 """
 
-pytest_plugins = ["fixtures.options", "fixtures.samples", "fixtures.analysis", "fixtures.report", "fixtures.terminal", "fixtures.results_table"]
+pytest_plugins = ["fixtures.options", "fixtures.samples", "fixtures.analysis", "fixtures.steering", "fixtures.report", "fixtures.terminal", "fixtures.results_table"]

@@ -60,6 +60,34 @@ def time_bin_edges(n_steps: int, n_bins: int) -> np.ndarray:
     return np.linspace(0, n_steps, n_bins + 1).round().astype(int)
 
 
+class LayerHooks(contextlib.AbstractContextManager):
+    """Hooks registered on entry by ``hooks()`` (``(layer, "pre" | "post", fn)`` triples), removed on exit."""
+
+    def __init__(self, lm):
+        self.lm = lm
+        self._handles: list = []
+
+    def hooks(self):
+        return ()
+
+    def __enter__(self):
+        try:
+            for layer, kind, fn in self.hooks():
+                module = self.lm.transformer.layers[layer]
+                register = module.register_forward_pre_hook if kind == "pre" else module.register_forward_hook
+                self._handles.append(register(fn))
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc_info):
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+        return False
+
+
 class ActivationCapture(contextlib.AbstractContextManager):
     """Context manager hooking ``layers`` of ``lm`` for one generation call.
 

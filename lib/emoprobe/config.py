@@ -83,6 +83,21 @@ class ListeningParams:
 
 
 @dataclass(frozen=True)
+class SteeringParams:
+    """Causal evidence by steering (``emoprobe.steering``): never part of the verdict."""
+
+    enabled: bool = False
+    # Neutral prompts the steered samples are generated from.
+    prompts: tuple[str, ...] = ("instrumental music",)
+    # Steering strengths, in units of the layer's typical residual norm; must hold 0, a negative and a positive.
+    alphas: tuple[float, ...] = (-1.0, -0.5, 0.0, 0.5, 1.0)
+    n_seeds: int = 4  # seeds per prompt, the same at every alpha and direction
+    max_layers: int = 2  # k: at most this many of the layers significant after correction
+    layers: tuple[int, ...] | None = None  # steer these layers instead (None: the significant ones)
+    n_random: int = 299  # K random orthogonal directions of the same norm per layer
+
+
+@dataclass(frozen=True)
 class AcousticContrast:
     """Expected acoustic ordering of ``first`` against ``second``."""
 
@@ -110,6 +125,7 @@ class ExperimentConfig:
     # Every model of the run, the first being ``model``; each gets its own verdict.
     models: tuple[str, ...] = ()
     listening: ListeningParams = ListeningParams()
+    steering: SteeringParams = SteeringParams()
 
     def for_model(self, name: str) -> "ExperimentConfig":
         """This experiment restricted to one of its models."""
@@ -129,6 +145,7 @@ class ExperimentConfig:
         payload.pop("cache_dir", None)
         payload.pop("source", None)
         payload.get("listening", {}).pop("records", None)  # where results lie, like cache_dir
+        payload.pop("steering", None)  # steering never shapes the emotion samples or the verdict
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -143,6 +160,7 @@ class Overrides:
     cache_dir: str | None = None
     emotions: str | None = None
     listening: Sequence[str] | None = None  # scored listening checks for the report
+    steer: bool = False  # steering on, whatever [steering] enabled says
 
 
 def parse_layers(text: str | Sequence[int] | None) -> tuple[int, ...] | None:
@@ -218,6 +236,14 @@ def _listening_from(raw: Mapping[str, Any], records: Sequence[str] | None) -> Li
     return ListeningParams(**raw, records=tuple(str(r) for r in record if str(r).strip()))
 
 
+def _steering_from(raw: Mapping[str, Any], steer: bool) -> SteeringParams:
+    raw = dict(raw)
+    layers = raw.pop("layers", "significant")
+    params = SteeringParams(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()},
+                            layers=None if layers == "significant" else tuple(sorted(set(layers))))
+    return dataclasses.replace(params, enabled=True) if steer else params
+
+
 def load_config(path: str | Path | None = None, overrides: Overrides | None = None) -> ExperimentConfig:
     """Read the experiment file, apply ``overrides`` and validate.
 
@@ -229,7 +255,8 @@ def load_config(path: str | Path | None = None, overrides: Overrides | None = No
     raw = _read_toml(path)
     try:
         config_schema.check_raw(raw, {"generation": GenerationParams, "capture": CaptureParams,
-                                      "thresholds": Thresholds, "statistics": StatisticsParams})
+                                      "thresholds": Thresholds, "statistics": StatisticsParams,
+                                      "steering": SteeringParams})
     except config_schema.SchemaError as err:
         raise ConfigError(f"experiment config {path}: {err}") from None
     ov = overrides or Overrides()
@@ -286,6 +313,7 @@ def load_config(path: str | Path | None = None, overrides: Overrides | None = No
         cache_dir=Path(ov.cache_dir) if ov.cache_dir else DEFAULT_CACHE_DIR,
         source=path,
         listening=_listening_from(raw.get("listening", {}), ov.listening),
+        steering=_steering_from(raw.get("steering", {}), ov.steer),
     )
     validate(config)
     return config
@@ -336,6 +364,9 @@ def validate(config: ExperimentConfig) -> None:
     if config.statistics.metric not in ("cosine", "pearson", "euclidean"):
         raise ConfigError(
             f"statistics.metric {config.statistics.metric!r}: use cosine, pearson or euclidean")
+    from .steering import check_steering
+
+    check_steering(config)
     if config.statistics.correction not in ("maxt", "holm"):
         raise ConfigError(
             f"statistics.correction {config.statistics.correction!r}: use maxt (Westfall-Young step-down "

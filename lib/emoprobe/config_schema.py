@@ -5,8 +5,8 @@ key, a string where a list belongs or an out-of-range number stops the run
 with one message (and a "did you mean" for near misses) instead of being
 ignored, crashing pytest, or failing after generation.
 
-The keys of ``[generation]``, ``[capture]``, ``[thresholds]`` and
-``[statistics]`` are the fields of their dataclasses in ``config``, with
+The keys of ``[generation]``, ``[capture]``, ``[thresholds]``, ``[statistics]``
+and ``[steering]`` are the fields of their dataclasses in ``config``, with
 types read from the annotations, so a new field is known here without an edit.
 """
 
@@ -140,6 +140,9 @@ RANGES: dict[str, dict[str, Callable[[Any], str | None]]] = {
                    "probe_permutations": _at_least(1)},
     "sampling": {"n_per_emotion": _at_least(2), "base_seed": _at_least(0)},
     "extreme_contrasts": {"n_per_prompt": _at_least(1)},
+    "steering": {"n_seeds": _at_least(1), "max_layers": _at_least(1), "n_random": _at_least(1),
+                 "layers": lambda v: None if v == "significant" or isinstance(v, list)
+                 else "must be 'significant' or a list of layer indices"},
 }
 FIXED_TABLES: dict[str, dict[str, Any]] = {
     "model": {"name": typing.Union[str, list[str]]},
@@ -160,6 +163,7 @@ def _dataclass_tables(dataclass_tables: Mapping[str, type]) -> dict[str, dict[st
         tables[name] = {f.name: hints[f.name] for f in dataclasses.fields(cls)}
     # TOML spells "every layer" as "all"; layers are read by config.parse_layers.
     tables["capture"]["layers"] = typing.Union[str, list[int]]
+    tables["steering"]["layers"] = typing.Union[str, list[int]]
     return tables
 
 

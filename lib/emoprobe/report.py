@@ -182,6 +182,24 @@ def plot_history(rows: Sequence[dict]) -> bytes:
     return _png(fig)
 
 
+def plot_dose_response(row) -> bytes:
+    """A steering row's feature against alpha: the emotion direction with its 95% CI, against the random band."""
+    plt = _figure()
+    dose = row.dose
+    alphas = np.array(dose.alphas)
+    mean = np.array(dose.mean)
+    fig, ax = plt.subplots(figsize=(4.8, 3.2))
+    ax.fill_between(alphas, dose.band_low, dose.band_high, color="#bbbbbb", alpha=0.6,
+                    label=f"{row.n_random} random directions (95%)")
+    ax.errorbar(alphas, mean, yerr=[mean - np.array(dose.low), np.array(dose.high) - mean], fmt="o-", ms=4,
+                capsize=2, color="#1a7f37", label=f"{row.first} - {row.second} direction (95% CI)")
+    ax.set_xlabel(f"alpha (x typical residual norm), layer {row.layer}")
+    ax.set_ylabel("share in major" if row.feature == "mode" else FEATURE_UNITS.get(row.feature, row.feature))
+    ax.set_title(f"{row.feature}: Holm p = {row.pvalue_holm:.3g}", fontsize=10)
+    ax.legend(fontsize=7)
+    return _png(fig)
+
+
 def audio_player(audio: np.ndarray, sample_rate: int, caption: str, max_seconds: float = 4.0,
                  target_rate: int = 16000) -> str:
     """An HTML audio element with the clip inline as Ogg Opus (about 15 kB for 4 s, a tenth

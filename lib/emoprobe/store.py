@@ -409,16 +409,20 @@ class EnsureReport:
 GenerateFn = Callable[[object, Sequence[SampleSpec]], list[dict]]
 
 
-def ensure_samples(store: SampleStore, specs: Sequence[SampleSpec], params: KeyParams,
+def ensure_samples(store: SampleStore, specs: Sequence[SampleSpec],
+                   params: KeyParams | Callable[[SampleSpec], KeyParams],
                    load_model: Callable[[], object], generate: GenerateFn, batch_size: int | Callable[[object], int],
                    progress: bool | TextIO = True,
                    extra_meta: dict | None = None) -> tuple[list[StoredSample], EnsureReport]:
     """Load every spec's sample, generating (under the store's lock) only what is missing.
 
-    The lock is held only while something needs generating: a worker that
-    finds the cache complete never waits and never loads the model.
+    ``params`` may be a function of the spec (steered samples: each its own
+    steering in the model identity). The lock is held only while something
+    needs generating: a worker that finds the cache complete never waits and
+    never loads the model.
     """
-    keys = [sample_key(spec, params) for spec in specs]
+    params_of = params if callable(params) else (lambda _spec: params)
+    keys = [sample_key(spec, params_of(spec)) for spec in specs]
     report = EnsureReport(requested=len(specs))
 
     def describe(i: int) -> str:
@@ -454,7 +458,7 @@ def ensure_samples(store: SampleStore, specs: Sequence[SampleSpec], params: KeyP
             store.clean_staging()
             missing = load_whole(missing)  # another worker may have made them meanwhile
             if missing:
-                _generate_missing(store, [specs[i] for i in missing], [keys[i] for i in missing], params,
+                _generate_missing(store, [specs[i] for i in missing], [keys[i] for i in missing], params_of,
                                   load_model, generate, batch_size, progress, report, extra_meta)
                 reasons.clear()
                 still = load_whole(missing)
@@ -465,7 +469,7 @@ def ensure_samples(store: SampleStore, specs: Sequence[SampleSpec], params: KeyP
     return [samples[k] for k in keys], report
 
 
-def _generate_missing(store, specs, keys, params, load_model, generate, batch_size, progress, report, extra_meta):
+def _generate_missing(store, specs, keys, params_of, load_model, generate, batch_size, progress, report, extra_meta):
     from tqdm.auto import tqdm
 
     started = time.perf_counter()
@@ -481,7 +485,7 @@ def _generate_missing(store, specs, keys, params, load_model, generate, batch_si
             for spec, key, result in zip(batch_specs, keys[start:start + batch_size],
                                          generate(model, batch_specs)):
                 # Saved per batch, so a run killed later keeps what it made.
-                store.save(key, spec, params, result["audio"], result["sample_rate"], result["layers"],
+                store.save(key, spec, params_of(spec), result["audio"], result["sample_rate"], result["layers"],
                            result["mean"], result["bins"], result.get("uncond_mean"), extra_meta)
                 report.generated += 1
             bar.update(len(batch_specs))

@@ -10,8 +10,9 @@ the truth is "these layers, and no others".
 - ``planted:layers=1,3;size=2.0``: an emotion-specific random direction of norm
   ``size`` at the chosen layers, for rows whose prompt carries that emotion
   (per the experiment's emotion table). Its audio is synthesised from the
-  emotion's expected acoustics (tempo, mode, brightness, energy), so the
-  acoustic claims have a truth too.
+  emotion's expected acoustics (tempo, mode, brightness, energy), as read from
+  what the planted layers write into the residual stream (``emoprobe.residual_readout``),
+  so the acoustic claims, and steering those layers, have a truth too.
 - ``null``: no emotion dependence; activations vary with seed and wording only.
 - any kind with ``wording=off``: the LM is given one fixed description, so
   prompts differ only by what was planted (seed-like defaults to this).
@@ -87,7 +88,7 @@ class KnownTruthSpec:
         """Canonical text: what the sample store keys on."""
         layers = ",".join(map(str, self.layers))
         words = f";words={self.words:g}" if self.kind in LEXICAL_KINDS else ""
-        return (f"known-truth-v1:{self.kind}:layers={layers};size={self.size:g};weights={self.weights_seed};"
+        return (f"known-truth-v2:{self.kind}:layers={layers};size={self.size:g};weights={self.weights_seed};"
                 f"wording={'on' if self.hears_wording else 'off'}{words}")
 
 
@@ -241,12 +242,15 @@ SEED_LIKE_WORDING = 0.5
 
 
 def synthesised_audio(spec: KnownTruthSpec, prompts: Sequence[str], codes, prompt_emotions: Mapping[str, str],
-                      duration_s: float, sample_rate: int) -> np.ndarray | None:
+                      duration_s: float, sample_rate: int,
+                      weights: Sequence[Mapping[str, float]] | None = None) -> np.ndarray | None:
     """Planted models' audio: each clip synthesised from its emotion's expected acoustics.
 
     The lexical model's clips follow the prompt's words instead (``WORD_ACOUSTICS``).
     Jitter comes from the row's generated codes, so clips vary with the seed.
-    Other known-truth models keep the tiny decoder's audio (None).
+    Other known-truth models keep the tiny decoder's audio (None). ``weights``
+    (per row, emotion -> weight read from the residual stream, see
+    ``emoprobe.residual_readout``) replace the label's acoustics of ``planted``.
     """
     if spec.kind not in ("planted", "planted+lexical", "lexical"):
         return None
@@ -258,6 +262,10 @@ def synthesised_audio(spec: KnownTruthSpec, prompts: Sequence[str], codes, promp
         rng = np.random.default_rng(seed)
         if spec.kind == "lexical":
             target = word_acoustics(prompt)
+        elif weights is not None:
+            from emoprobe.residual_readout import target_acoustics
+
+            target = target_acoustics(weights[len(clips)], EMOTION_ACOUSTICS, NEUTRAL_ACOUSTICS)
         else:
             target = EMOTION_ACOUSTICS.get(prompt_emotions.get(prompt, ""), NEUTRAL_ACOUSTICS)
         clips.append(synthesise_emotion_audio(
@@ -279,6 +287,20 @@ def word_acoustics(prompt: str) -> dict:
     return target
 
 
+# Kinds whose audio is read from what the planted layers write into the residual stream.
+READOUT_KINDS = ("planted",)
+
+
+def _planted_readout(spec: KnownTruthSpec, lm):
+    import contextlib
+
+    if spec.kind not in READOUT_KINDS:
+        return contextlib.nullcontext()
+    from emoprobe.residual_readout import ResidualReadout
+
+    return ResidualReadout(lm, spec.layers)
+
+
 def build(spec: KnownTruthSpec, prompt_emotions: Mapping[str, str], device: str = "cpu"):
     """The tiny MusicGen wrapped to carry ``spec``'s truth."""
     import torch
@@ -293,12 +315,22 @@ def build(spec: KnownTruthSpec, prompt_emotions: Mapping[str, str], device: str 
             # With wording=off the LM hears one fixed description: only the planted
             # offsets tell prompts apart, so the truth is exactly what was planted.
             heard = descriptions if spec.hears_wording else ["music"] * len(descriptions)
+            # The planted model's audio follows its residual stream (so steering has a known answer).
+            readout = _planted_readout(spec, self.lm)
             try:
-                audio, tokens = super().generate(heard, progress=progress, return_tokens=True)
+                with readout:
+                    audio, tokens = super().generate(heard, progress=progress, return_tokens=True)
             finally:
                 self.planter.clear()
+            weights = None
+            if spec.kind in READOUT_KINDS:
+                from emoprobe import residual_readout
+
+                directions = residual_readout.planted_directions(
+                    spec, sorted(set(prompt_emotions.values()) & set(EMOTION_ACOUSTICS)), self.lm.dim)
+                weights = residual_readout.emotion_weights(readout.result(), directions, spec.size)
             synthetic = synthesised_audio(spec, descriptions, tokens.cpu().numpy(), prompt_emotions,
-                                          self.duration, self.sample_rate)
+                                          self.duration, self.sample_rate, weights)
             if synthetic is not None:
                 audio = torch.as_tensor(synthetic, device=audio.device)[:, None, :]
             return (audio, tokens) if return_tokens else audio

@@ -1,0 +1,37 @@
+"""Claim 14 (causal evidence): steering along the emotion direction moves the music the label's way.
+
+Per row of the direction table (happy vs sad: tempo, energy, brightness up,
+minor to major; energetic vs calm: tempo, energy, brightness up), at each
+steered layer: the slope of the feature against alpha, when the contrast's
+direction is added to the residual stream while neutral prompts are generated,
+beats the slopes of random directions of the same norm orthogonal to it (rank
+p), Holm-corrected across features x contrasts x layers. Its verdict line is
+"causal evidence: supported / not supported / not run" (``emoprobe.steering``);
+it never changes GO, PIVOT or NO-GO. Off unless ``[steering] enabled = true``
+or ``--steer``.
+"""
+
+import pytest
+
+from emoprobe import report
+
+
+@pytest.mark.claim
+@pytest.mark.exploratory
+def test_steering_moves_feature(contrast_feature, steering_result, experiment, record_claim, attach):
+    first, second, feature, _ = contrast_feature
+    if steering_result is None:
+        pytest.skip("causal evidence: not run (steering is off; [steering] enabled = true or --steer)")
+    rows = [r for r in steering_result.rows if (r.first, r.second, r.feature) == (first, second, feature)]
+    if not rows:
+        pytest.skip(f"{first} and {second} are expected in the same mode: no direction to steer {feature} by")
+    alpha = experiment.thresholds.alpha
+    for r in rows:
+        record_claim("steering", layer=r.layer, contrast=[first, second], feature=feature, slope=r.slope,
+                     pvalue=r.pvalue, pvalue_holm=r.pvalue_holm, supported=r.supported, n_random=r.n_random,
+                     random_slope_median=r.random_slope_median, threshold=alpha)
+        attach(report.plot_dose_response(r), f"dose-response: {feature}, {first} vs {second}, layer {r.layer}")
+    assert any(r.supported for r in rows), "; ".join(
+        f"layer {r.layer}: slope {r.slope:.4g} per unit alpha ({'up' if r.sign > 0 else 'down'} expected) vs median "
+        f"random {r.random_slope_median:.4g}, rank p = {r.pvalue:.3g} among {r.n_random} random directions, "
+        f"Holm p = {r.pvalue_holm:.3g} (need < {alpha})" for r in rows)

@@ -1,0 +1,202 @@
+"""Steering (emoprobe.steering): directions, controls, the rank p and Holm, the hook, content addressing.
+
+The known-truth runs (planted model supported at a planted layer, not at an
+unplanted one, null not supported) are in tests/test_steering_known_truth.py.
+"""
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emoprobe import steering
+from emoprobe.config import ConfigError, Overrides, load_config
+
+REPO = Path(__file__).resolve().parents[1]
+EXPERIMENT = REPO / "tests" / "data" / "steering.toml"
+
+
+def config_with(tmp_path, table: str, base=EXPERIMENT):
+    text = base.read_text()
+    text = text[:text.index("\n[steering]\n") + 1] + table
+    path = tmp_path / "experiment.toml"
+    path.write_text(text)
+    return load_config(path, Overrides(cache_dir=str(tmp_path / "cache")))
+
+
+def test_the_checked_in_experiment_can_reach_alpha_after_holm():
+    config = load_config(None)
+    rows = steering.feature_rows(config.contrasts)
+    n_tests = len(rows) * config.steering.max_layers
+    assert 1 / (config.steering.n_random + 1) < config.thresholds.alpha / n_tests
+    assert 0 in config.steering.alphas and min(config.steering.alphas) < 0 < max(config.steering.alphas)
+
+
+@pytest.mark.parametrize("table, message", [
+    ("[steering]\nenabled = true\nn_random = 50\n", "n_random >= 160"),
+    ("[steering]\nalphas = [-1.0, 1.0]\n", "including 0"),
+    ("[steering]\nalphas = [0.0, 1.0]\n", "a negative"),
+    ("[steering]\nprompts = []\n", "neutral prompt"),
+    ("[steering]\nlayers = \"best\"\n", "must be 'significant'"),
+    ("[steering]\nn_randoms = 100\n", "did you mean 'n_random'"),
+    ("[steering]\nn_seeds = 0\n", "at least 1"),
+])
+def test_a_steering_table_that_cannot_answer_is_refused_at_start_up(tmp_path, table, message):
+    with pytest.raises(ConfigError, match=message):
+        config_with(tmp_path, table)
+
+
+def test_steer_override_turns_steering_on_and_leaves_the_design_hash_alone(tmp_path):
+    off = config_with(tmp_path, "[steering]\nenabled = false\nn_random = 99\nmax_layers = 1\n")
+    on = load_config(off.source, Overrides(cache_dir=str(tmp_path / "cache"), steer=True))
+    assert not off.steering.enabled and on.steering.enabled
+    assert off.config_hash() == on.config_hash()
+    assert steering.feature_rows(on.contrasts) == [
+        steering.FeatureRow("happy", "sad", "tempo_bpm", 1), steering.FeatureRow("happy", "sad", "rms", 1),
+        steering.FeatureRow("happy", "sad", "centroid_mean_hz", 1), steering.FeatureRow("happy", "sad", "mode", 1)]
+
+
+def test_direction_is_estimated_on_half_the_wordings_and_separates_the_other_half():
+    rng = np.random.default_rng(0)
+    emotions = np.repeat(["happy", "sad"], 20)
+    prompts = np.array([f"{e}/{i % 5}" for e, i in zip(emotions, range(40))])
+    half = steering.split_wordings(prompts)
+    assert sorted({p for p, h in zip(prompts, half) if h}) == ["happy/0", "happy/2", "happy/4", "sad/0", "sad/2",
+                                                                 "sad/4"]
+    truth = rng.standard_normal(16)
+    truth /= np.linalg.norm(truth)
+    X = rng.standard_normal((40, 16)) + 3 * np.where(emotions == "happy", 1, -1)[:, None] * truth
+    d = steering.emotion_direction(X, emotions, prompts, "happy", "sad", layer=2)
+    assert d.vector @ truth > 0.9 and np.isclose(np.linalg.norm(d.vector), 1)
+    assert d.heldout_separation > 3
+    # Without an emotion effect the held-out wordings are not separated.
+    null = steering.emotion_direction(rng.standard_normal((40, 16)), emotions, prompts, "happy", "sad", layer=2)
+    assert abs(null.heldout_separation) < 2
+
+
+def test_random_controls_are_unit_orthogonal_to_every_contrast_and_reproducible():
+    rng = np.random.default_rng(1)
+    against = rng.standard_normal((2, 32))
+    controls = steering.random_orthogonal(against, 50, seed=7)
+    assert controls.shape == (50, 32)
+    assert np.allclose(np.linalg.norm(controls, axis=1), 1)
+    assert np.abs(controls @ against.T).max() < 1e-10
+    assert np.array_equal(controls, steering.random_orthogonal(against, 50, seed=7))
+    assert len({steering.direction_hash(v) for v in controls}) == 50
+
+
+def test_slope_and_rank_p():
+    alphas = (-1.0, -0.5, 0.0, 0.5, 1.0)
+    values = np.outer(np.array(alphas), [2.0, 4.0]) + 10  # [alphas, units], slopes 2 and 4
+    assert np.allclose(steering.unit_slopes(values, alphas), [2.0, 4.0])
+    null = np.arange(99) / 100
+    assert steering.rank_pvalue(5.0, null, +1) == pytest.approx(1 / 100)
+    assert steering.rank_pvalue(5.0, null, -1) == pytest.approx(1.0)
+    assert steering.rank_pvalue(-5.0, null, -1) == pytest.approx(1 / 100)
+    assert steering.rank_pvalue(0.5, null, +1) == pytest.approx(50 / 100)  # ties count against
+
+
+def simulated_values(rng, effect: float, n_random=99, alphas=(-1.0, 0.0, 1.0), n_units=3, layers=(1, 2)):
+    """Features of the emotion and random directions: noise, plus ``effect`` x alpha along the emotion direction."""
+    a = np.array(alphas)[:, None]
+    features = ("tempo_bpm", "rms")
+    values = {}
+    for layer in layers:
+        for name in ["happy-sad", *[f"random{j:03d}" for j in range(n_random)]]:
+            slope = rng.normal(0, 1, size=len(features)) + (effect if name == "happy-sad" else 0)
+            values[(layer, name)] = {f: slope[k] * a + rng.normal(0, 0.5, (len(alphas), n_units))
+                                     for k, f in enumerate(features)}
+    rows = [steering.FeatureRow("happy", "sad", f, 1) for f in features]
+    return values, rows, alphas
+
+
+def test_a_planted_slope_is_supported_and_the_holm_family_holds_under_the_null():
+    rng = np.random.default_rng(3)
+    values, rows, alphas = simulated_values(rng, effect=6.0)
+    tested = steering.steering_test(values, rows, (1, 2), alphas, 99, 0.05)
+    assert len(tested) == 4 and steering.verdict(tested) == steering.SUPPORTED
+    assert all(r.pvalue == pytest.approx(0.01) and r.supported for r in tested)
+    assert all(r.dose.band_low[0] <= r.dose.band_high[0] for r in tested)
+    # Null: the emotion direction is one more random direction. Family-wise "supported" at most alpha (+3 SE).
+    n_sim, supported = 300, 0
+    for _ in range(n_sim):
+        values, rows, alphas = simulated_values(rng, effect=0.0)
+        supported += steering.verdict(steering.steering_test(values, rows, (1, 2), alphas, 99, 0.05)) == \
+            steering.SUPPORTED
+    assert supported / n_sim <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / n_sim), supported
+    # A planted slope the wrong way is not support.
+    wrong = steering.steering_test(simulated_values(rng, effect=-6.0)[0], rows, (1, 2), alphas, 99, 0.05)
+    assert steering.verdict(wrong) == steering.NOT_SUPPORTED
+
+
+def test_steering_hook_adds_the_vector_to_the_conditional_rows_of_its_layer_only():
+    import torch
+
+    from emoprobe.capture import generate_batch
+    from emoprobe.models import build_tiny
+
+    model = build_tiny()
+    first_outputs = {}
+
+    def record(layer):
+        def hook(_module, _inputs, output):
+            first_outputs.setdefault(layer, output.detach().clone())
+        return hook
+
+    def first_step(rows):
+        first_outputs.clear()
+        with steering.SteeringHooks(model.lm, rows):
+            handles = [model.lm.transformer.layers[i].register_forward_hook(record(i)) for i in range(4)]
+            try:
+                generate_batch(model, ["instrumental music"] * 2, [5, 6], duration_s=0.2, top_k=250, top_p=0.0,
+                               temperature=1.0, cfg_coef=3.0, layers=None, n_time_bins=1)
+            finally:
+                for h in handles:
+                    h.remove()
+        return dict(first_outputs)
+
+    vector = np.linspace(-1, 1, model.lm.dim)
+    plain = first_step([None, None])
+    steered = first_step([(1, vector), None])
+    diff = {i: (steered[i] - plain[i]).numpy() for i in range(4)}
+    assert np.allclose(diff[0], 0)
+    assert np.allclose(diff[1][0, 0], vector, atol=1e-5)  # conditional row 0 of layer 1
+    assert np.allclose(diff[1][1:], 0)  # row 1 unsteered, unconditional rows untouched
+    assert not np.allclose(diff[2][0], 0)  # the vector flows on down the residual stream
+    assert torch.is_tensor(steered[1])
+
+
+def test_steered_samples_are_content_addressed_and_a_rerun_generates_nothing(tmp_path):
+    from emoprobe.models import describe_model
+    from emoprobe.store import SampleStore, sample_key
+
+    config = config_with(tmp_path, "[steering]\nprompts = [\"instrumental music\"]\nalphas = [-1.0, 0.0, 1.0]\n"
+                                   "n_seeds = 2\nn_random = 2\nmax_layers = 1\n")
+    config = dataclasses.replace(config, generation=dataclasses.replace(config.generation, duration_s=0.5))
+    info = describe_model("tiny")
+    rng = np.random.default_rng(0)
+    units = rng.standard_normal((3, info.dim))
+    directions = [steering.Direction(layer, name, v / np.linalg.norm(v))
+                  for layer in (1, 2) for name, v in zip(("happy-sad", "random000", "random001"), units)]
+    plan = steering.plan_steering(config, directions, {1: 3.0, 2: 4.0})
+    # 6 directions x 2 nonzero alphas x 2 seeds, plus one alpha-0 sample per seed.
+    assert len(plan) == 6 * 2 * 2 + 2 == steering.n_extra_samples(config, n_layers=2)
+    params_for = steering.steered_params(config, info.identity)
+    keys = {sample_key(item.spec, params_for(item)) for item in plan}
+    assert len(keys) == len(plan)
+    # The key covers the layer, the direction's hash and alpha.
+    item = plan[-1]
+    for changed in (dataclasses.replace(item, layer=3), dataclasses.replace(item, direction_hash="0" * 16),
+                    dataclasses.replace(item, alpha=2.0)):
+        assert sample_key(changed.spec, params_for(changed)) != sample_key(item.spec, params_for(item))
+    store = SampleStore(tmp_path / "cache")
+    stored, report = steering.collect_steered(config, info, store, plan)
+    assert report.generated == len(plan) and report.model_loaded
+    assert [s.key for s in stored] == [sample_key(i.spec, params_for(i)) for i in plan]
+    again, report = steering.collect_steered(config, info, store, plan)
+    assert report.generated == 0 and not report.model_loaded
+    # Steering changed the music; alpha 0 is the plain sample of the prompt and seed.
+    audio = {(i.direction, i.alpha, i.spec.seed): s.load_audio()[0] for i, s in zip(plan, stored)}
+    seed = plan[0].spec.seed
+    assert not np.allclose(audio[("happy-sad", 1.0, seed)], audio[("none", 0.0, seed)])
