@@ -200,3 +200,34 @@ def test_steered_samples_are_content_addressed_and_a_rerun_generates_nothing(tmp
     audio = {(i.direction, i.alpha, i.spec.seed): s.load_audio()[0] for i, s in zip(plan, stored)}
     seed = plan[0].spec.seed
     assert not np.allclose(audio[("happy-sad", 1.0, seed)], audio[("none", 0.0, seed)])
+
+
+def test_steered_samples_are_sharded_after_the_emotion_study_and_the_shards_cover_the_plan(tmp_path):
+    from emoprobe.dataset import collect_samples
+    from emoprobe.models import describe_model
+    from emoprobe.store import SampleStore
+
+    config = config_with(tmp_path, "[steering]\nalphas = [-1.0, 0.0, 1.0]\nn_seeds = 1\nlayers = [1]\n")
+    # Three random directions: too few to pass Holm, enough to check the split (the check runs at start-up only).
+    config = dataclasses.replace(config, generation=dataclasses.replace(config.generation, duration_s=0.5),
+                                 steering=dataclasses.replace(config.steering, enabled=True, n_random=3))
+    info = describe_model("tiny")
+    store = SampleStore(config.cache_dir)
+    collect_samples(config, info, store, progress=False)
+    assert steering.missing_samples(config, info, store) == (1 + 3) * 2 + 1
+    reports = [steering.generate_steering_shard(config, info, index, 2, store, progress=False) for index in (0, 1)]
+    assert sum(r.generated for r in reports) == (1 + 3) * 2 + 1
+    assert steering.missing_samples(config, info, store) == 0
+    assert steering.generate_steering_shard(config, info, 0, 2, store, progress=False).generated == 0
+
+
+def test_the_launcher_passes_steering_on_to_its_shards_and_to_the_suite(tmp_path):
+    from emoprobe import launch
+
+    args = launch.build_parser().parse_args(["--executor", "local", "--shards", "2", "--experiment", str(EXPERIMENT),
+                                             "--model", "tiny", "--steer", "--cache-dir", str(tmp_path / "c")])
+    config = load_config(EXPERIMENT, launch.experiment_overrides(args))
+    assert config.steering.enabled
+    assert launch.suite_command(args, config)[-1] == "--steer"
+    plain = launch.build_parser().parse_args(["--executor", "local", "--shards", "2", "--experiment", str(EXPERIMENT)])
+    assert "--steer" not in launch.suite_command(plain, load_config(EXPERIMENT, launch.experiment_overrides(plain)))

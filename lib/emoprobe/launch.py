@@ -43,7 +43,8 @@ from typing import Sequence
 from .config import DEFAULT_CONFIG_PATH, REPO_ROOT, ConfigError, ExperimentConfig, Overrides, load_config
 from .models import ModelInfo, ModelNotFoundError, describe_model
 from .shard import ShardError, generate_shard, missing_samples, parse_shard, planned_shard
-from .store import EnsureReport
+from . import steering
+from .store import EnsureReport, SampleStore
 
 EXECUTORS = ("slurm", "local", "debug")
 JOB_NAME = "emoprobe-generate"
@@ -110,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     experiment.add_argument("--seed", type=int, default=None,
                             help="base seed of the plan (for nightly reruns: draw one here, the suite gets the same)")
     experiment.add_argument("--emotions", default=None, help="comma-separated subset of the config's emotions")
+    experiment.add_argument("--steer", action="store_true",
+                            help="then generate the steered samples of the causal-evidence claim, in as many shards "
+                                 "(they need the whole emotion study in the cache: with --shard, run it last)")
     cluster = parser.add_argument_group("cluster (defaults from the experiment's [cluster] table)")
     cluster.add_argument("--partition", default=None, help="slurm partition")
     cluster.add_argument("--gpus-per-task", type=int, default=None, help="GPUs per shard job (slurm)")
@@ -132,7 +136,7 @@ def experiment_overrides(args: argparse.Namespace) -> Overrides:
     # An absolute cache folder: the jobs may start in another working directory.
     cache_dir = str(Path(args.cache_dir).expanduser().resolve()) if args.cache_dir else None
     return Overrides(model=args.model, n_per_emotion=args.n_per_emotion, seed=args.seed,
-                     cache_dir=cache_dir, emotions=args.emotions)
+                     cache_dir=cache_dir, emotions=args.emotions, steer=args.steer)
 
 
 def cluster_settings(args: argparse.Namespace) -> ClusterSettings:
@@ -192,8 +196,9 @@ def shard_tasks(config: ExperimentConfig, infos: Sequence[ModelInfo], n_shards: 
             for name, info in zip(config.models, infos) for index in range(n_shards)]
 
 
-def submit_shards(executor, kind: str, tasks: Sequence[ShardTask], progress: bool = True) -> list:
-    """One job per task, in task order."""
+def submit_shards(executor, kind: str, tasks: Sequence[ShardTask], progress: bool = True,
+                  generate=generate_shard) -> list:
+    """One job per task, in task order (``generate``: the emotion study's shards, or the steered samples')."""
     if kind == "local":
         n_gpus = local_gpu_count()
         jobs = []
@@ -202,11 +207,11 @@ def submit_shards(executor, kind: str, tasks: Sequence[ShardTask], progress: boo
                 executor.update_parameters(gpus_per_node=1, visible_gpus=(number % n_gpus,))
             else:
                 executor.update_parameters(gpus_per_node=0, visible_gpus=())
-            jobs.append(executor.submit(generate_shard, task.config, task.info, task.index, task.count,
+            jobs.append(executor.submit(generate, task.config, task.info, task.index, task.count,
                                         None, progress))
         return jobs
     # slurm: one job array (array_parallelism caps how many run at once); debug: in turn.
-    return executor.map_array(generate_shard, [t.config for t in tasks], [t.info for t in tasks],
+    return executor.map_array(generate, [t.config for t in tasks], [t.info for t in tasks],
                               [t.index for t in tasks], [t.count for t in tasks], [None] * len(tasks),
                               [progress] * len(tasks))
 
@@ -275,6 +280,8 @@ def suite_command(args: argparse.Namespace, config: ExperimentConfig) -> list[st
                           ("--seed", args.seed), ("--emotions", args.emotions)):
         if value is not None:
             command += [option, str(Path(value).resolve()) if option == "--experiment" else str(value)]
+    if getattr(args, "steer", False):
+        command.append("--steer")
     extra = list(args.pytest_args or [])
     if extra[:1] == ["--"]:
         extra = extra[1:]
@@ -304,6 +311,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             report = generate_shard(config.for_model(name), info, index, count, progress=progress)
             print(f"emoprobe.launch: {info.name} shard {index}/{count}: generated {report.generated}, "
                   f"loaded {report.loaded} of {report.requested}")
+            if config.steering.enabled:
+                report = steering.generate_steering_shard(config.for_model(name), info, index, count,
+                                                          progress=progress)
+                print(f"emoprobe.launch: {info.name} steering shard {index}/{count}: generated {report.generated}, "
+                      f"loaded {report.loaded} of {report.requested}")
         return 0
     folder = Path(args.log_dir).expanduser().resolve() if args.log_dir else Path(config.cache_dir) / "submitit"
     if args.executor == "slurm":
@@ -331,6 +343,17 @@ def main(argv: Sequence[str] | None = None) -> int:
               "Relaunch (finished shards generate nothing) before running the suite.", file=sys.stderr)
         return 1
     print(f"emoprobe.launch: cache complete ({sum(sizes)} samples)")
+    if config.steering.enabled:
+        # The steered samples' directions come from the whole emotion study: a second round of shards.
+        jobs = submit_shards(executor, args.executor, tasks, progress, generate=steering.generate_steering_shard)
+        outcomes = wait_for(tasks, jobs, poll_s=30.0 if args.executor == "slurm" else 1.0, progress=progress)
+        print(format_outcomes(outcomes))
+        missing = sum(steering.missing_samples(config.for_model(name), info, SampleStore(config.cache_dir))
+                      for name, info in zip(config.models, infos))
+        if missing or any(o.report is None for o in outcomes):
+            print(f"emoprobe.launch: {missing} steered samples missing from the cache; relaunch.", file=sys.stderr)
+            return 1
+        print("emoprobe.launch: steered samples complete")
     if not args.then_run_suite:
         return 0
     command = suite_command(args, config)

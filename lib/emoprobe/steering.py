@@ -445,21 +445,69 @@ def directions_at(config: ExperimentConfig, emotion_samples, layer: int) -> tupl
     return found + randoms, residual_scale(X)
 
 
-def run(config: ExperimentConfig, info, store, emotion_samples, layer_analysis, analysed: Sequence[int],
-        progress: bool | TextIO = False, generate_missing: bool = True) -> tuple[SteeringResult, list, list]:
-    """Directions, steered samples (generated if missing), features and the test.
+@dataclass(frozen=True)
+class SteeringPlan:
+    layers: tuple[int, ...]
+    layer_choice: str
+    directions: tuple[Direction, ...]
+    scales: dict[int, float]
+    samples: tuple[SteeredSample, ...]
 
-    Returns the result, the plan and its stored samples (aligned), for the report's players.
-    """
-    from . import analysis
-    from .dataset import SampleSet
 
+def plan_for(config: ExperimentConfig, emotion_samples, layer_analysis, analysed: Sequence[int]) -> SteeringPlan:
+    """The layers, directions and steered samples the emotion samples call for."""
     layers, why = choose_layers(config, layer_analysis, analysed)
     directions, scales = [], {}
     for layer in layers:
         found, scales[layer] = directions_at(config, emotion_samples, layer)
         directions.extend(found)
-    plan = plan_steering(config, directions, scales)
+    return SteeringPlan(layers, why, tuple(directions), scales, tuple(plan_steering(config, directions, scales)))
+
+
+def plan_from_store(config: ExperimentConfig, info, store) -> SteeringPlan:
+    """The steering plan of a cache that holds the whole emotion study (the launcher's second phase)."""
+    from . import analysis
+    from .dataset import collect_samples
+    from .models import check_layers
+
+    emotion = collect_samples(config, info, store, progress=False, generate_missing=False)[0]["emotion"]
+    analysed = check_layers(config.capture.layers, info)
+    return plan_for(config, emotion, analysis.emotion_layers(emotion, analysed, config), analysed)
+
+
+def generate_steering_shard(config: ExperimentConfig, info, index: int, count: int, store=None,
+                            progress: bool = True, device: str | None = None):
+    """Ensure shard ``index``/``count`` of the steered samples is in the store (after the emotion shards)."""
+    from .shard import shard_specs
+    from .store import SampleStore
+
+    store = store if store is not None else SampleStore(config.cache_dir)
+    plan = plan_from_store(config, info, store)
+    batch = config.generation.batch_size
+    part = shard_specs(plan.samples, index, count, batch if isinstance(batch, int) else 1)
+    return collect_steered(config, info, store, part, progress=progress, device=device)[1]
+
+
+def missing_samples(config: ExperimentConfig, info, store) -> int:
+    """How many planned steered samples the store lacks."""
+    from .store import sample_key
+
+    params_for = steered_params(config, info.identity)
+    return sum(not store.exists(sample_key(item.spec, params_for(item)))
+               for item in plan_from_store(config, info, store).samples)
+
+
+def run(config: ExperimentConfig, info, store, emotion_samples, layer_analysis, analysed: Sequence[int],
+        progress: bool | TextIO = False, generate_missing: bool = True) -> tuple[SteeringResult, list, list]:
+    """Directions, steered samples (generated if missing), features and the test.
+
+    Returns the result, the plan's samples and their stored samples (aligned), for the report's players.
+    """
+    from . import analysis
+    from .dataset import SampleSet
+
+    planned = plan_for(config, emotion_samples, layer_analysis, analysed)
+    layers, directions, plan = planned.layers, planned.directions, list(planned.samples)
     stored, _ = collect_steered(config, info, store, plan, progress=progress, generate_missing=generate_missing)
     unique = list({s.key: s for s in stored}.values())
     features = dict(zip([s.key for s in unique],
@@ -481,7 +529,8 @@ def run(config: ExperimentConfig, info, store, emotion_samples, layer_analysis, 
     separations = {(d.layer, d.name): d.heldout_separation for d in directions if not d.is_random}
     tested = steering_test(values, rows, layers, alphas, config.steering.n_random, config.thresholds.alpha,
                            separations)
-    result = SteeringResult(verdict(tested), layers, why, scales, tuple(tested), len(unique), alphas)
+    result = SteeringResult(verdict(tested), layers, planned.layer_choice, planned.scales, tuple(tested),
+                            len(unique), alphas)
     return result, plan, stored
 
 
