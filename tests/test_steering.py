@@ -95,6 +95,8 @@ def test_slope_and_rank_p():
     assert steering.rank_pvalue(5.0, null, -1) == pytest.approx(1.0)
     assert steering.rank_pvalue(-5.0, null, -1) == pytest.approx(1 / 100)
     assert steering.rank_pvalue(0.5, null, +1) == pytest.approx(50 / 100)  # ties count against
+    assert steering.rank_pvalue(float("nan"), null, +1) == 1.0
+    assert steering.rank_pvalue(5.0, np.append(null[:-1], np.nan), +1) == pytest.approx(2 / 100)
 
 
 def simulated_values(rng, effect: float, n_random=99, alphas=(-1.0, 0.0, 1.0), n_units=3, layers=(1, 2)):

@@ -340,7 +340,10 @@ def unit_slopes(values: np.ndarray, alphas: Sequence[float]) -> np.ndarray:
 def rank_pvalue(observed: float, null: np.ndarray, sign: int) -> float:
     """Permutation-style p: the observed slope's rank among the random directions' (signed by the expectation)."""
     null = np.asarray(null, dtype=np.float64)
-    return float((1 + np.sum(sign * null >= sign * observed)) / (null.size + 1))
+    if not np.isfinite(observed):
+        return 1.0  # a feature that could not be measured is no evidence
+    # A random direction whose slope could not be measured counts against the observed one.
+    return float((1 + np.sum((sign * null >= sign * observed) | ~np.isfinite(null))) / (null.size + 1))
 
 
 @dataclass(frozen=True)
