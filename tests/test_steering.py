@@ -84,6 +84,12 @@ def test_random_controls_are_unit_orthogonal_to_every_contrast_and_reproducible(
     assert np.abs(controls @ against.T).max() < 1e-10
     assert np.array_equal(controls, steering.random_orthogonal(against, 50, seed=7))
     assert len({steering.direction_hash(v) for v in controls}) == 50
+    # Drawn where the wordings vary: inside the span of the wording means (less the contrasts' directions).
+    span = rng.standard_normal((6, 32))
+    inside = steering.random_orthogonal(against, 20, seed=7, span=span)
+    basis, _ = np.linalg.qr(np.vstack([span, against]).T)
+    assert np.allclose(inside - (inside @ basis) @ basis.T, 0, atol=1e-10)
+    assert np.abs(inside @ against.T).max() < 1e-10 and np.allclose(np.linalg.norm(inside, axis=1), 1)
 
 
 def test_slope_and_rank_p():

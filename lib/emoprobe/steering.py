@@ -16,7 +16,14 @@ more major). Adding a random direction of the same size must not do as much.
   (the rows the direction was estimated on; classifier-free guidance then
   extrapolates away from the unsteered unconditional rows).
 - **Controls**: K random unit directions orthogonal to every contrast's
-  direction at L, one set per layer shared by the contrasts.
+  direction at L, one set per layer shared by the contrasts. They are random
+  Gaussian combinations of the centred wording means, not isotropic draws: an
+  estimated direction lies where the activations vary with the prompt, and
+  such directions move the output more than a direction the model never sees.
+  Against isotropic controls the null model's happy-minus-sad direction (a
+  difference of wordings, no emotion) outranked all 99 on tempo; against
+  controls drawn where the wordings vary, an emotion direction must do more
+  than any difference of wordings does.
 - **Statistic**: per prompt and seed the least-squares slope of the feature
   against alpha, averaged over prompts and seeds (seeds are matched across
   alphas and directions). Its p is its rank among the random directions'
@@ -160,16 +167,33 @@ def emotion_direction(X: np.ndarray, conditions: Sequence[str], prompt_ids: Sequ
     return Direction(layer, f"{first}-{second}", unit, separation)
 
 
+def wording_means(X: np.ndarray, prompt_ids: Sequence[str]) -> np.ndarray:
+    """[P, D] each wording's mean activation, centred on their mean."""
+    prompt_ids = np.asarray(prompt_ids)
+    means = np.stack([X[prompt_ids == p].mean(axis=0) for p in sorted(set(prompt_ids))])
+    return means - means.mean(axis=0)
+
+
 def residual_scale(X: np.ndarray) -> float:
     """The typical residual norm at a layer: the median norm of the pooled activations."""
     return float(np.median(np.linalg.norm(np.asarray(X, dtype=np.float64), axis=1)))
 
 
-def random_orthogonal(against: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """[k, D] random unit directions orthogonal to every row of ``against``."""
+def random_orthogonal(against: np.ndarray, k: int, seed: int, span: np.ndarray | None = None) -> np.ndarray:
+    """[k, D] random unit directions orthogonal to every row of ``against``.
+
+    ``span`` ([P, D], e.g. the centred wording means): Gaussian combinations of
+    its rows instead of isotropic draws, so the controls lie where the
+    activations vary, as a direction estimated from them does.
+    """
     against = np.atleast_2d(np.asarray(against, dtype=np.float64))
     basis, _ = np.linalg.qr(against.T)  # [D, m], orthonormal span of the emotion directions
-    draws = np.random.default_rng(seed).standard_normal((k, against.shape[1]))
+    rng = np.random.default_rng(seed)
+    if span is None:
+        draws = rng.standard_normal((k, against.shape[1]))
+    else:
+        span = np.asarray(span, dtype=np.float64)
+        draws = rng.standard_normal((k, span.shape[0])) @ span
     draws -= (draws @ basis) @ basis.T
     return draws / np.linalg.norm(draws, axis=1, keepdims=True)
 
@@ -443,7 +467,8 @@ def directions_at(config: ExperimentConfig, emotion_samples, layer: int) -> tupl
     found = [emotion_direction(X, emotion_samples.conditions, emotion_samples.prompt_ids, c.first, c.second, layer)
              for c in contrasts]
     controls = random_orthogonal(np.stack([d.vector for d in found]), config.steering.n_random,
-                                 derive_seed(config.base_seed, STUDY, "random", layer))
+                                 derive_seed(config.base_seed, STUDY, "random", layer),
+                                 span=wording_means(X, emotion_samples.prompt_ids))
     randoms = [Direction(layer, f"random{j:03d}", v) for j, v in enumerate(controls)]
     return found + randoms, residual_scale(X)
 
