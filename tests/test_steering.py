@@ -84,12 +84,25 @@ def test_random_controls_are_unit_orthogonal_to_every_contrast_and_reproducible(
     assert np.abs(controls @ against.T).max() < 1e-10
     assert np.array_equal(controls, steering.random_orthogonal(against, 50, seed=7))
     assert len({steering.direction_hash(v) for v in controls}) == 50
-    # Drawn where the wordings vary: inside the span of the wording means (less the contrasts' directions).
-    span = rng.standard_normal((6, 32))
-    inside = steering.random_orthogonal(against, 20, seed=7, span=span)
-    basis, _ = np.linalg.qr(np.vstack([span, against]).T)
-    assert np.allclose(inside - (inside @ basis) @ basis.T, 0, atol=1e-10)
-    assert np.abs(inside @ against.T).max() < 1e-10 and np.allclose(np.linalg.norm(inside, axis=1), 1)
+
+
+def test_controls_are_built_like_the_emotion_direction_from_random_groups_of_wordings():
+    from itertools import combinations
+
+    rng = np.random.default_rng(2)
+    prompts = np.array([f"{e}/{i}" for e in ("happy", "sad") for i in range(5) for _ in range(2)])
+    X = rng.standard_normal((20, 8))
+    draws = steering.wording_split_directions(X, prompts, (3, 3), 50, seed=4)
+    assert draws.shape == (50, 8)
+    # Each is a difference of the sample means of two disjoint groups of three wordings.
+    means = {p: X[prompts == p].mean(axis=0) for p in set(prompts)}
+    candidates = [np.mean([means[p] for p in a], axis=0) - np.mean([means[p] for p in b], axis=0)
+                  for a in combinations(sorted(means), 3) for b in combinations(sorted(set(means) - set(a)), 3)]
+    assert all(min(np.abs(c - d).max() for c in candidates) < 1e-12 for d in draws[:5])
+    units = steering.orthogonal_units(draws, X[:1])
+    assert np.abs(units @ X[0]).max() < 1e-10 and np.allclose(np.linalg.norm(units, axis=1), 1)
+    with pytest.raises(ValueError, match="cannot make random groups"):
+        steering.wording_split_directions(X, prompts, (6, 5), 1, seed=4)
 
 
 def test_slope_and_rank_p():

@@ -16,14 +16,15 @@ more major). Adding a random direction of the same size must not do as much.
   (the rows the direction was estimated on; classifier-free guidance then
   extrapolates away from the unsteered unconditional rows).
 - **Controls**: K random unit directions orthogonal to every contrast's
-  direction at L, one set per layer shared by the contrasts. They are random
-  Gaussian combinations of the centred wording means, not isotropic draws: an
-  estimated direction lies where the activations vary with the prompt, and
-  such directions move the output more than a direction the model never sees.
-  Against isotropic controls the null model's happy-minus-sad direction (a
-  difference of wordings, no emotion) outranked all 99 on tempo; against
-  controls drawn where the wordings vary, an emotion direction must do more
-  than any difference of wordings does.
+  direction at L, one set per layer shared by the contrasts, each built as an
+  emotion direction is but from random groups of wordings (of the estimation
+  halves' sizes, emotions ignored). Under the null that emotion does not
+  matter the emotion direction is one of them, so the rank p is a
+  permutation p. Isotropic random directions would not do: an estimated
+  direction lies where the activations vary with the prompt, and such
+  directions move the output more than ones the model never sees (the null
+  model's happy-minus-sad direction, a difference of wordings, outranked 99
+  isotropic ones on tempo).
 - **Statistic**: per prompt and seed the least-squares slope of the feature
   against alpha, averaged over prompts and seeds (seeds are matched across
   alphas and directions). Its p is its rank among the random directions'
@@ -167,35 +168,44 @@ def emotion_direction(X: np.ndarray, conditions: Sequence[str], prompt_ids: Sequ
     return Direction(layer, f"{first}-{second}", unit, separation)
 
 
-def wording_means(X: np.ndarray, prompt_ids: Sequence[str]) -> np.ndarray:
-    """[P, D] each wording's mean activation, centred on their mean."""
-    prompt_ids = np.asarray(prompt_ids)
-    means = np.stack([X[prompt_ids == p].mean(axis=0) for p in sorted(set(prompt_ids))])
-    return means - means.mean(axis=0)
-
-
 def residual_scale(X: np.ndarray) -> float:
     """The typical residual norm at a layer: the median norm of the pooled activations."""
     return float(np.median(np.linalg.norm(np.asarray(X, dtype=np.float64), axis=1)))
 
 
-def random_orthogonal(against: np.ndarray, k: int, seed: int, span: np.ndarray | None = None) -> np.ndarray:
-    """[k, D] random unit directions orthogonal to every row of ``against``.
-
-    ``span`` ([P, D], e.g. the centred wording means): Gaussian combinations of
-    its rows instead of isotropic draws, so the controls lie where the
-    activations vary, as a direction estimated from them does.
-    """
+def orthogonal_units(draws: np.ndarray, against: np.ndarray) -> np.ndarray:
+    """``draws`` with their components along every row of ``against`` removed, at unit length."""
     against = np.atleast_2d(np.asarray(against, dtype=np.float64))
     basis, _ = np.linalg.qr(against.T)  # [D, m], orthonormal span of the emotion directions
-    rng = np.random.default_rng(seed)
-    if span is None:
-        draws = rng.standard_normal((k, against.shape[1]))
-    else:
-        span = np.asarray(span, dtype=np.float64)
-        draws = rng.standard_normal((k, span.shape[0])) @ span
+    draws = np.array(draws, dtype=np.float64)
     draws -= (draws @ basis) @ basis.T
     return draws / np.linalg.norm(draws, axis=1, keepdims=True)
+
+
+def random_orthogonal(against: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """[k, D] isotropic random unit directions orthogonal to every row of ``against``."""
+    against = np.atleast_2d(np.asarray(against, dtype=np.float64))
+    return orthogonal_units(np.random.default_rng(seed).standard_normal((k, against.shape[1])), against)
+
+
+def wording_split_directions(X: np.ndarray, prompt_ids: Sequence[str], sizes: tuple[int, int], k: int,
+                             seed: int) -> np.ndarray:
+    """[k, D] class-mean differences of random groups of wordings, of the estimation halves' sizes.
+
+    Built as an emotion direction is, from groups that ignore emotion: under
+    the null that emotion does not matter, the emotion direction is one of them.
+    """
+    prompt_ids = np.asarray(prompt_ids)
+    wordings = np.array(sorted(set(prompt_ids)))
+    if sizes[0] + sizes[1] > len(wordings):
+        raise ValueError(f"{len(wordings)} wordings cannot make random groups of {sizes[0]} and {sizes[1]}")
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(k):
+        order = rng.permutation(wordings)
+        a, b = np.isin(prompt_ids, order[:sizes[0]]), np.isin(prompt_ids, order[sizes[0]:sizes[0] + sizes[1]])
+        draws.append(X[a].mean(axis=0) - X[b].mean(axis=0))
+    return np.stack(draws)
 
 
 def choose_layers(config: ExperimentConfig, layer_analysis, analysed: Sequence[int]) -> tuple[tuple[int, ...], str]:
@@ -466,9 +476,13 @@ def directions_at(config: ExperimentConfig, emotion_samples, layer: int) -> tupl
     contrasts = [c for c in config.contrasts if c.first in config.emotions and c.second in config.emotions]
     found = [emotion_direction(X, emotion_samples.conditions, emotion_samples.prompt_ids, c.first, c.second, layer)
              for c in contrasts]
-    controls = random_orthogonal(np.stack([d.vector for d in found]), config.steering.n_random,
-                                 derive_seed(config.base_seed, STUDY, "random", layer),
-                                 span=wording_means(X, emotion_samples.prompt_ids))
+    half = split_wordings(emotion_samples.prompt_ids)
+    first = contrasts[0]
+    sizes = tuple(len({p for p, c, h in zip(emotion_samples.prompt_ids, emotion_samples.conditions, half)
+                       if c == e and h}) for e in (first.first, first.second))
+    draws = wording_split_directions(X, emotion_samples.prompt_ids, sizes, config.steering.n_random,
+                                     derive_seed(config.base_seed, STUDY, "random", layer))
+    controls = orthogonal_units(draws, np.stack([d.vector for d in found]))
     randoms = [Direction(layer, f"random{j:03d}", v) for j, v in enumerate(controls)]
     return found + randoms, residual_scale(X)
 
