@@ -57,7 +57,7 @@ def test_steer_override_turns_steering_on_and_leaves_the_design_hash_alone(tmp_p
         steering.FeatureRow("happy", "sad", "centroid_mean_hz", 1), steering.FeatureRow("happy", "sad", "mode", 1)]
 
 
-def test_direction_is_estimated_on_half_the_wordings_and_separates_the_other_half():
+def test_direction_is_the_difference_of_the_mean_wordings_and_separates_held_out_wordings():
     rng = np.random.default_rng(0)
     emotions = np.repeat(["happy", "sad"], 20)
     prompts = np.array([f"{e}/{i % 5}" for e, i in zip(emotions, range(40))])
@@ -68,6 +68,10 @@ def test_direction_is_estimated_on_half_the_wordings_and_separates_the_other_hal
     truth /= np.linalg.norm(truth)
     X = rng.standard_normal((40, 16)) + 3 * np.where(emotions == "happy", 1, -1)[:, None] * truth
     d = steering.emotion_direction(X, emotions, prompts, "happy", "sad", layer=2)
+    means = {p: X[prompts == p].mean(axis=0) for p in set(prompts)}
+    expected = (np.mean([means[f"happy/{i}"] for i in range(5)], axis=0)
+                - np.mean([means[f"sad/{i}"] for i in range(5)], axis=0))
+    assert np.allclose(d.vector, expected / np.linalg.norm(expected))
     assert d.vector @ truth > 0.9 and np.isclose(np.linalg.norm(d.vector), 1)
     assert d.heldout_separation > 3
     # Without an emotion effect the held-out wordings are not separated.
@@ -75,34 +79,70 @@ def test_direction_is_estimated_on_half_the_wordings_and_separates_the_other_hal
     assert abs(null.heldout_separation) < 2
 
 
-def test_random_controls_are_unit_orthogonal_to_every_contrast_and_reproducible():
-    rng = np.random.default_rng(1)
-    against = rng.standard_normal((2, 32))
-    controls = steering.random_orthogonal(against, 50, seed=7)
-    assert controls.shape == (50, 32)
-    assert np.allclose(np.linalg.norm(controls, axis=1), 1)
-    assert np.abs(controls @ against.T).max() < 1e-10
-    assert np.array_equal(controls, steering.random_orthogonal(against, 50, seed=7))
-    assert len({steering.direction_hash(v) for v in controls}) == 50
-
-
-def test_controls_are_built_like_the_emotion_direction_from_random_groups_of_wordings():
-    from itertools import combinations
-
+def test_controls_are_the_emotion_directions_own_function_under_relabellings_of_its_wordings(monkeypatch):
+    """Exchangeability: each control is class_mean_direction of the same wording means as the emotion
+    direction, under a distinct relabelling of the pool that keeps the group sizes and is not the observed one."""
     rng = np.random.default_rng(2)
-    prompts = np.array([f"{e}/{i}" for e in ("happy", "sad") for i in range(5) for _ in range(2)])
-    X = rng.standard_normal((20, 8))
-    draws = steering.wording_split_directions(X, prompts, (3, 3), 50, seed=4)
-    assert draws.shape == (50, 8)
-    # Each is a difference of the sample means of two disjoint groups of three wordings.
-    means = {p: X[prompts == p].mean(axis=0) for p in set(prompts)}
-    candidates = [np.mean([means[p] for p in a], axis=0) - np.mean([means[p] for p in b], axis=0)
-                  for a in combinations(sorted(means), 3) for b in combinations(sorted(set(means) - set(a)), 3)]
-    assert all(min(np.abs(c - d).max() for c in candidates) < 1e-12 for d in draws[:5])
-    units = steering.orthogonal_units(draws, X[:1])
-    assert np.abs(units @ X[0]).max() < 1e-10 and np.allclose(np.linalg.norm(units, axis=1), 1)
-    with pytest.raises(ValueError, match="cannot make random groups"):
-        steering.wording_split_directions(X, prompts, (6, 5), 1, seed=4)
+    emotions = np.repeat(["happy", "sad", "calm"], 10)
+    prompts = np.array([f"{e}/{i % 5}" for e, i in zip(emotions, range(30))])
+    X = rng.standard_normal((30, 8))
+    calls = []
+    real = steering.class_mean_direction
+    monkeypatch.setattr(steering, "class_mean_direction",
+                        lambda means, labels: calls.append((means, np.array(labels))) or real(means, labels))
+    emotion, controls = steering.contrast_directions(X, emotions, prompts, "happy", "sad", 3, 60, seed=4)
+    assert len(calls) == 61 and len(controls) == 60
+    observed_means, observed = calls[0]
+    # The pool is the contrast's own two emotions' wordings; calm's are not in it.
+    design = steering.contrast_design(emotions, prompts, "happy", "sad")
+    assert design.wordings == tuple(f"{e}/{i}" for e in ("happy", "sad") for i in range(5))
+    assert np.allclose(observed_means, steering.wording_means(X, prompts, design.wordings))
+    assert np.array_equal(observed, design.labels) and np.array_equal(emotion.vector, real(*calls[0]))
+    labellings = {labels.tobytes() for _, labels in calls[1:]}
+    assert len(labellings) == 60 and observed.tobytes() not in labellings
+    for (means, labels), control in zip(calls[1:], controls):
+        assert means is observed_means and sorted(labels) == sorted(observed)
+        assert np.array_equal(control.vector, real(means, labels)) and control.layer == 3 and control.is_random
+        assert control.name.endswith("/happy-sad")
+    # Reproducible from the seed; another seed, other relabellings.
+    again = steering.contrast_directions(X, emotions, prompts, "happy", "sad", 3, 60, seed=4)[1]
+    assert all(np.array_equal(a.vector, b.vector) for a, b in zip(controls, again))
+    assert not np.allclose(steering.contrast_directions(X, emotions, prompts, "happy", "sad", 3, 60, seed=5)[1][0]
+                           .vector, controls[0].vector)
+    # The relabelling group is C(10, 5) = 252: 251 controls at most.
+    assert len(steering.relabellings(design.labels, 251, 0)) == 251
+    with pytest.raises(ValueError, match="only 251 other labellings"):
+        steering.relabellings(design.labels, 252, 0)
+
+
+def test_every_direction_at_a_layer_is_made_the_same_way_and_scaled_alike(tmp_path):
+    """directions_at: per contrast, the emotion direction and its K controls; one scale for all."""
+    config = config_with(tmp_path, "[steering]\nn_random = 5\nmax_layers = 1\n")
+    rng = np.random.default_rng(3)
+
+    class Samples:
+        conditions = np.repeat(["happy", "sad"], 10)
+        prompt_ids = np.array([f"{e}/{i % 5}" for e, i in zip(conditions, range(20))])
+
+        @staticmethod
+        def layer(_):
+            return X
+
+    X = rng.standard_normal((20, 16))
+    directions, scale = steering.directions_at(config, Samples, 2)
+    assert [d.name for d in directions] == ["happy-sad"] + [steering.control_name("happy-sad", j) for j in range(5)]
+    assert all(np.isclose(np.linalg.norm(d.vector), 1) for d in directions)
+    assert scale == steering.residual_scale(X)
+    plan = steering.plan_steering(config, directions, {2: scale})
+    steered = [item for item in plan if item.layer is not None]
+    by_direction = {}
+    for item in steered:
+        by_direction.setdefault(item.direction, []).append((item.alpha, item.spec.seed, item.spec.prompt))
+    # The same alphas, seeds and prompts for every direction; one shared alpha-0 sample per unit.
+    assert len(by_direction) == 6 and len({tuple(v) for v in by_direction.values()}) == 1
+    units = {(item.spec.seed, item.spec.prompt) for item in steered}
+    assert sorted((i.spec.seed, i.spec.prompt) for i in plan if i.layer is None) == sorted(units)
+    assert all(np.isclose(np.linalg.norm(i.vector), abs(i.alpha) * scale) for i in steered)
 
 
 def test_slope_and_rank_p():
@@ -124,7 +164,7 @@ def simulated_values(rng, effect: float, n_random=99, alphas=(-1.0, 0.0, 1.0), n
     features = ("tempo_bpm", "rms")
     values = {}
     for layer in layers:
-        for name in ["happy-sad", *[f"random{j:03d}" for j in range(n_random)]]:
+        for name in ["happy-sad", *[steering.control_name("happy-sad", j) for j in range(n_random)]]:
             slope = rng.normal(0, 1, size=len(features)) + (effect if name == "happy-sad" else 0)
             values[(layer, name)] = {f: slope[k] * a + rng.normal(0, 0.5, (len(alphas), n_units))
                                      for k, f in enumerate(features)}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,7 +95,7 @@ class SteeringParams:
     n_seeds: int = 4  # seeds per prompt, the same at every alpha and direction
     max_layers: int = 2  # k: at most this many of the layers significant after correction
     layers: tuple[int, ...] | None = None  # steer these layers instead (None: the significant ones)
-    n_random: int = 299  # K random orthogonal directions of the same norm per layer
+    n_random: int = 299  # K relabelled control directions per contrast and layer (emoprobe.steering)
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,14 @@ class AcousticContrast:
     second: str
     directions: Mapping[str, str]  # feature name -> "higher" | "lower"
     modes: tuple[str, str] | None = None  # expected mode of (first, second)
+
+    def expectations(self) -> list[tuple[str, int]]:
+        """(feature, sign): steering towards ``first`` should move the feature by sign (mode: the share in
+        major, a row only when the two modes differ)."""
+        rows = [(feature, 1 if direction == "higher" else -1) for feature, direction in self.directions.items()]
+        if self.modes and self.modes[0] != self.modes[1]:
+            rows.append(("mode", 1 if self.modes[0] == "major" else -1))
+        return rows
 
 
 @dataclass(frozen=True)
@@ -364,14 +373,61 @@ def validate(config: ExperimentConfig) -> None:
     if config.statistics.metric not in ("cosine", "pearson", "euclidean"):
         raise ConfigError(
             f"statistics.metric {config.statistics.metric!r}: use cosine, pearson or euclidean")
-    from .steering import check_steering
-
     check_steering(config)
     if config.statistics.correction not in ("maxt", "holm"):
         raise ConfigError(
             f"statistics.correction {config.statistics.correction!r}: use maxt (Westfall-Young step-down "
             "max-T across layers) or holm")
 
+
+
+def steering_floor(config: ExperimentConfig) -> tuple[int, float, float, int]:
+    """(tests, smallest attainable rank p, the p Holm's first step needs, fewest relabellings of a pool).
+
+    The tests are features x contrasts x layers. A contrast's K controls are
+    distinct relabellings of its pool of wordings (``emoprobe.steering``),
+    so the smallest rank p is ``1 / (K + 1)`` and K cannot exceed the pool's
+    other labellings, ``C(G1 + G2, G1) - 1`` (the design-floor reasoning of
+    ``emoprobe.design``, which cannot be imported here without a cycle
+    through the known-truth models).
+    """
+    s = config.steering
+    contrasts = [c for c in config.contrasts if c.first in config.emotions and c.second in config.emotions]
+    n_layers = len(s.layers) if s.layers is not None else s.max_layers
+    n_tests = sum(len(c.expectations()) for c in contrasts) * n_layers
+    used = [[min(len(config.emotions[e]), config.n_per_emotion) for e in (c.first, c.second)] for c in contrasts]
+    others = min((math.comb(sum(g), g[0]) - 1 for g in used), default=0)
+    return n_tests, 1 / (s.n_random + 1), config.thresholds.alpha / max(n_tests, 1), others
+
+
+def check_steering(config: ExperimentConfig) -> None:
+    """ConfigError, naming what to change, when the [steering] table cannot give an answer."""
+    s = config.steering
+    alphas = list(s.alphas)
+    if len(set(alphas)) != len(alphas) or 0 not in alphas or min(alphas) >= 0 or max(alphas) <= 0:
+        raise ConfigError(f"steering.alphas = {alphas}: give distinct values including 0, a negative and a "
+                          "positive one (the slope is paired over seeds across them)")
+    if not s.prompts or not all(isinstance(p, str) and p.strip() for p in s.prompts):
+        raise ConfigError("steering.prompts: give at least one neutral prompt")
+    if s.layers is not None and (not s.layers or min(s.layers) < 0):
+        raise ConfigError(f"steering.layers = {list(s.layers)}: give 'significant' or non-negative layer indices")
+    if not s.enabled:
+        return
+    n_tests, smallest, needed, others = steering_floor(config)
+    if not n_tests:
+        raise ConfigError("steering needs expected directions: the run has no [[acoustics.contrasts]] "
+                          "between its emotions")
+    need = math.floor(n_tests / config.thresholds.alpha)  # 1 / (K + 1) < alpha / n_tests
+    if smallest >= needed:
+        raise ConfigError(
+            f"steering.n_random = {s.n_random}: the smallest rank p is 1/{s.n_random + 1} = {smallest:.4f}, "
+            f"and Holm over {n_tests} tests (features x contrasts x layers) needs it below {needed:.4f} at "
+            f"alpha {config.thresholds.alpha}; use n_random >= {need}, or fewer layers (max_layers)")
+    if s.n_random > others:
+        raise ConfigError(
+            f"steering.n_random = {s.n_random}: a contrast's controls relabel its wordings, and its pool has only "
+            f"{others} labellings besides the observed one; Holm over {n_tests} tests needs n_random >= {need}: "
+            "add wordings to the emotions, or test fewer features or layers")
 
 
 @dataclass(frozen=True)

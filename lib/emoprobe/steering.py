@@ -6,29 +6,42 @@ the residual stream while a neutral prompt is generated; if the model uses it,
 the music moves the way the direction table says (happier: faster, brighter,
 more major). Adding a random direction of the same size must not do as much.
 
-- **Direction**: the difference of the two emotions' class means of the
-  stored pooled activations at layer L, estimated on one half of each
-  emotion's wordings (the other half measures how well it separates unseen
-  wordings), normalised to unit length.
+- **Direction**: the difference of the two emotions' mean wordings (each
+  wording's mean pooled activation at layer L, so every wording weighs the
+  same), normalised to unit length. Every wording of the two emotions is
+  used, not one half: with half of each emotion's wordings, some random
+  relabellings of the pool would pick other wordings of the same emotions
+  and be emotion directions themselves (100 of 4,200 with five wordings per
+  emotion), which the estimated one cannot outrank when emotion is there
+  (in ``tests/test_steering_calibration.py`` that cut the planted power from
+  about 0.9 to 0.35). Half the wordings still serve a diagnostic: the
+  held-out separation, how far a direction estimated on every other
+  wording separates the rest.
 - **Scale**: the typical residual norm at L, the median norm of the samples'
   pooled activations there; the steering vector is ``alpha * scale * direction``,
   added to the conditional rows of layer L's output at every generation step
   (the rows the direction was estimated on; classifier-free guidance then
   extrapolates away from the unsteered unconditional rows).
-- **Controls**: K random unit directions orthogonal to every contrast's
-  direction at L, one set per layer shared by the contrasts, each built as an
-  emotion direction is but from random groups of wordings (of the estimation
-  halves' sizes, emotions ignored), then made orthogonal to the contrasts'
-  directions. Isotropic random directions would not do: an estimated
-  direction lies where the activations vary with the prompt, and such
-  directions move the output more than ones the model never sees (the null
-  model's happy-minus-sad direction, a difference of wordings, outranked 99
-  isotropic ones on tempo). KNOWN OPEN PROBLEM: the orthogonalisation still
-  leaves the emotion direction unlike its controls under the null (it may
-  lie along the wordings' dominant direction, which the controls are then
-  denied): the null model is supported at layer 0 on both seeds tried
-  (tests/test_steering_known_truth.py fails there). The rank p is not yet
-  calibrated; do not read "supported" as evidence until it is.
+- **Controls**: K directions per contrast and layer, each made by the same
+  function from the same wording means as the emotion direction
+  (``class_mean_direction``), under a random relabelling of the contrast's
+  pool of wordings (its two emotions' wordings, the same group sizes):
+  K distinct relabellings, none of them the observed one. Same pool, same
+  group sizes, same unit scaling, same scale, the same seeds, prompts and
+  alphas at generation, the same alpha-0 samples and the same kind of store
+  key. Under the null that the labels carry nothing beyond the wordings
+  (wordings are the exchangeable unit), the emotion direction is one more
+  draw of the same procedure, so the rank p below is an exact permutation p
+  (Hemerik and Goeman's, for random relabellings without replacement).
+  **The controls are not orthogonal to the emotion direction**, although the
+  issue asked for that: a direction estimated from the wordings lies where
+  they vary most, and a control forced orthogonal to it is denied exactly
+  that part, so it moves the music less and the estimated direction outranks
+  it with no emotion in the model. Measured: the null known-truth model's
+  happy-minus-sad direction ranked first of 99 orthogonalised controls on
+  base seeds 20241007 (tempo) and 7 (brightness); isotropic controls failed
+  the same way. ``tests/test_steering_calibration.py`` shows both failures
+  on synthetic activations, and that the relabelled controls hold alpha.
 - **Statistic**: per prompt and seed the least-squares slope of the feature
   against alpha, averaged over prompts and seeds (seeds are matched across
   alphas and directions). Its p is its rank among the random directions'
@@ -46,13 +59,14 @@ direction and layer. Plain library code (no pytest); never part of the verdict.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from typing import Mapping, Sequence, TextIO
 
 import numpy as np
 
 from .capture import LayerHooks
-from .config import ConfigError, ExperimentConfig, SampleSpec, derive_seed
+from .config import ExperimentConfig, SampleSpec, derive_seed
 
 SUPPORTED, NOT_SUPPORTED, NOT_RUN = "supported", "not supported", "not run"
 STUDY = "steer"
@@ -76,45 +90,7 @@ class FeatureRow:
 
 def feature_rows(contrasts) -> list[FeatureRow]:
     """The direction table as steering expectations (a mode row only when the two modes differ)."""
-    rows = []
-    for c in contrasts:
-        for feature, direction in c.directions.items():
-            rows.append(FeatureRow(c.first, c.second, feature, 1 if direction == "higher" else -1))
-        if c.modes and c.modes[0] != c.modes[1]:
-            rows.append(FeatureRow(c.first, c.second, "mode", 1 if c.modes[0] == "major" else -1))
-    return rows
-
-
-def n_random_needed(n_tests: int, alpha: float) -> int:
-    """The fewest random directions with which the smallest rank p, 1 / (K + 1), passes Holm's first step."""
-    return int(np.floor(n_tests / alpha))
-
-
-def check_steering(config: ExperimentConfig) -> None:
-    """ConfigError, naming what to change, when the [steering] table cannot give an answer."""
-    s = config.steering
-    alphas = list(s.alphas)
-    if len(set(alphas)) != len(alphas) or 0 not in alphas or min(alphas) >= 0 or max(alphas) <= 0:
-        raise ConfigError(f"steering.alphas = {alphas}: give distinct values including 0, a negative and a "
-                          "positive one (the slope is paired over seeds across them)")
-    if not s.prompts or not all(isinstance(p, str) and p.strip() for p in s.prompts):
-        raise ConfigError("steering.prompts: give at least one neutral prompt")
-    if s.layers is not None and (not s.layers or min(s.layers) < 0):
-        raise ConfigError(f"steering.layers = {list(s.layers)}: give 'significant' or non-negative layer indices")
-    if not s.enabled:
-        return
-    rows = feature_rows(config.contrasts)
-    if not rows:
-        raise ConfigError("steering needs expected directions: the run has no [[acoustics.contrasts]] "
-                          "between its emotions")
-    n_layers = len(s.layers) if s.layers is not None else s.max_layers
-    n_tests = len(rows) * n_layers
-    need = n_random_needed(n_tests, config.thresholds.alpha)
-    if s.n_random < need:
-        raise ConfigError(
-            f"steering.n_random = {s.n_random}: the smallest rank p is 1/{s.n_random + 1} = {1 / (s.n_random + 1):.4f}, "
-            f"and Holm over {len(rows)} features x contrasts x {n_layers} layers = {n_tests} tests needs it below "
-            f"{config.thresholds.alpha / n_tests:.4f}; use n_random >= {need}, or fewer layers (max_layers)")
+    return [FeatureRow(c.first, c.second, feature, sign) for c in contrasts for feature, sign in c.expectations()]
 
 
 # -- directions -----------------------------------------------------------------------
@@ -133,7 +109,7 @@ def split_wordings(prompt_ids: Sequence[str]) -> np.ndarray:
 @dataclass(frozen=True)
 class Direction:
     layer: int
-    name: str  # "happy-sad", or "random007"
+    name: str  # "happy-sad", or its control "random007/happy-sad"
     vector: np.ndarray  # unit length
     # How well the direction separates the held-out wordings: the difference of
     # the two emotions' mean projections there, over the pooled SD.
@@ -148,68 +124,128 @@ class Direction:
         return self.name.startswith("random")
 
 
+def control_name(contrast: str, j: int) -> str:
+    return f"random{j:03d}/{contrast}"
+
+
 def direction_hash(vector: np.ndarray) -> str:
     return hashlib.sha256(np.round(np.asarray(vector, dtype=np.float64), 6).astype(np.float32).tobytes()).hexdigest()[:16]
 
 
-def emotion_direction(X: np.ndarray, conditions: Sequence[str], prompt_ids: Sequence[str],
-                      first: str, second: str, layer: int) -> Direction:
-    """Unit difference of the class means on the estimation half of the wordings."""
-    X = np.asarray(X, dtype=np.float64)
-    conditions = np.asarray(conditions)
+@dataclass(frozen=True)
+class ContrastDesign:
+    """A contrast's labelling of its pool of wordings (every wording of its two emotions, sorted):
+    ``labels[i]`` is +1 for the first emotion, -1 for the second. A control relabels the pool."""
+
+    wordings: tuple[str, ...]
+    labels: np.ndarray
+
+    @property
+    def n_arrangements(self) -> int:
+        """Distinct labellings with the same group sizes (the observed one included)."""
+        return math.comb(len(self.labels), int(np.sum(self.labels == 1)))
+
+
+def contrast_design(conditions: Sequence[str], prompt_ids: Sequence[str], first: str, second: str) -> ContrastDesign:
+    label_of = {p: 1 if c == first else -1 for p, c in zip(prompt_ids, conditions) if c in (first, second)}
+    wordings = tuple(sorted(label_of))
+    return ContrastDesign(wordings, np.array([label_of[w] for w in wordings]))
+
+
+def wording_means(X: np.ndarray, prompt_ids: Sequence[str], wordings: Sequence[str]) -> np.ndarray:
+    """[P, D] each wording's mean activation: a wording is the unit labels are exchangeable over."""
+    X, prompt_ids = np.asarray(X, dtype=np.float64), np.asarray(prompt_ids)
+    return np.stack([X[prompt_ids == w].mean(axis=0) for w in wordings])
+
+
+def class_mean_direction(means: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Unit difference of the mean wording of label +1 and that of label -1.
+
+    The one function behind an emotion direction and each of its controls.
+    """
+    labels = np.asarray(labels)
+    diff = means[labels == 1].mean(axis=0) - means[labels == -1].mean(axis=0)
+    norm = np.linalg.norm(diff)
+    if not np.isfinite(norm) or norm == 0:
+        raise ValueError("the two groups of wordings have identical means")
+    return diff / norm
+
+
+def relabellings(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """[k, P]: k distinct relabellings of the pool, none of them ``labels`` itself, drawn uniformly.
+
+    With the observed labelling this is a uniform random subset of the
+    relabelling group that contains the identity, so the rank p,
+    ``(1 + #{controls >= observed}) / (k + 1)``, is exact (Hemerik and Goeman
+    2018, random permutations without replacement). Draws with replacement
+    would let a control repeat the observed labelling and tie it.
+    """
+    labels = np.asarray(labels)
+    available = math.comb(len(labels), int(np.sum(labels == 1))) - 1
+    if k > available:
+        raise ValueError(f"{k} controls asked for, but the pool has only {available} other labellings")
+    rng = np.random.default_rng(seed)
+    seen, out = {labels.tobytes()}, []
+    while len(out) < k:
+        draw = rng.permutation(labels)
+        if draw.tobytes() not in seen:
+            seen.add(draw.tobytes())
+            out.append(draw)
+    return np.stack(out) if out else np.empty((0, len(labels)), dtype=labels.dtype)
+
+
+def heldout_separation(X: np.ndarray, conditions: Sequence[str], prompt_ids: Sequence[str], first: str,
+                       second: str) -> float | None:
+    """How well the contrast separates unseen wordings: the class-mean direction of every other wording
+    (``split_wordings``), the two emotions' mean projections on the rest apart in pooled SDs."""
+    X, conditions, prompt_ids = np.asarray(X, dtype=np.float64), np.asarray(conditions), np.asarray(prompt_ids)
     half = split_wordings(prompt_ids)
     a, b = conditions == first, conditions == second
     diff = X[a & half].mean(axis=0) - X[b & half].mean(axis=0)
-    norm = np.linalg.norm(diff)
-    if not np.isfinite(norm) or norm == 0:
-        raise ValueError(f"layer {layer}: {first} and {second} have identical means on the estimation wordings")
-    unit = diff / norm
+    if not np.linalg.norm(diff) > 0:
+        return None
+    unit = diff / np.linalg.norm(diff)
     pa, pb = X[a & ~half] @ unit, X[b & ~half] @ unit
-    separation = None
-    if len(pa) > 1 and len(pb) > 1:
-        sd = np.sqrt((pa.var(ddof=1) + pb.var(ddof=1)) / 2)
-        separation = float((pa.mean() - pb.mean()) / sd) if sd > 0 else None
-    return Direction(layer, f"{first}-{second}", unit, separation)
+    if len(pa) < 2 or len(pb) < 2:
+        return None
+    sd = np.sqrt((pa.var(ddof=1) + pb.var(ddof=1)) / 2)
+    return float((pa.mean() - pb.mean()) / sd) if sd > 0 else None
+
+
+def contrast_directions(X: np.ndarray, conditions: Sequence[str], prompt_ids: Sequence[str], first: str,
+                        second: str, layer: int, n_random: int, seed: int) -> tuple[Direction, list[Direction]]:
+    """The contrast's emotion direction and its ``n_random`` controls at ``layer``.
+
+    Each is ``class_mean_direction`` of the same wording means, the emotion
+    direction under the contrast's own labelling of its wordings, each control
+    under a random relabelling of them (same pool, same group sizes). Under
+    the null that the labels carry nothing beyond the wordings, the emotion
+    direction is one more draw of the same procedure, so its rank is a
+    permutation p. Nothing is done to a control that is not done to it.
+    """
+    X, conditions, prompt_ids = np.asarray(X, dtype=np.float64), np.asarray(conditions), np.asarray(prompt_ids)
+    design = contrast_design(conditions, prompt_ids, first, second)
+    means = wording_means(X, prompt_ids, design.wordings)
+    name = f"{first}-{second}"
+    try:
+        unit = class_mean_direction(means, design.labels)
+    except ValueError:
+        raise ValueError(f"layer {layer}: {first} and {second} have identical means") from None
+    emotion = Direction(layer, name, unit, heldout_separation(X, conditions, prompt_ids, first, second))
+    controls = [Direction(layer, control_name(name, j), class_mean_direction(means, labels))
+                for j, labels in enumerate(relabellings(design.labels, n_random, seed))]
+    return emotion, controls
+
+
+def emotion_direction(X: np.ndarray, conditions: Sequence[str], prompt_ids: Sequence[str],
+                      first: str, second: str, layer: int) -> Direction:
+    """Unit difference of the two emotions' mean wordings (its controls: ``contrast_directions``)."""
+    return contrast_directions(X, conditions, prompt_ids, first, second, layer, 0, 0)[0]
 
 
 def residual_scale(X: np.ndarray) -> float:
     """The typical residual norm at a layer: the median norm of the pooled activations."""
     return float(np.median(np.linalg.norm(np.asarray(X, dtype=np.float64), axis=1)))
-
-
-def orthogonal_units(draws: np.ndarray, against: np.ndarray) -> np.ndarray:
-    """``draws`` with their components along every row of ``against`` removed, at unit length."""
-    against = np.atleast_2d(np.asarray(against, dtype=np.float64))
-    basis, _ = np.linalg.qr(against.T)  # [D, m], orthonormal span of the emotion directions
-    draws = np.array(draws, dtype=np.float64)
-    draws -= (draws @ basis) @ basis.T
-    return draws / np.linalg.norm(draws, axis=1, keepdims=True)
-
-
-def random_orthogonal(against: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """[k, D] isotropic random unit directions orthogonal to every row of ``against``."""
-    against = np.atleast_2d(np.asarray(against, dtype=np.float64))
-    return orthogonal_units(np.random.default_rng(seed).standard_normal((k, against.shape[1])), against)
-
-
-def wording_split_directions(X: np.ndarray, prompt_ids: Sequence[str], sizes: tuple[int, int], k: int,
-                             seed: int) -> np.ndarray:
-    """[k, D] class-mean differences of random groups of wordings, of the estimation halves' sizes.
-
-    Built as an emotion direction is, from groups that ignore emotion: under
-    the null that emotion does not matter, the emotion direction is built the same way.
-    """
-    prompt_ids = np.asarray(prompt_ids)
-    wordings = np.array(sorted(set(prompt_ids)))
-    if sizes[0] + sizes[1] > len(wordings):
-        raise ValueError(f"{len(wordings)} wordings cannot make random groups of {sizes[0]} and {sizes[1]}")
-    rng = np.random.default_rng(seed)
-    draws = []
-    for _ in range(k):
-        order = rng.permutation(wordings)
-        a, b = np.isin(prompt_ids, order[:sizes[0]]), np.isin(prompt_ids, order[sizes[0]:sizes[0] + sizes[1]])
-        draws.append(X[a].mean(axis=0) - X[b].mean(axis=0))
-    return np.stack(draws)
 
 
 def choose_layers(config: ExperimentConfig, layer_analysis, analysed: Sequence[int]) -> tuple[tuple[int, ...], str]:
@@ -447,8 +483,8 @@ def steering_test(values: Mapping[tuple[int, str], np.ndarray], rows: Sequence[F
 
     out = []
     for layer in layers:
-        randoms = [f"random{j:03d}" for j in range(n_random)]
         for row in rows:
+            randoms = [control_name(row.contrast, j) for j in range(n_random)]
             emotion = values[(layer, row.contrast)][row.feature]
             null_values = np.stack([values[(layer, name)][row.feature] for name in randoms])
             slopes = unit_slopes(emotion, alphas)
@@ -475,20 +511,17 @@ def verdict(rows: Sequence[SteeringRow]) -> str:
 # -- the whole run --------------------------------------------------------------------
 
 def directions_at(config: ExperimentConfig, emotion_samples, layer: int) -> tuple[list[Direction], float]:
-    """The contrasts' emotion directions and the K random controls at ``layer``, and its scale."""
+    """Each contrast's emotion direction and its K controls at ``layer``, and the layer's scale."""
     X = emotion_samples.layer(layer)
     contrasts = [c for c in config.contrasts if c.first in config.emotions and c.second in config.emotions]
-    found = [emotion_direction(X, emotion_samples.conditions, emotion_samples.prompt_ids, c.first, c.second, layer)
-             for c in contrasts]
-    half = split_wordings(emotion_samples.prompt_ids)
-    first = contrasts[0]
-    sizes = tuple(len({p for p, c, h in zip(emotion_samples.prompt_ids, emotion_samples.conditions, half)
-                       if c == e and h}) for e in (first.first, first.second))
-    draws = wording_split_directions(X, emotion_samples.prompt_ids, sizes, config.steering.n_random,
-                                     derive_seed(config.base_seed, STUDY, "random", layer))
-    controls = orthogonal_units(draws, np.stack([d.vector for d in found]))
-    randoms = [Direction(layer, f"random{j:03d}", v) for j, v in enumerate(controls)]
-    return found + randoms, residual_scale(X)
+    found, controls = [], []
+    for c in contrasts:
+        emotion, own = contrast_directions(X, emotion_samples.conditions, emotion_samples.prompt_ids, c.first,
+                                           c.second, layer, config.steering.n_random,
+                                           derive_seed(config.base_seed, STUDY, "random", layer, c.first, c.second))
+        found.append(emotion)
+        controls.extend(own)
+    return found + controls, residual_scale(X)
 
 
 @dataclass(frozen=True)
@@ -581,11 +614,11 @@ def run(config: ExperimentConfig, info, store, emotion_samples, layer_analysis, 
 
 
 def n_extra_samples(config: ExperimentConfig, n_layers: int | None = None) -> int:
-    """Steered samples a run adds: (contrasts + K) directions x nonzero alphas x prompts x seeds per layer,
+    """Steered samples a run adds: contrasts x (1 + K) directions x nonzero alphas x prompts x seeds per layer,
     plus one alpha-0 sample per prompt and seed."""
     s = config.steering
     n_layers = n_layers if n_layers is not None else (len(s.layers) if s.layers is not None else s.max_layers)
     units = len(s.prompts) * s.n_seeds
     nonzero = sum(1 for a in s.alphas if a != 0)
-    return n_layers * (len(config.contrasts) + s.n_random) * nonzero * units + units
+    return n_layers * len(config.contrasts) * (1 + s.n_random) * nonzero * units + units
 

@@ -2,7 +2,8 @@
 
 ``known_truth``  the tiny MusicGen with an emotion planted at chosen layers, or provably absent;
 ``synthetic``    synthetic pooled activations (null, planted, seed-like) for calibrating the statistics;
-``synth_audio``  audio whose acoustics are known by construction, for the feature extractor.
+``synth_audio``  audio whose acoustics are known by construction, for the feature extractor;
+``residual_readout`` the planted model's audio, read from what its planted layers write (so steering has a known answer).
 
 These wrap the real models and statistics from outside: they import
 ``emoprobe.models`` and ``emoprobe.stats``, never the other way round. Importing

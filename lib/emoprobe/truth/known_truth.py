@@ -11,7 +11,7 @@ the truth is "these layers, and no others".
   ``size`` at the chosen layers, for rows whose prompt carries that emotion
   (per the experiment's emotion table). Its audio is synthesised from the
   emotion's expected acoustics (tempo, mode, brightness, energy), as read from
-  what the planted layers write into the residual stream (``emoprobe.residual_readout``),
+  what the planted layers write into the residual stream (``emoprobe.truth.residual_readout``),
   so the acoustic claims, and steering those layers, have a truth too.
 - ``null``: no emotion dependence; activations vary with seed and wording only.
 - any kind with ``wording=off``: the LM is given one fixed description, so
@@ -250,7 +250,7 @@ def synthesised_audio(spec: KnownTruthSpec, prompts: Sequence[str], codes, promp
     Jitter comes from the row's generated codes, so clips vary with the seed.
     Other known-truth models keep the tiny decoder's audio (None). ``weights``
     (per row, emotion -> weight read from the residual stream, see
-    ``emoprobe.residual_readout``) replace the label's acoustics of ``planted``.
+    ``emoprobe.truth.residual_readout``) replace the label's acoustics of ``planted``.
     """
     if spec.kind not in ("planted", "planted+lexical", "lexical"):
         return None
@@ -263,7 +263,7 @@ def synthesised_audio(spec: KnownTruthSpec, prompts: Sequence[str], codes, promp
         if spec.kind == "lexical":
             target = word_acoustics(prompt)
         elif weights is not None:
-            from emoprobe.residual_readout import target_acoustics
+            from .residual_readout import target_acoustics
 
             target = target_acoustics(weights[len(clips)], EMOTION_ACOUSTICS, NEUTRAL_ACOUSTICS)
         else:
@@ -291,12 +291,18 @@ def word_acoustics(prompt: str) -> dict:
 READOUT_KINDS = ("planted",)
 
 
+def planted_directions(spec: KnownTruthSpec, emotions: Sequence[str], dim: int) -> dict[int, dict[str, np.ndarray]]:
+    """layer -> emotion -> the planted unit direction (as ``offsets_function`` plants it)."""
+    return {layer: {e: _unit_vector(dim, "planted", spec.weights_seed, e, layer) for e in emotions}
+            for layer in spec.layers}
+
+
 def _planted_readout(spec: KnownTruthSpec, lm):
     import contextlib
 
     if spec.kind not in READOUT_KINDS:
         return contextlib.nullcontext()
-    from emoprobe.residual_readout import ResidualReadout
+    from .residual_readout import ResidualReadout
 
     return ResidualReadout(lm, spec.layers)
 
@@ -324,9 +330,9 @@ def build(spec: KnownTruthSpec, prompt_emotions: Mapping[str, str], device: str 
                 self.planter.clear()
             weights = None
             if spec.kind in READOUT_KINDS:
-                from emoprobe import residual_readout
+                from . import residual_readout
 
-                directions = residual_readout.planted_directions(
+                directions = planted_directions(
                     spec, sorted(set(prompt_emotions.values()) & set(EMOTION_ACOUSTICS)), self.lm.dim)
                 weights = residual_readout.emotion_weights(readout.result(), directions, spec.size)
             synthetic = synthesised_audio(spec, descriptions, tokens.cpu().numpy(), prompt_emotions,

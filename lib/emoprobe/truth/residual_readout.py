@@ -27,7 +27,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from emoprobe.capture import LayerHooks
+from ..capture import LayerHooks
 
 # What the synthesiser can render: tempo a beat tracker follows, a centroid a
 # spectral tilt reaches, a level whose peaks stay below full scale.
@@ -102,11 +102,3 @@ def target_acoustics(weights: Mapping[str, float], emotion_acoustics: Mapping[st
         if known[strongest] > MODE_THRESHOLD:
             target["mode"] = emotion_acoustics[strongest]["mode"]
     return target
-
-
-def planted_directions(spec, emotions: Sequence[str], dim: int) -> dict[int, dict[str, np.ndarray]]:
-    """layer -> emotion -> the planted unit direction (as ``known_truth.offsets_function`` plants it)."""
-    from emoprobe import known_truth
-
-    return {layer: {e: known_truth._unit_vector(dim, "planted", spec.weights_seed, e, layer) for e in emotions}
-            for layer in spec.layers}
