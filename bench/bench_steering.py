@@ -71,8 +71,8 @@ def main() -> None:
     print(f"model={info.label} device={device} batch={args.batch} duration={args.duration}s")
     print(f"per sample: plain generate {p:.3f}s, steered {s:.3f}s (medians of {args.repeats}); "
           f"acoustic features {features:.3f}s per clip")
-    print(f"extra samples ({config.steering.max_layers} layers x ({len(config.contrasts)} contrasts + "
-          f"{config.steering.n_random} random) x {sum(a != 0 for a in config.steering.alphas)} nonzero alphas x "
+    print(f"extra samples ({config.steering.max_layers} layers x {len(config.contrasts)} contrasts x (1 + "
+          f"{config.steering.n_random} controls) x {sum(a != 0 for a in config.steering.alphas)} nonzero alphas x "
           f"{len(config.steering.prompts)} prompts x {config.steering.n_seeds} seeds + alpha 0): {n_extra}")
     print(f"per extra sample {s + features:.3f}s (generate + features); extra time {n_extra * (s + features):.0f}s")
     print(f"steered / plain generation ratio: {s / p:.3f}")

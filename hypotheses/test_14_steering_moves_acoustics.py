@@ -4,8 +4,9 @@ Per row of the direction table (happy vs sad: tempo, energy, brightness up,
 minor to major; energetic vs calm: tempo, energy, brightness up), at each
 steered layer: the slope of the feature against alpha, when the contrast's
 direction is added to the residual stream while neutral prompts are generated,
-beats the slopes of random directions of the same norm orthogonal to it (rank
-p), Holm-corrected across features x contrasts x layers. Its verdict line is
+beats the slopes of its controls, the same construction under random
+relabellings of the contrast's wordings (a permutation rank p),
+Holm-corrected across features x contrasts x layers. Its verdict line is
 "causal evidence: supported / not supported / not run" (``emoprobe.steering``);
 it never changes GO, PIVOT or NO-GO. Off unless ``[steering] enabled = true``
 or ``--steer``.
@@ -33,5 +34,5 @@ def test_steering_moves_feature(contrast_feature, steering_result, experiment, r
         attach(report.plot_dose_response(r), f"dose-response: {feature}, {first} vs {second}, layer {r.layer}")
     assert any(r.supported for r in rows), "; ".join(
         f"layer {r.layer}: slope {r.slope:.4g} per unit alpha ({'up' if r.sign > 0 else 'down'} expected) vs median "
-        f"random {r.random_slope_median:.4g}, rank p = {r.pvalue:.3g} among {r.n_random} random directions, "
+        f"random {r.random_slope_median:.4g}, rank p = {r.pvalue:.3g} among {r.n_random} controls, "
         f"Holm p = {r.pvalue_holm:.3g} (need < {alpha})" for r in rows)

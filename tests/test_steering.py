@@ -35,6 +35,7 @@ def test_the_checked_in_experiment_can_reach_alpha_after_holm():
 
 @pytest.mark.parametrize("table, message", [
     ("[steering]\nenabled = true\nn_random = 50\n", "n_random >= 160"),
+    ("[steering]\nenabled = true\nlayers = [0, 1, 2, 3]\nn_random = 320\n", "only 251 labellings"),
     ("[steering]\nalphas = [-1.0, 1.0]\n", "including 0"),
     ("[steering]\nalphas = [0.0, 1.0]\n", "a negative"),
     ("[steering]\nprompts = []\n", "neutral prompt"),

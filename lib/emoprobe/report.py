@@ -183,14 +183,14 @@ def plot_history(rows: Sequence[dict]) -> bytes:
 
 
 def plot_dose_response(row) -> bytes:
-    """A steering row's feature against alpha: the emotion direction with its 95% CI, against the random band."""
+    """A steering row's feature against alpha: the emotion direction with its 95% CI, against its controls' band."""
     plt = _figure()
     dose = row.dose
     alphas = np.array(dose.alphas)
     mean = np.array(dose.mean)
     fig, ax = plt.subplots(figsize=(4.8, 3.2))
     ax.fill_between(alphas, dose.band_low, dose.band_high, color="#bbbbbb", alpha=0.6,
-                    label=f"{row.n_random} random directions (95%)")
+                    label=f"{row.n_random} relabelled controls (95%)")
     ax.errorbar(alphas, mean, yerr=[mean - np.array(dose.low), np.array(dose.high) - mean], fmt="o-", ms=4,
                 capsize=2, color="#1a7f37", label=f"{row.first} - {row.second} direction (95% CI)")
     ax.set_xlabel(f"alpha (x typical residual norm), layer {row.layer}")

@@ -1,10 +1,11 @@
-"""Causal evidence: steer generation along the found emotion direction, against random directions.
+"""Causal evidence: steer generation along the found emotion direction, against relabelled controls.
 
 Every other claim is correlational (activations differ by label). Here the
 direction that separates the two emotions of a contrast at layer L is added to
 the residual stream while a neutral prompt is generated; if the model uses it,
 the music moves the way the direction table says (happier: faster, brighter,
-more major). Adding a random direction of the same size must not do as much.
+more major). Its controls, the same construction under random relabellings of
+the wordings, must not do as much.
 
 - **Direction**: the difference of the two emotions' mean wordings (each
   wording's mean pooled activation at layer L, so every wording weighs the
@@ -44,7 +45,7 @@ more major). Adding a random direction of the same size must not do as much.
   on synthetic activations, and that the relabelled controls hold alpha.
 - **Statistic**: per prompt and seed the least-squares slope of the feature
   against alpha, averaged over prompts and seeds (seeds are matched across
-  alphas and directions). Its p is its rank among the random directions'
+  alphas and directions). Its p is its rank among the controls'
   slopes, signed by the expected direction: ``(1 + #{random >= observed}) / (K + 1)``.
   Holm across features x contrasts x layers. Causal evidence is "supported"
   when any row passes, in its expected direction.
@@ -412,11 +413,11 @@ def unit_slopes(values: np.ndarray, alphas: Sequence[float]) -> np.ndarray:
 
 
 def rank_pvalue(observed: float, null: np.ndarray, sign: int) -> float:
-    """Permutation-style p: the observed slope's rank among the random directions' (signed by the expectation)."""
+    """Permutation p: the observed slope's rank among the controls' (signed by the expectation)."""
     null = np.asarray(null, dtype=np.float64)
     if not np.isfinite(observed):
         return 1.0  # a feature that could not be measured is no evidence
-    # A random direction whose slope could not be measured counts against the observed one.
+    # A control whose slope could not be measured counts against the observed one.
     return float((1 + np.sum((sign * null >= sign * observed) | ~np.isfinite(null))) / (null.size + 1))
 
 
