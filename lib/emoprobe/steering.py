@@ -14,8 +14,8 @@ the wordings, must not do as much.
   relabellings of the pool would pick other wordings of the same emotions
   and be emotion directions themselves (100 of 4,200 with five wordings per
   emotion), which the estimated one cannot outrank when emotion is there
-  (in ``tests/test_steering_calibration.py`` that cut the planted power from
-  about 0.9 to 0.35). Half the wordings still serve a diagnostic: the
+  (in the vectorised calibration that cut the planted power from 0.56 to
+  0.34, bench/RESULTS.md). Half the wordings still serve a diagnostic: the
   held-out separation, how far a direction estimated on every other
   wording separates the rest.
 - **Scale**: the typical residual norm at L, the median norm of the samples'
@@ -43,6 +43,12 @@ the wordings, must not do as much.
   base seeds 20241007 (tempo) and 7 (brightness); isotropic controls failed
   the same way. ``tests/test_steering_calibration.py`` shows both failures
   on synthetic activations, and that the relabelled controls hold alpha.
+  **Open**: the p is exact at layers fixed in advance (``layers = [...]``).
+  Layers chosen as the most significant (the default) were chosen with the
+  same labels, a selection the controls do not repeat; on the calibration's
+  hostile model that raised the null's rate to 0.074 (upper bound 0.084)
+  against 0.041 at a fixed layer. Controls that re-run the layer choice on
+  their own relabelling would close it.
 - **Statistic**: per prompt and seed the least-squares slope of the feature
   against alpha, averaged over prompts and seeds (seeds are matched across
   alphas and directions). Its p is its rank among the controls'
