@@ -10,6 +10,11 @@ the null model, whose audio is the tiny decoder's. The first run goes through
 ``pytest hypotheses/`` with ``--steer``, as a researcher's would, on the
 experiment's own base seed. The null's false-positive rate over many draws
 is in ``tests/test_steering_calibration.py`` and ``bench/bench_steering_null.py``.
+
+The planted test FAILS at present (open): against relabelled controls the
+planted model's direction ranks 3rd to 6th of 100 per feature, because the
+relabellings that swap one happy wording for a sad one lie almost as much
+along the planted direction (README, "Causal evidence: steering").
 """
 
 import dataclasses
