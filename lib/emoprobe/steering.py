@@ -147,11 +147,6 @@ class ContrastDesign:
     wordings: tuple[str, ...]
     labels: np.ndarray
 
-    @property
-    def n_arrangements(self) -> int:
-        """Distinct labellings with the same group sizes (the observed one included)."""
-        return math.comb(len(self.labels), int(np.sum(self.labels == 1)))
-
 
 def contrast_design(conditions: Sequence[str], prompt_ids: Sequence[str], first: str, second: str) -> ContrastDesign:
     label_of = {p: 1 if c == first else -1 for p, c in zip(prompt_ids, conditions) if c in (first, second)}
