@@ -258,6 +258,25 @@ def key_value_table(items: Mapping[str, object], css_class: str) -> str:
     return f'<table class="{css_class}" border="1" cellpadding="3" style="border-collapse:collapse">{rows}</table>'
 
 
+def claims_at_a_glance(summaries: Iterable) -> str:
+    """Each claim's pass count and best layer (``exports.claim_summary``'s rows)."""
+    return section("Claims at a glance", table(["claim", "passed", "of", "role", "best layer"],
+                                               [[s.claim, s.passed, s.total, s.role, s.best] for s in summaries],
+                                               "emoprobe-claims"))
+
+
+def provenance_section(facts: Mapping[str, object]) -> str:
+    """The run's provenance: its facts, the package versions, and the experiment file's text (folded)."""
+    facts = dict(facts)
+    config_text = facts.pop("config_text", "")
+    versions = facts.pop("versions", {})
+    return section("Provenance", [
+        key_value_table(facts, "emoprobe-provenance"),
+        key_value_table(versions, "emoprobe-versions"),
+        f"<details><summary>Experiment file ({html.escape(str(facts.get('config_file', '')))})</summary>"
+        f"<pre>{html.escape(str(config_text))}</pre></details>"])
+
+
 def section(title: str, body: Iterable[str] | str) -> str:
     content = body if isinstance(body, str) else "".join(body)
     return f'<section class="emoprobe-section"><h2>{html.escape(title)}</h2>{content}</section>'
