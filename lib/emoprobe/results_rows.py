@@ -54,12 +54,16 @@ def cell_values(numbers: Mapping[str, object], role: str) -> list[object]:
 
 
 def claim_cells(numbers: Mapping[str, object], role: str) -> list[str]:
+    return cells_of(cell_values(numbers, role), recorded=bool(numbers))
+
+
+def cells_of(values: Sequence[object], recorded: bool) -> list[str]:
     """The emoprobe columns' cells. A row that errored before recording its numbers has
     no claim or layer to filter on: it is marked so that no filter hides it."""
     cells = []
-    for column, value in zip(COLUMNS, cell_values(numbers, role)):
+    for column, value in zip(COLUMNS, values):
         cls = row_filter_class(column, value) if column in FILTERED else ""
-        if not numbers and column == "claim":
+        if not recorded and column == "claim":
             cls = UNRECORDED
         attribute = f" class={cls}" if cls else ""
         cells.append(f"<td{attribute}>{html.escape(str(value))}</td>")
