@@ -39,9 +39,10 @@ def trimmed_row(nodeid: str, row: dict, logs: RowLogs) -> dict:
     if len(values) == len(COLUMNS):
         cells[2:2] = cells_of([values[c] for c in COLUMNS], recorded)
     passed = row["result"] == "Passed"
-    # A failed claim's log is its message alone; anything else is a traceback or captured output.
-    message = row["result"] == "Failed" and "\nE " not in row["log"] and "Captured" not in row["log"]
-    kept = logs.trim(nodeid, passed, message, [row["log"]])
+    # pytest-html's log pieces: the report's text, then each captured section.
+    parts = re.split(r"\n(?=-+ Captured )", row["log"])
+    message = row["result"] == "Failed" and "\nE " not in parts[0]  # a claim's message, not a traceback
+    kept = logs.trim(nodeid, passed, message, parts)
     trimmed = {k: v for k, v in row.items() if k != "emoprobe"}  # pytest-html's reading of the old classes
     return {**trimmed, "resultsTableRow": cells, "log": "\n".join(kept)}
 

@@ -19,6 +19,13 @@ def test_a_passing_row_keeps_no_log_and_a_failed_claim_keeps_its_message():
     assert logs.trim("c", passed=False, claim_message=True, parts=[message]) == [message]
     assert logs.trim("d", passed=False, claim_message=True, parts=[message]) == [message]  # a message is never a reference
     assert logs.trim("e", passed=False, claim_message=False, parts=["No log output captured."]) == []
+    # Under xdist: the worker line goes, and so does what the claim's fixtures printed.
+    worker = "[gw1] linux -- Python 3.11.7 /work/.venv/bin/python\n"
+    progress = "----- Captured stderr setup -----\nacoustic features:   2%|▎ | 1/40 [00:14&lt;09:44]\n"
+    assert logs.trim("f", passed=False, claim_message=True, parts=[worker + message, progress]) == [message]
+    # An error keeps what was captured with it (deduplicated, cut): it is what someone debugs.
+    assert logs.trim("g", passed=False, claim_message=False, parts=[worker + "E   OSError: disk\n", progress]) == \
+        [worker + "E   OSError: disk\n", progress]
 
 
 def test_an_error_is_cut_to_its_first_and_last_lines_with_a_note():

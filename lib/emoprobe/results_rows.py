@@ -7,7 +7,8 @@ so each quote of a cell costs six characters and each angle bracket four. At
 * its cells: claim, layer, measured, threshold and role, with only the classes
   the row filters and the role colour need, written without quotes (the
   classes are ``[a-z0-9-]`` only, so they cannot leave the attribute);
-* a failed claim's message (its numbers: measured and threshold);
+* a failed claim's message (its numbers: measured and threshold), and nothing
+  captured with it (fixture progress bars, logs: the terminal has them);
 * an error's traceback, cut to its first and last lines (about 1,200
   characters) with a note saying so (the terminal keeps it whole), and given once: a row whose text repeats an
   earlier row's points there instead (a session fixture that fails fails
@@ -107,6 +108,10 @@ def truncate(text: str) -> str:
     return "\n".join([*lines[:head], TRUNCATED.format(n=left_out), *lines[len(lines) - tail:]])
 
 
+# pytest puts "[gw1] linux -- Python 3.11 /path/python" first in the text of a report from an xdist worker.
+_WORKER_LINE = re.compile(r"\A\[gw\d+\] [^\n]*\n")
+
+
 class RowLogs:
     """The log part of each row, given what earlier rows already showed."""
 
@@ -116,15 +121,15 @@ class RowLogs:
     def trim(self, nodeid: str, passed: bool, claim_message: bool, parts: Sequence[str]) -> list[str]:
         """``parts``: pytest-html's escaped log pieces of a row (its longrepr first when it
         has one, then each captured section). ``claim_message``: the first piece is a failed
-        claim's own message, which is short and always kept."""
+        claim's own message: the row keeps it (its numbers), without the xdist worker line,
+        and nothing else; the fixtures' progress and logs it captured are in the terminal."""
         if passed:
             return []
+        if claim_message:
+            return [_WORKER_LINE.sub("", parts[0])] if parts else []
         kept = []
-        for k, part in enumerate(parts):
+        for part in parts:
             if not part.strip() or part == "No log output captured.":
-                continue
-            if k == 0 and claim_message:
-                kept.append(part)
                 continue
             earlier = self.first_seen.setdefault(part, nodeid)
             kept.append(truncate(part) if earlier == nodeid else REPEATED.format(nodeid=html.escape(earlier)) + "\n")
