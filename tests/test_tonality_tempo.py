@@ -114,32 +114,3 @@ def test_rhythmless_audio_has_no_periodicity():
     assert t.periodicity < ac._TEMPO_FLAG_PERIODICITY and t.estimators_disagree
     drums = ac.estimate_tempo(sa.drum_pattern(100, DUR, SR, pattern="rock"), SR)
     assert drums.periodicity > 10 * ac._TEMPO_FLAG_PERIODICITY and not drums.estimators_disagree
-
-
-# ----------------------------------------------------------------------------
-# Octave by onsets per beat (tempo.choose_octave, acoustics-1.5)
-# ----------------------------------------------------------------------------
-
-@pytest.mark.parametrize("truth,ratio", [(t, r) for t in (56.0, 90.0, 140.0) for r in (0.5, 1.0, 2.0)
-                                         if tp.MIN_BPM <= t * r <= tp.MAX_BPM])
-def test_octave_follows_the_note_rate(truth, ratio):
-    # Music moving about once a beat (a chorale's quarter notes): whichever
-    # octave the base estimate sits at, the note rate puts it back on the beat.
-    rate = 1.1 * truth / 60.0
-    choice = tp.choose_octave(truth * ratio, rate, rate)
-    assert _within(choice.bpm, truth), choice
-
-
-def test_octave_kept_when_the_base_already_fits():
-    # The null: 2 onsets a beat at 120 BPM (eighth-note motion) is a plausible
-    # beat, so the base is not moved to 240 or 60.
-    choice = tp.choose_octave(120.0, 4.0, 4.0)
-    assert choice.bpm == 120.0 and choice.probability > 0.5
-
-
-def test_slow_chorale_like_piece_not_halved_or_doubled():
-    # A slow sustained piece whose low band has no pulse goes through the octave
-    # choice; it must land on the notated beat, not the eighth or the half note.
-    y = sa.sustained_piece("G", "major", 64.0, DUR, SR, melody_steps=(1.0, 1.0, 2.0), seed=11)
-    t = ac.estimate_tempo(y, SR, reference_estimators=False)
-    assert _within(t.tempo_bpm, 64.0), t.estimates

@@ -90,9 +90,7 @@ __all__ = [
 # changes, so stale cached features are recomputed rather than silently reused.
 # 1.3: BLAS pinned to one thread; peak and DC-offset checks.  1.4: key and mode
 # from emoprobe.tonality (mode may be "uncertain"), tempo from emoprobe.tempo.
-# 1.5: the octave of essentia's multifeature tempo chosen by onsets per beat
-# where the low band has no pulse (emoprobe.tempo.choose_octave).
-EXTRACTOR_VERSION = "acoustics-1.5"
+EXTRACTOR_VERSION = "acoustics-1.4"
 
 # --- extractor settings (engineering choices justified by measurement, see
 # module docstring; changing any of them requires bumping EXTRACTOR_VERSION) ---
@@ -342,30 +340,22 @@ def estimate_tempo(audio: np.ndarray, sample_rate: int, *,
     """
     import librosa
 
-    from .tempo import OCTAVE_GATE_PERIODICITY, choose_octave, choose_tempo, lowband_periodicity
+    from .tempo import choose_tempo
 
     spec = _spec if _spec is not None else _spectra(np.asarray(audio, dtype=np.float32), sample_rate)
-    fps = sample_rate / _HOP
     lowband = _primary_tempo(spec.onset_env_lowband, sample_rate)
-    choice = choose_tempo([spec.onset_env_lowband, spec.onset_env_fullband], fps, lowband)
-    y44 = np.ascontiguousarray(audio if sample_rate == _RHYTHM_EXTRACTOR_RATE else librosa.resample(
-        audio, orig_sr=sample_rate, target_sr=_RHYTHM_EXTRACTOR_RATE, res_type="soxr_hq"), dtype=np.float32)
-    multifeature = float(run_essentia("RhythmExtractor2013", y44, method="multifeature")[0])
+    choice = choose_tempo([spec.onset_env_lowband, spec.onset_env_fullband], sample_rate / _HOP, lowband)
     primary = choice.bpm
-    # No kick/bass pulse at the metrical-check tempo: choose the octave of the
-    # multifeature tempo by onsets per beat (emoprobe.tempo.choose_octave).
-    if multifeature > 0 and lowband_periodicity(spec.onset_env_lowband, fps, primary) <= OCTAVE_GATE_PERIODICITY:
-        duration = spec.onset_env_fullband.size / fps
-        primary = choose_octave(multifeature, _onset_count(spec.onset_env_lowband, sample_rate) / duration,
-                                _onset_count(spec.onset_env_fullband, sample_rate) / duration).bpm
-    estimates = {"primary": primary, "lowband_acf": lowband, "metrical_check": choice.bpm,
-                 "essentia_multifeature": multifeature}
+    estimates = {"primary": primary, "lowband_acf": lowband}
     if reference_estimators:
         estimates["librosa_fullband"] = float(librosa.feature.tempo(
             onset_envelope=spec.onset_env_fullband, sr=sample_rate, hop_length=_HOP)[0])
         estimates["essentia_percival"] = float(run_essentia(
             "PercivalBpmEstimator", audio, sampleRate=sample_rate))
-        estimates["essentia_rhythm2013"] = float(run_essentia("RhythmExtractor2013", y44, method="degara")[0])
+        y44 = audio if sample_rate == _RHYTHM_EXTRACTOR_RATE else librosa.resample(
+            audio, orig_sr=sample_rate, target_sr=_RHYTHM_EXTRACTOR_RATE, res_type="soxr_hq")
+        estimates["essentia_rhythm2013"] = float(run_essentia(
+            "RhythmExtractor2013", np.ascontiguousarray(y44, dtype=np.float32), method="degara")[0])
 
     tol = math.log2(1.0 + agreement_tolerance)
     deviations = [math.log2(v / primary) for k, v in estimates.items()
@@ -413,13 +403,11 @@ def estimate_key(audio: np.ndarray, sample_rate: int) -> tuple[str, str, float]:
     return k.tonic, k.mode, k.strength
 
 
-def _onset_count(envelope: np.ndarray, sample_rate: int) -> int:
-    import librosa
-    return int(len(librosa.onset.onset_detect(onset_envelope=envelope, sr=sample_rate, hop_length=_HOP)))
-
-
 def _onset_rate(spec: _Spectra, duration_s: float, sample_rate: int) -> float:
-    return float(_onset_count(spec.onset_env_fullband, sample_rate) / duration_s)
+    import librosa
+    onsets = librosa.onset.onset_detect(onset_envelope=spec.onset_env_fullband, sr=sample_rate,
+                                        hop_length=_HOP, units="time")
+    return float(len(onsets) / duration_s)
 
 
 @single_threaded_blas

@@ -33,8 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["TempoChoice", "choose_tempo", "RIVAL_RATIOS", "OctaveChoice", "choose_octave", "octave_features",
-           "lowband_periodicity"]
+__all__ = ["TempoChoice", "choose_tempo", "RIVAL_RATIOS"]
 
 PRIOR_CENTRE_BPM = 120.0
 PRIOR_STD_OCTAVES = 0.5
@@ -102,63 +101,3 @@ def choose_tempo(envelopes: list[np.ndarray], frames_per_s: float, start_bpm: fl
     lag = 60.0 * frames_per_s / bpm
     periodicity = float(np.mean([np.interp(lag, np.arange(a.size), a, right=0.0) for a in acfs]))
     return TempoChoice(bpm, best, best - float(rival_scores.max()), named, periodicity)
-
-
-# --- Octave choice for music without a drum-like low-band pulse (acoustics-1.5) ---
-#
-# On the rendered corpus (bench/bench_corpus.py) almost every miss is an octave
-# choice, and every estimator makes them alike: periodicity alone cannot tell a
-# chorale at 180 BPM from the same notes at 90.  What can is how often notes
-# start per beat: at the notated beat, music moves about once or twice a beat.
-# So the candidates are essentia RhythmExtractor2013 (multifeature)'s tempo T and
-# T/2, 2T (those in MIN_BPM-MAX_BPM), scored by a conditional logit on a
-# log-normal prior over tempo and a log-normal preference over onsets per beat
-# (low band and full band):
-#
-#     z(c) = w . [l, l^2, o_low, o_full, o_low^2, o_full^2],
-#     l = log2(c / OCTAVE_REF_BPM),  o_band = log2(60 * onset_rate_band / c)
-#
-# Weights fitted (L2 penalty 1) on the corpus' train split plus 48 synthesised
-# clips (clicks, the 4 drum patterns at 8 tempi 62-176 BPM, sustained pieces at
-# 56-175 BPM; seeds and tempi off every test grid); the test split was not used.
-# Leave-one-out on the corpus' train split: 0.77 within 4% against 0.56 for the
-# acoustics-1.4 tempo.  On the synthesised drum clips it is worse (0.79 against
-# 0.85): eighth-note hi-hats double the onsets per beat.  Hence the gate: the
-# choice applies only where the low-band onset autocorrelation at the
-# acoustics-1.4 tempo is at most OCTAVE_GATE_PERIODICITY (no kick/bass pulse);
-# leave-one-out with the gate: corpus train 0.71, synthesised clips 0.85 (no loss).
-OCTAVE_REF_BPM = 110.0
-OCTAVE_WEIGHTS = np.array([-0.399, -1.263, 0.398, 0.398, -0.118, -1.168])
-OCTAVE_GATE_PERIODICITY = 0.3
-
-
-@dataclass(frozen=True)
-class OctaveChoice:
-    """``bpm`` the chosen candidate; ``probability`` its softmax share among
-    ``candidates`` (BPM -> probability)."""
-    bpm: float
-    probability: float
-    candidates: dict[float, float]
-
-
-def octave_features(bpm: float, onset_rate_low: float, onset_rate_full: float) -> np.ndarray:
-    l = np.log2(bpm / OCTAVE_REF_BPM)
-    o = [np.log2(60.0 * r / bpm + 1e-3) for r in (onset_rate_low, onset_rate_full)]
-    return np.array([l, l * l, o[0], o[1], o[0] ** 2, o[1] ** 2])
-
-
-def choose_octave(base_bpm: float, onset_rate_low: float, onset_rate_full: float) -> OctaveChoice:
-    """The metrical octave of ``base_bpm`` (itself, half or double) best matching
-    the onset rates (onsets per second, low and full band); see above."""
-    cands = [c for c in (base_bpm / 2, base_bpm, base_bpm * 2) if MIN_BPM <= c <= MAX_BPM] or [base_bpm]
-    z = np.array([OCTAVE_WEIGHTS @ octave_features(c, onset_rate_low, onset_rate_full) for c in cands])
-    p = np.exp(z - z.max())
-    p /= p.sum()
-    k = int(np.argmax(p))
-    return OctaveChoice(float(cands[k]), float(p[k]), {float(c): float(q) for c, q in zip(cands, p)})
-
-
-def lowband_periodicity(envelope: np.ndarray, frames_per_s: float, bpm: float) -> float:
-    """The onset envelope's unbiased autocorrelation at the beat lag of ``bpm``."""
-    a = _acf(envelope)
-    return float(np.interp(60.0 * frames_per_s / bpm, np.arange(a.size), a, right=0.0))
