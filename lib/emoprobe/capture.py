@@ -183,23 +183,29 @@ def per_sample_sampling(seeds: Sequence[int], device):
         ac_utils.multinomial = library_multinomial
 
 
-def auto_batch_size(lm, n_steps: int, free_bytes: int, *, headroom: float = 0.6, cap: int = 64) -> int:
-    """The largest batch whose generation state fits ``headroom`` of ``free_bytes``.
+def generation_bytes_per_sample(lm, n_steps: int) -> int:
+    """Memory one more sample adds while ``lm`` generates ``n_steps``, weights aside.
 
-    Per sample, the key-value cache dominates: every layer keeps keys and values
-    for every step, for both halves of the classifier-free-guidance batch, in
-    the model's dtype. Attention scores and the feed-forward block add a
-    transient of about ``hidden_scale`` times one step's width per row, and the
-    capture sums are float32 ``[layers, bins, dim]``, both small beside it.
-    ``cap`` keeps batches where GPU throughput has stopped growing.
+    The key-value cache dominates: every layer keeps keys and values for every
+    step, for both halves of the classifier-free-guidance batch, in the model's
+    dtype. Attention scores and the feed-forward block add a transient of about
+    ``hidden_scale`` times one step's width per row, and the capture sums are
+    float32 ``[layers, bins, dim]``, both small beside it.
     """
     dim = lm.dim
     n_layers = len(lm.transformer.layers)
     element = next(lm.parameters()).element_size()
     kv_cache = n_layers * 2 * n_steps * dim * 2 * element
     transient = 2 * 4 * dim * n_steps * element
-    per_sample = kv_cache + transient
-    return int(max(1, min(cap, headroom * free_bytes // per_sample)))
+    return kv_cache + transient
+
+
+def auto_batch_size(lm, n_steps: int, free_bytes: int, *, headroom: float = 0.6, cap: int = 64) -> int:
+    """The largest batch whose generation state fits ``headroom`` of ``free_bytes``.
+
+    ``cap`` keeps batches where GPU throughput has stopped growing.
+    """
+    return int(max(1, min(cap, headroom * free_bytes // generation_bytes_per_sample(lm, n_steps))))
 
 
 def resolve_batch_size(batch_size: int | str, model, duration_s: float) -> int:
