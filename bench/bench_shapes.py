@@ -8,12 +8,17 @@ One shape per process, so that its peak memory is its own. In one run it measure
   divides free memory by (same accounting: weights aside, the model's dtype);
 - capture overhead: plain ``generate`` against ``generate`` with every layer
   captured, same prompts, seeds and duration, interleaved, median of
-  ``--repeats``;
+  ``--repeats``, in wall and CPU time, and the time spent inside the hooks as a
+  share of plain ``generate`` (the figure a shared box blurs least);
 - seconds of wall time per generated second of audio;
 - the store's size per sample: the batch written to a temporary SampleStore,
   as the pipeline writes it.
 
+``--decoder-seconds S`` measures only EnCodec's decoding memory per sample at
+clips of S seconds (the decoder term of the formula).
+
     python bench/bench_shapes.py --model tiny:shape=small [--duration 1] [--batch 4] [--repeats 3]
+    python bench/bench_shapes.py --model tiny:shape=small --decoder-seconds 2 --batch 3
 """
 
 import argparse
@@ -148,7 +153,7 @@ def main() -> None:
         peaks[batch] = peak.peak
     n_steps = expected_generation_steps(model.lm, int(args.duration * model.frame_rate))
     measured = (peaks[args.batch] - peaks[1]) / (args.batch - 1)
-    predicted = generation_bytes_per_sample(model.lm, n_steps)
+    predicted = generation_bytes_per_sample(model.lm, n_steps, int(args.duration * model.sample_rate))
     print(f"peak RSS generating with capture: batch 1 {peaks[1] / GB:.3f} GB, batch {args.batch} "
           f"{peaks[args.batch] / GB:.3f} GB ({n_steps} steps)")
     print(f"memory per extra sample: measured {measured / MB:.1f} MB, auto formula {predicted / MB:.1f} MB "
