@@ -205,3 +205,15 @@ def test_hostile_prompts_run_no_script_in_the_report(small, tmp_path):
     # Nor did any reach the page as markup: as an element its attribute would be serialised quoted.
     assert 'onerror="document.body' not in dom and 'onload="document.body' not in dom
     assert "<script>document.body" not in dom
+
+
+def test_collecting_leaves_the_html_record_alone(tmp_path):
+    # --collect-only runs no claim; it once overwrote report.html with an empty INCONCLUSIVE
+    # while decision.json kept the real verdict.
+    html = tmp_path / "report.html"
+    html.write_text("the last real run's record")
+    result = subprocess.run([sys.executable, "-m", "pytest", "hypotheses/", "--collect-only", "-q", "--model", "tiny",
+                             "--html", str(html), "-p", "no:cacheprovider"],
+                            cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert html.read_text() == "the last real run's record"

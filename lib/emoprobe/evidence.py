@@ -120,10 +120,11 @@ class Evidence:
                 "whole wordings with the text fixed.</p>", table]
 
     def _audit(self) -> list[str]:
-        from .lexical import audit_design, word_audit
+        from . import design
+        from .lexical import word_audit
 
         max_share = self.experiment.thresholds.max_word_same_emotion_share
-        audit = audit_design(self.experiment.emotions, max_share)
+        audit = design.audit(self.experiment.emotions, self.experiment.thresholds)
         flagged = {w for words in audit.confined.values() for w in words} | \
             {w for words in audit.concentrated.values() for w, _ in words}
 
@@ -139,8 +140,10 @@ class Evidence:
                 for r in word_audit(self.experiment.emotions)]
         warning = audit.warning()
         note = f"<p><b>{html.escape(warning)}</b></p>" if warning else (
-            "<p>No word other than an emotion's own name is confined to one emotion, and none has more than "
-            f"{max_share:.2f} of the wording pairs sharing it within one emotion.</p>")
+            "<p>No word other than an emotion's own name is confined to one emotion, none has more than "
+            f"{max_share:.2f} of the wording pairs sharing it within one emotion, and on a word-only model of "
+            f"these wordings the lexical control fired in {audit.word_only_rate:.3f} of simulated datasets "
+            f"(at most {audit.word_only_limit:.3f} allowed).</p>")
         return [note, report.table(["word", "emotions using it", "wordings", "same-emotion share of its pairs",
                                     "status"], rows, "emoprobe-audit")]
 

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
-from . import exports, lexical, listen, provenance, replication, report
+from . import design, exports, listen, provenance, replication, report
 from .decision import Decision, Family, LayerOutcome, Outcome, decide
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ def decide_model(experiment: ExperimentConfig, claim_rows: ClaimRows, family: Fa
         acoustic_worst_agreement=worst["agreement"] if worst else None,
         acoustic_worst_contrast=f"{' vs '.join(worst['contrast'])}, {worst['feature']}" if worst else None,
         family=family,
-        words_confined=lexical.audit_warning(experiment.emotions, thresholds.max_word_same_emotion_share),
+        words_confined=design.audit(experiment.emotions, thresholds).warning(),
     )
     decision = decide(outcome, alpha=thresholds.alpha, min_gap=thresholds.min_gap,
                       min_n=thresholds.min_n_per_emotion, acoustic_threshold=thresholds.acoustic_agreement,
