@@ -150,6 +150,13 @@ def test_the_audit_simulates_the_design_and_flags_words_that_lean_on_emotions_to
     audit = design.audit(joint, shipped.thresholds)
     assert audit.word_only_fooled and audit.confounded, audit
     assert "word-only model" in audit.warning()
+    # The same design with stop words as the tell-tale words: the weighted model barely reads
+    # stop words, the unweighted one does (the fourth hostile review).
+    stop = dict(zip("bright bouncy joyful grey weeping mournful soft gentle serene loud driving fierce".split(),
+                    "over through about under across after behind beyond along among around toward".split()))
+    stop_joint = {e: [" ".join(stop.get(t, t) for t in w.split()) for w in ws] for e, ws in joint.items()}
+    assert not lexical.audit_design(stop_joint, max_share).confounded
+    assert design.audit(stop_joint, shipped.thresholds).word_only_fooled
     crossed = design.audit(shipped.emotions, shipped.thresholds)
     assert not crossed.confounded and crossed.word_only_rate < crossed.word_only_limit, crossed
 

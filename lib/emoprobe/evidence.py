@@ -141,9 +141,9 @@ class Evidence:
         warning = audit.warning()
         note = f"<p><b>{html.escape(warning)}</b></p>" if warning else (
             "<p>No word other than an emotion's own name is confined to one emotion, none has more than "
-            f"{max_share:.2f} of the wording pairs sharing it within one emotion, and on a word-only model of "
-            f"these wordings the lexical control fired in {audit.word_only_rate:.3f} of simulated datasets "
-            f"(at most {audit.word_only_limit:.3f} allowed).</p>")
+            f"{max_share:.2f} of the wording pairs sharing it within one emotion, and on word-only models of "
+            f"these wordings the lexical control fired in at most {audit.word_only_rate:.3f} of simulated "
+            f"datasets ({audit.word_only_limit:.3f} allowed).</p>")
         return [note, report.table(["word", "emotions using it", "wordings", "same-emotion share of its pairs",
                                     "status"], rows, "emoprobe-audit")]
 

@@ -173,7 +173,8 @@ class DesignAudit:
                          f"pairs ({listed})")
         if self.word_only_fooled:
             parts.append(f"on a word-only model of these wordings (no emotion) the lexical control fires in "
-                         f"{self.word_only_rate:.3f} of simulated datasets, above {self.word_only_limit:.3f}: "
+                         f"{self.word_only_rate:.3f} of simulated datasets (the worst of the models simulated), "
+                         f"above {self.word_only_limit:.3f}: "
                          "the words, jointly, lean on the emotions")
         if not self.separable:
             parts.append("the shared words and wordings span the same-emotion indicator, so nothing is left to "
