@@ -31,6 +31,7 @@ correction threshold, on synthetic activations of the seed's geometry.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections import Counter
@@ -251,7 +252,8 @@ def audit(emotions, thresholds, *, seed: int = 0):
     from . import lexical
 
     emotions = dict(emotions)
-    word_only = None
-    if lexical.audit_design(emotions, thresholds.max_word_same_emotion_share).separable:
-        word_only = word_only_null(emotions, thresholds.alpha, thresholds.word_only_null_datasets, seed=seed)
-    return lexical.audit_design(emotions, thresholds.max_word_same_emotion_share, word_only)
+    words = lexical.audit_design(emotions, thresholds.max_word_same_emotion_share)
+    if not words.separable:  # the control cannot run, so there is nothing to simulate
+        return words
+    rate, limit = word_only_null(emotions, thresholds.alpha, thresholds.word_only_null_datasets, seed=seed)
+    return dataclasses.replace(words, word_only_rate=rate, word_only_limit=limit)
