@@ -1,8 +1,8 @@
 """Which prompt designs can the lexical control be trusted on? Its false-positive rate by design.
 
-A word-only model (``truth.synthetic.bag_of_words_activations``: each word of a
-prompt pushes the activations its own way, words weighted log-normally with
-sigma 1.5, stop words at a tenth, word size 1.5, no emotion) over designs of 4
+A word-only model (``design.word_only_pvalues``, the audit's own simulation:
+each word of a prompt pushes the activations its own way, words weighted
+log-normally with sigma 1.5, stop words at a tenth, word size 1.5, no emotion) over designs of 4
 emotions x 5 wordings. In each design every emotion has a tell-tale word,
 spread over the wordings of one or more emotions by ``split`` (``(4, 1)``:
 4 of its own wordings and 1 of the next emotion's), beside instrument words
@@ -21,9 +21,9 @@ import argparse
 
 import numpy as np
 
-from emoprobe import lexical, stats
+from emoprobe import design as design_check
+from emoprobe import lexical
 from emoprobe.config import REPO_ROOT, load_config
-from emoprobe.truth import synthetic
 
 EMOTIONS = ("happy", "sad", "calm", "energetic")
 TELL_TALE = {"happy": "joyful", "sad": "mournful", "calm": "serene", "energetic": "fierce"}
@@ -41,18 +41,8 @@ def design(split: tuple[int, ...]) -> dict[str, list[str]]:
 
 
 def false_positive_rates(wordings, n_datasets: int, seed: int) -> tuple[float, float]:
-    X, _, prompts = synthetic.bag_of_words_activations(seed, wordings, n_datasets=n_datasets, word_size=1.5,
-                                                       word_weight_sigma=1.5, stop_word_weight=0.1)
-    W = []
-    for k in range(n_datasets):
-        ids, Wk = lexical.wording_similarity(stats.similarity_matrix(X[k], "cosine"), prompts)
-        W.append(Wk)
-    texts = [wordings[i.split("/")[0]][int(i.split("/")[1])] for i in ids]
-    labels = [i.split("/")[0] for i in ids]
-    conditioner = synthetic.pooled_word_conditioner(seed + 1, texts)
-    out = lexical.lexical_control_many(np.stack(W), labels, lexical.text_similarities(texts, labels, conditioner),
-                                       n_permutations=199, seed=3)
-    return float(np.mean(out["pvalue"] < 0.05)), float(np.mean(out["pvalue"] < 0.0125))
+    pvalues = design_check.word_only_pvalues(wordings, n_datasets, seed=seed)
+    return float(np.mean(pvalues < 0.05)), float(np.mean(pvalues < 0.0125))
 
 
 def main() -> None:

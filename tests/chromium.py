@@ -88,6 +88,20 @@ class Chromium:
             raise RuntimeError(f"{expression[:80]}: {result['exceptionDetails']}")
         return result["result"].get("value")
 
+    def dom(self, settle_s: float = 1.0) -> str:
+        """The page's DOM as serialised after its scripts ran, ``settle_s`` after loading
+        (an image's error handler, say, fires once its load has failed)."""
+        self.eval(f"new Promise(resolve => setTimeout(resolve, {int(settle_s * 1000)}))")
+        return self.eval("document.documentElement.outerHTML")
+
+    def screenshot(self, path: Path, width: int = 1200, height: int = 1600) -> Path:
+        import base64
+
+        self.call("Emulation.setDeviceMetricsOverride",
+                  {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}, page=True)
+        path.write_bytes(base64.b64decode(self.call("Page.captureScreenshot", {"format": "png"}, page=True)["data"]))
+        return path
+
     def close(self) -> None:
         try:
             self.call("Browser.close", timeout=10)

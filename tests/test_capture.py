@@ -105,7 +105,7 @@ def test_missing_layer_is_refused(tiny_model):
 
 
 def test_auto_batch_size_scales_with_free_memory_and_model_size(tiny_model):
-    from emoprobe.capture import auto_batch_size, resolve_batch_size
+    from emoprobe.capture import DECODER_BYTES_PER_AUDIO_SAMPLE, auto_batch_size, resolve_batch_size
 
     n_steps = expected_generation_steps(tiny_model.lm, 250)
     per_sample = 4 * 2 * n_steps * 32 * 2 * 4 + 2 * 4 * 32 * n_steps * 4  # kv cache + transient, float32
@@ -113,5 +113,9 @@ def test_auto_batch_size_scales_with_free_memory_and_model_size(tiny_model):
     assert auto_batch_size(tiny_model.lm, n_steps, free_bytes=10 * per_sample, headroom=0.5) == 5
     assert auto_batch_size(tiny_model.lm, n_steps, free_bytes=0) == 1
     assert auto_batch_size(tiny_model.lm, n_steps, free_bytes=10**15) == 64
+    # Decoding 10 s holds more than this LM's cache: the larger phase sets the batch.
+    decoder = DECODER_BYTES_PER_AUDIO_SAMPLE * 320_000
+    assert decoder > per_sample
+    assert auto_batch_size(tiny_model.lm, n_steps, free_bytes=10 * decoder, audio_samples=320_000, headroom=1.0) == 10
     assert resolve_batch_size("auto", tiny_model, 10.0) == 8  # on a CPU
     assert resolve_batch_size(3, tiny_model, 10.0) == 3

@@ -136,3 +136,36 @@ def test_suite_stops_before_the_model_loads_when_the_words_span_same_emotion(tmp
         f'{e} = [{", ".join(repr(f"{e} {w}") for w in ws)}]\n' for e, ws in emotions.items()).replace("'", '"')
     output = _stopped_at_start_up(tmp_path, text[:start] + block + text[end:])
     assert "design check: the lexical control" in output and "span the same-emotion indicator" in output, output[-3000:]
+
+
+def test_the_audit_simulates_the_design_and_flags_words_that_lean_on_emotions_together():
+    from emoprobe import lexical
+    from emoprobe.config import load_config
+
+    shipped = load_config(REPO / "configs" / "experiment.toml")
+    joint = load_config(REPO / "tests" / "data" / "joint_wordings.toml").emotions
+    max_share = shipped.thresholds.max_word_same_emotion_share
+    # Word by word, the joint design passes: each tell-tale word stays under the share.
+    assert not lexical.audit_design(joint, max_share).confounded
+    audit = design.audit(joint, shipped.thresholds)
+    assert audit.word_only_fooled and audit.confounded, audit
+    assert "word-only model" in audit.warning()
+    # The same design with stop words as the tell-tale words: the weighted model barely reads
+    # stop words, the unweighted one does (the fourth hostile review).
+    stop = dict(zip("bright bouncy joyful grey weeping mournful soft gentle serene loud driving fierce".split(),
+                    "over through about under across after behind beyond along among around toward".split()))
+    stop_joint = {e: [" ".join(stop.get(t, t) for t in w.split()) for w in ws] for e, ws in joint.items()}
+    assert not lexical.audit_design(stop_joint, max_share).confounded
+    assert design.audit(stop_joint, shipped.thresholds).word_only_fooled
+    crossed = design.audit(shipped.emotions, shipped.thresholds)
+    assert not crossed.confounded and crossed.word_only_rate < crossed.word_only_limit, crossed
+
+
+def test_a_design_of_stop_words_only_is_audited_not_crashed():
+    from emoprobe import lexical
+
+    stop_only = {"happy": ["the", "a", "an"], "sad": ["it", "is", "on"]}
+    assert lexical.tfidf_similarity(["the", "a"]).tolist() == [[1.0, 0.0], [0.0, 1.0]]
+    # No word is shared, so only the wording terms are nuisance: "same emotion" is not additive in them.
+    audit = lexical.audit_design(stop_only, 0.45)
+    assert audit.separable and not audit.confined and audit.warning() is None

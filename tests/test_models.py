@@ -83,3 +83,40 @@ def test_checkpoint_with_audiocraft_yaml_config_is_described(tmp_path, tiny_mode
     (folder / "state_dict.bin").write_bytes(b"not a torch archive")
     with pytest.raises(ModelNotFoundError, match="cannot be read"):
         describe_model(str(folder))
+
+
+@pytest.mark.parametrize("shape, layers, dim, heads, ffn", [("small", 24, 1024, 16, 4096), ("large", 48, 2048, 32, 8192)])
+def test_tiny_shapes_have_the_published_transformer_sizes(shape, layers, dim, heads, ffn):
+    """Built on the meta device: the sizes are checked without allocating gigabytes."""
+    from audiocraft.models import builders
+    from omegaconf import OmegaConf
+
+    from emoprobe.models import PUBLISHED, tiny_compression_config, tiny_lm_config, tiny_shape
+
+    info = describe_model(f"tiny:shape={shape}")
+    assert (info.kind, info.n_layers, info.dim, info.is_random) == ("tiny", layers, dim, True)
+    assert (info.n_layers, info.dim) == PUBLISHED[SHORT_NAMES[shape]]
+    assert info.identity != describe_model("tiny").identity
+    lm = builders.get_lm_model(OmegaConf.create(tiny_lm_config(device="meta", shape=tiny_shape(info.name))))
+    block = lm.transformer.layers[0]
+    assert len(lm.transformer.layers) == layers and lm.dim == dim
+    assert (block.self_attn.num_heads, block.linear1.out_features) == (heads, ffn)
+    assert block.cross_attention is not None and block.linear1.bias is None
+    assert (lm.n_q, lm.card) == (4, 2048)
+    assert type(lm.condition_provider.conditioners["description"]).__name__ == "LUTConditioner"
+    codec = tiny_compression_config(shape=tiny_shape(info.name))
+    assert np.prod(codec["seanet"]["ratios"]) == 640 and codec["rvq"]["bins"] == 2048  # 50 frames a second
+
+
+@pytest.mark.parametrize("name, message", [("tiny:shape=huge", "unknown shape 'huge'.*small, large"),
+                                           ("tiny:layers=3", "unknown parameter"),
+                                           ("tiny:shape", "expected key=value")])
+def test_an_unknown_tiny_shape_is_a_clear_error(name, message):
+    with pytest.raises(ModelNotFoundError, match=message):
+        describe_model(name)
+
+
+def test_plain_tiny_keeps_its_identity_and_size():
+    """The default shape is the store's existing tiny model: its key must not move."""
+    info = describe_model("tiny")
+    assert (info.n_layers, info.dim, info.identity) == (4, 32, "tiny-v2")

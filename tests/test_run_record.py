@@ -8,12 +8,12 @@ permutations) sharing one cache, so after the first only the claims run.
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from chromium import CHROMIUM, Chromium
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -38,6 +38,12 @@ def _full(path, data):
     raise OSError(errno.ENOSPC, "No space left on device")
 store._write_bytes = _full
 '''
+BROKEN_ANALYSIS_PLUGIN = '''
+from emoprobe import analysis
+def _broken(*args, **kwargs):
+    raise RuntimeError("a planted failure of the layer analysis " + "with a long message " * 200)
+analysis.emotion_layers = _broken
+'''
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +57,7 @@ def small(tmp_path_factory):
     (root / "plugins").mkdir()
     (root / "plugins" / "interrupt_after.py").write_text(INTERRUPT_PLUGIN)
     (root / "plugins" / "full_disk.py").write_text(FULL_DISK_PLUGIN)
+    (root / "plugins" / "broken_analysis.py").write_text(BROKEN_ANALYSIS_PLUGIN)
     return root
 
 
@@ -142,6 +149,28 @@ def test_a_full_disk_stops_the_run_exits_6_and_records_nothing(small, tmp_path):
     assert record["partial"] is True and history == []
 
 
+def test_rows_that_all_error_keep_a_short_traceback_once(small, whole):
+    """Every claim that reads the layer analysis errors with one (long) traceback: each row
+    keeps its first and last lines, and a row repeating an earlier row's text points there."""
+    import html as html_lib
+
+    from emoprobe import results_rows
+
+    result, record, history = run(small, "errors", "-p", "broken_analysis")
+    assert result.returncode == 6, result.stdout[-3000:]
+    assert "a planted failure of the layer analysis" in result.stdout  # the terminal keeps the error
+    blob = re.search(r'data-jsonblob="([^"]*)"', (small / "errors" / "report.html").read_text()).group(1)
+    rows = [r for rs in json.loads(html_lib.unescape(blob))["tests"].values() for r in rs]
+    errors = [r for r in rows if r["result"] == "Error"]
+    assert len(errors) >= 4, [r["result"] for r in rows]
+    shown = [r["log"] for r in errors if not r["log"].startswith("Same text as the row of ")]
+    assert all("RuntimeError: a planted failure" in log for log in shown), shown[:1]
+    assert all("left out" in log for log in shown), "a long traceback was not cut"
+    limit = results_rows.HEAD_CHARS + results_rows.TAIL_CHARS + len(results_rows.TRUNCATED) + 10
+    assert max(len(r["log"]) for r in errors) <= limit
+    assert len(shown) < len(errors), "no row pointed to an earlier one with the same error"
+
+
 # No spaces: a test ID keeps them as "_", which would defuse a payload that needs one.
 PAYLOADS = ["<img/src=x/onerror=document.body.setAttribute('data-pwned','img')>",
             '<script>document.body.setAttribute("data-pwned","script")</script>',
@@ -150,8 +179,7 @@ PAYLOADS = ["<img/src=x/onerror=document.body.setAttribute('data-pwned','img')>"
 
 def test_hostile_prompts_run_no_script_in_the_report(small, tmp_path):
     """Prompts reach test IDs, captions and tables; none may reach the page as markup."""
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert chromium, "Debian's chromium is needed for this test; `make test` installs it (scripts/install-browser.sh)"
+    assert CHROMIUM, "Debian's chromium is needed for this test; `make test` installs it (scripts/install-browser.sh)"
     text = (small / "experiment.toml").read_text()
     text = text.replace('"extremely aggressive death metal", "gentle lullaby"', f"{json.dumps(PAYLOADS[0])}, {json.dumps(PAYLOADS[1])}")
     text = text.replace('"intense EDM rave", "silent meditation"', f"{json.dumps(PAYLOADS[2])}, \"calm drone\"")
@@ -166,13 +194,26 @@ def test_hostile_prompts_run_no_script_in_the_report(small, tmp_path):
     assert all(re.fullmatch(r"[A-Za-z0-9_./:\[\]-]+", i) for i in ids), ids
     report = small / "hostile" / "report.html"
     assert "data-pwned" in report.read_text()  # the payloads are in the page, as text
-    dom = subprocess.run(
-        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
-         "--virtual-time-budget=5000", "--dump-dom", report.as_uri()],
-        capture_output=True, text=True, timeout=180).stdout
+    chromium = Chromium(tmp_path / "profile", tmp_path)
+    try:
+        chromium.open(report.as_uri())
+        dom = chromium.dom()
+    finally:
+        chromium.close()
     assert 'id="emoprobe-verdict"' in dom, "the report did not render"
     assert not re.search(r"<body[^>]*data-pwned", dom), "a prompt ran as script in the report"
     # Nor did any reach the page as markup: as an element its attribute would be serialised quoted.
     assert 'onerror="document.body' not in dom and 'onload="document.body' not in dom
     assert "<script>document.body" not in dom
+
+
+def test_collecting_leaves_the_html_record_alone(tmp_path):
+    # --collect-only runs no claim; it once overwrote report.html with an empty INCONCLUSIVE
+    # while decision.json kept the real verdict.
+    html = tmp_path / "report.html"
+    html.write_text("the last real run's record")
+    result = subprocess.run([sys.executable, "-m", "pytest", "hypotheses/", "--collect-only", "-q", "--model", "tiny",
+                             "--html", str(html), "-p", "no:cacheprovider"],
+                            cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert html.read_text() == "the last real run's record"

@@ -23,7 +23,10 @@ GEOMETRY = {"lexical": WORD_MATCHING, "lexical-weighted": CROSSED}
 # A design that evades an audit of confined words (tests/data/evasive_wordings.toml): each
 # emotion's tell-tale word in 4 of its wordings and 1 of another emotion's.
 EVASIVE = dict(wordings=load_config(REPO_ROOT / "tests" / "data" / "evasive_wordings.toml").emotions, word_size=1.5)
-N_EVASIVE_DATASETS = 300
+# One that evades a word-by-word audit too (tests/data/joint_wordings.toml): three tell-tale
+# words per emotion, each under the share threshold, that lean on the emotions together.
+JOINT = dict(wordings=load_config(REPO_ROOT / "tests" / "data" / "joint_wordings.toml").emotions, word_size=1.5)
+N_EVASIVE_DATASETS = 200
 
 
 @pytest.mark.parametrize("truth", verdicts.NULLS)
@@ -46,10 +49,11 @@ def test_null_truths_rarely_give_go(truth):
     assert rates.significant_rate <= bound, f"{truth}: some layer significant in {rates.significant_rate:.3f} > {bound:.3f}"
 
 
-def test_words_concentrated_in_one_emotion_do_not_give_go():
-    rates = verdicts.simulate_verdicts("lexical-weighted", N_EVASIVE_DATASETS, n_layers=4, seed=123, **EVASIVE)
+@pytest.mark.parametrize("name,design", [("evasive", EVASIVE), ("joint", JOINT)])
+def test_words_concentrated_in_one_emotion_do_not_give_go(name, design):
+    rates = verdicts.simulate_verdicts("lexical-weighted", N_EVASIVE_DATASETS, n_layers=4, seed=123, **design)
     without_audit = verdicts._upper(rates.n_go_without_audit, rates.n_datasets)
-    print(f"evasive design: GO {rates.n_go}/{rates.n_datasets} (upper 95% {rates.go_upper_95:.4f}); without the "
+    print(f"{name} design: GO {rates.n_go}/{rates.n_datasets} (upper 95% {rates.go_upper_95:.4f}); without the "
           f"audit {rates.n_go_without_audit} (upper 95% {without_audit:.4f}); without the lexical control and the "
           f"audit {rates.n_go_without_lexical}")
     assert rates.go_upper_95 <= ALPHA, rates

@@ -211,22 +211,40 @@ def per_sample_sampling(seeds: Sequence[int], device):
         ac_utils.multinomial = library_multinomial
 
 
-def auto_batch_size(lm, n_steps: int, free_bytes: int, *, headroom: float = 0.6, cap: int = 64) -> int:
-    """The largest batch whose generation state fits ``headroom`` of ``free_bytes``.
+# What MusicGen's 32 kHz EnCodec decoder holds per clip, per audio sample it
+# writes: float32 activations of its 64-filter layers, about 7 buffers deep.
+# Measured on a CPU (bench/bench_shapes.py --decoder-seconds 2: 120 MB more per
+# extra 2 s clip, 1,877 B per audio sample); every published MusicGen uses this codec.
+DECODER_BYTES_PER_AUDIO_SAMPLE = 1_900
 
-    Per sample, the key-value cache dominates: every layer keeps keys and values
-    for every step, for both halves of the classifier-free-guidance batch, in
-    the model's dtype. Attention scores and the feed-forward block add a
-    transient of about ``hidden_scale`` times one step's width per row, and the
-    capture sums are float32 ``[layers, bins, dim]``, both small beside it.
-    ``cap`` keeps batches where GPU throughput has stopped growing.
+
+def generation_bytes_per_sample(lm, n_steps: int, audio_samples: int = 0) -> int:
+    """Memory one more sample adds while generating ``n_steps`` and decoding ``audio_samples``, weights aside.
+
+    Two phases, one after the other, so the larger counts. The LM's: the
+    key-value cache dominates; every layer keeps keys and values for every
+    step, for both halves of the classifier-free-guidance batch, in the model's
+    dtype, and attention scores and the feed-forward block add a transient of
+    about ``hidden_scale`` times one step's width per row (the capture sums,
+    float32 ``[layers, bins, dim]``, are small beside it). The decoder's, once
+    the LM has released its cache: ``DECODER_BYTES_PER_AUDIO_SAMPLE`` per audio
+    sample, which is the larger of the two for musicgen-small at any duration.
     """
     dim = lm.dim
     n_layers = len(lm.transformer.layers)
     element = next(lm.parameters()).element_size()
     kv_cache = n_layers * 2 * n_steps * dim * 2 * element
     transient = 2 * 4 * dim * n_steps * element
-    per_sample = kv_cache + transient
+    return max(kv_cache + transient, DECODER_BYTES_PER_AUDIO_SAMPLE * audio_samples)
+
+
+def auto_batch_size(lm, n_steps: int, free_bytes: int, *, audio_samples: int = 0, headroom: float = 0.6,
+                    cap: int = 64) -> int:
+    """The largest batch whose generation state fits ``headroom`` of ``free_bytes``.
+
+    ``cap`` keeps batches where GPU throughput has stopped growing.
+    """
+    per_sample = generation_bytes_per_sample(lm, n_steps, audio_samples)
     return int(max(1, min(cap, headroom * free_bytes // per_sample)))
 
 
@@ -239,7 +257,8 @@ def resolve_batch_size(batch_size: int | str, model, duration_s: float) -> int:
     if model.device.type != "cuda":
         return 8
     free, _ = torch.cuda.mem_get_info(model.device)
-    return auto_batch_size(model.lm, expected_generation_steps(model.lm, int(duration_s * model.frame_rate)), free)
+    return auto_batch_size(model.lm, expected_generation_steps(model.lm, int(duration_s * model.frame_rate)), free,
+                           audio_samples=int(duration_s * model.sample_rate))
 
 
 @dataclass

@@ -54,6 +54,8 @@ class Thresholds:
     # The word-overlap audit flags a word when more of the wording pairs sharing it are
     # same-emotion pairs than this (lexical.DesignAudit).
     max_word_same_emotion_share: float = 0.45
+    # Datasets of the audit's word-only null simulated on the design (design.word_only_null).
+    word_only_null_datasets: int = 300
     effect_classes: Mapping[str, float] = field(
         # Lower bounds of the seed's classes on |gap|; below "weak" is noise.
         default_factory=lambda: {"weak": 0.01, "moderate": 0.05, "strong": 0.15})

@@ -33,12 +33,18 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-# One tokeniser everywhere (audit, TF-IDF, the lexical known-truth model), so
-# that "the words" mean the same thing throughout. Unlike scikit-learn's default
-# it keeps one-character tokens: "C major" against "A minor" is a key a text
-# encoder reads, and an audit that dropped it would pass a design whose
-# emotions differ only in the key letter.
-TOKEN_PATTERN = r"(?u)\b\w+\b"
+# One tokeniser for the control's text terms, TF-IDF and the lexical known-truth
+# model: scikit-learn's default, so that "the words" mean the same thing there.
+TOKEN_PATTERN = r"(?u)\b\w\w+\b"
+# The audit also reads one-character words: "C major" against "A major" is a key
+# a text encoder reads, and an audit that dropped it would pass a design whose
+# emotions differ only in the key letter. The control keeps scikit-learn's
+# tokens: with "a" and other one-letter words read by the word-only null model
+# and given columns in the control, the control's false-positive rate on the
+# previous design rose from 0.050 to 0.066 (mean of 4 x 500 datasets,
+# bench/RESULTS.md), and a design with a confined or concentrated one-letter
+# word cannot reach GO anyway (the audit stops it).
+AUDIT_TOKEN_PATTERN = r"(?u)\b\w+\b"
 
 
 def stop_words() -> frozenset[str]:
@@ -47,14 +53,14 @@ def stop_words() -> frozenset[str]:
     return frozenset(ENGLISH_STOP_WORDS)
 
 
-def tokens(text: str) -> list[str]:
-    """Every word of ``text``, lower-cased, in order (stop words kept)."""
-    return re.findall(TOKEN_PATTERN, text.lower())
+def tokens(text: str, *, one_letter: bool = False) -> list[str]:
+    """Every word of ``text``, lower-cased, in order (stop words kept); ``one_letter``: the audit's tokens."""
+    return re.findall(AUDIT_TOKEN_PATTERN if one_letter else TOKEN_PATTERN, text.lower())
 
 
-def content_words(text: str) -> list[str]:
+def content_words(text: str, *, one_letter: bool = False) -> list[str]:
     stop = stop_words()
-    return [w for w in tokens(text) if w not in stop]
+    return [w for w in tokens(text, one_letter=one_letter) if w not in stop]
 
 
 # ---------------------------------------------------------------------------
@@ -92,7 +98,7 @@ def word_audit(emotions: Mapping[str, Sequence[str]], *, include_stop_words: boo
     words_of = tokens if include_stop_words else content_words
     for emotion, wordings in emotions.items():
         for wording in wordings:
-            for word in set(words_of(wording)):
+            for word in set(words_of(wording, one_letter=True)):
                 users.setdefault(word, Counter())[emotion] += 1
     rows = []
     for word, by_emotion in users.items():
@@ -120,22 +126,37 @@ class DesignAudit:
       normalises by the whole prompt, words interact), and what is left over
       follows the word, hence the emotion. On a weighted bag-of-words null over
       4 emotions x 5 wordings, a word in 4 wordings of one emotion and 1 of
-      another (share 0.6) took the control's false-positive rate to 0.14 at
-      0.05 (300 datasets), while confined words and shares up to 0.4 kept it
+      another (share 0.6) took the control's false-positive rate to 0.12-0.14
+      at 0.05 (300 datasets), while confined words and shares up to 0.4 kept it
       at or below alpha (bench/RESULTS.md, "lexical control by design").
     - ``separable``: whether the control's own nuisance columns (TF-IDF, one
       column per shared word, one per wording) leave any of the same-emotion
       indicator over the wording pairs. If not, the control cannot run at all.
+    - ``word_only_rate``: a word-by-word audit misses words that are each
+      below the share but lean on the emotions together (three words per
+      emotion, each in 3 of its wordings and 2 of another's, took a word-only
+      model to GO in 26 of 200 simulated datasets). So the design itself is
+      simulated (``design.word_only_null``) and flagged when the control's
+      false-positive rate on it exceeds ``word_only_limit``.
     """
 
     confined: Mapping[str, tuple[str, ...]]
     concentrated: Mapping[str, tuple[tuple[str, float], ...]]
     separable: bool
     max_share: float
+    # The control's false-positive rate on a word-only model of this very design, and the
+    # most it may be (``design.word_only_null``); None where not simulated.
+    word_only_rate: float | None = None
+    word_only_limit: float | None = None
+
+    @property
+    def word_only_fooled(self) -> bool:
+        return self.word_only_rate is not None and self.word_only_limit is not None \
+            and self.word_only_rate > self.word_only_limit
 
     @property
     def confounded(self) -> bool:
-        return bool(self.confined or self.concentrated) or not self.separable
+        return bool(self.confined or self.concentrated) or not self.separable or self.word_only_fooled
 
     def warning(self) -> str | None:
         """One line naming what confounds words with emotions, or None for a crossed design."""
@@ -150,6 +171,11 @@ class DesignAudit:
             parts.append(f"{sum(map(len, self.concentrated.values()))} word(s) are concentrated in one emotion, "
                          f"more than {self.max_share:.2f} of the wording pairs sharing them being same-emotion "
                          f"pairs ({listed})")
+        if self.word_only_fooled:
+            parts.append(f"on a word-only model of these wordings (no emotion) the lexical control fires in "
+                         f"{self.word_only_rate:.3f} of simulated datasets (the worst of the models simulated), "
+                         f"above {self.word_only_limit:.3f}: "
+                         "the words, jointly, lean on the emotions")
         if not self.separable:
             parts.append("the shared words and wordings span the same-emotion indicator, so nothing is left to "
                          "tell emotion from the words (use more wordings per emotion, or wordings that share "
@@ -160,10 +186,12 @@ class DesignAudit:
                 + ", so same-emotion similarity may be shared words, not emotion")
 
 
-def audit_design(emotions: Mapping[str, Sequence[str]], max_share: float) -> DesignAudit:
+def audit_design(emotions: Mapping[str, Sequence[str]], max_share: float,
+                 word_only: tuple[float, float] | None = None) -> DesignAudit:
     """The word-overlap audit of a design (emotion -> its wordings), see :class:`DesignAudit`.
 
-    ``max_share`` is the experiment's ``thresholds.max_word_same_emotion_share``.
+    ``max_share`` is the experiment's ``thresholds.max_word_same_emotion_share``;
+    ``word_only`` the (rate, limit) of ``design.word_only_null`` on this design.
     """
     stop = stop_words()
     confined: dict[str, list[str]] = {}
@@ -175,13 +203,14 @@ def audit_design(emotions: Mapping[str, Sequence[str]], max_share: float) -> Des
             if row.word not in stop or row.n_wordings > 1:
                 confined.setdefault(row.emotions[0], []).append(row.word)
         elif row.same_emotion_share is not None and row.same_emotion_share > max_share:
-            counts = Counter(e for e, ws in emotions.items() for w in ws if row.word in tokens(w))
+            counts = Counter(e for e, ws in emotions.items() for w in ws if row.word in tokens(w, one_letter=True))
             concentrated.setdefault(counts.most_common(1)[0][0], []).append((row.word, row.same_emotion_share))
     texts = [w for ws in emotions.values() for w in ws]
     labels = [e for e, ws in emotions.items() for _ in ws]
     separable = len(set(labels)) > 1 and _separable(text_similarities(texts, labels), labels)
     return DesignAudit({e: tuple(ws) for e, ws in confined.items()},
-                       {e: tuple(ws) for e, ws in concentrated.items()}, separable, max_share)
+                       {e: tuple(ws) for e, ws in concentrated.items()}, separable, max_share,
+                       *(word_only if word_only is not None and separable else (None, None)))
 
 
 def confined_words(emotions: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
@@ -217,6 +246,8 @@ def tfidf_similarity(wordings: Sequence[str]) -> np.ndarray:
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.metrics.pairwise import cosine_similarity
 
+    if not any(content_words(w) for w in wordings):  # nothing to weigh: no two wordings share a content word
+        return np.eye(len(wordings))
     vectors = TfidfVectorizer(stop_words="english", token_pattern=TOKEN_PATTERN).fit_transform(list(wordings))
     return cosine_similarity(vectors)
 

@@ -111,14 +111,83 @@ TINY_LAYERS = 4
 TINY_VERSION = 2  # bump when the tiny architecture or its seeding changes
 
 
-def tiny_lm_config(n_layers: int = TINY_LAYERS, dim: int = TINY_DIM, device: str = "cpu") -> dict[str, Any]:
+@dataclass(frozen=True)
+class TinyShape:
+    """Transformer and codec sizes of a tiny model.
+
+    The default is the few-microsecond pipeline-check model. The named shapes
+    copy a published MusicGen's transformer (audiocraft's
+    ``config/model/lm/model_scale/<scale>.yaml`` over ``musicgen_lm.yaml``:
+    hidden_scale 4, card 2048, no biases, memory-efficient attention) and its
+    32 kHz EnCodec (``encodec_large_nq4_s640``: 50 frames a second), with
+    random weights and the lookup-table conditioner, so time and memory can be
+    rehearsed at real sizes offline.
+    """
+
+    name: str
+    n_layers: int
+    dim: int
+    num_heads: int
+    hidden_scale: int
+    card: int
+    musicgen_sizes: bool  # the published models' biases, attention kernel and codec
+
+
+TINY_SHAPES = {
+    "tiny": TinyShape("tiny", TINY_LAYERS, TINY_DIM, 4, 2, 1024, musicgen_sizes=False),
+    "small": TinyShape("small", 24, 1024, 16, 4, 2048, musicgen_sizes=True),
+    "large": TinyShape("large", 48, 2048, 32, 4, 2048, musicgen_sizes=True),
+}
+
+
+def parse_model_spec(name: str) -> tuple[str, dict[str, str]]:
+    """``kind:key=value;key=value`` -> (kind, params); ValueError on an item without ``=``."""
+    kind, _, rest = name.partition(":")
+    params = {}
+    for item in filter(None, (p.strip() for p in rest.split(";"))):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"{name!r}: expected key=value, got {item!r}")
+        params[key.strip()] = value.strip()
+    return kind, params
+
+
+def tiny_shape(name: str) -> TinyShape | None:
+    """``tiny`` or ``tiny:shape=small`` -> its TinyShape; None when ``name`` is not a tiny model.
+
+    ModelNotFoundError names the known shapes when the shape or a parameter is unknown.
+    """
+    if name.partition(":")[0] != TINY:
+        return None
+    try:
+        _, params = parse_model_spec(name)
+    except ValueError as err:
+        raise ModelNotFoundError(f"model {err}; e.g. tiny:shape=small") from None
+    unknown = set(params) - {"shape"}
+    if unknown:
+        raise ModelNotFoundError(f"model {name!r}: unknown parameter(s) {sorted(unknown)}; tiny takes shape=...")
+    shape = params.get("shape", TINY)
+    if shape not in TINY_SHAPES:
+        raise ModelNotFoundError(f"model {name!r}: unknown shape {shape!r}; tiny's shapes are "
+                                 f"{', '.join(s for s in TINY_SHAPES if s != TINY)} (or plain 'tiny')")
+    return TINY_SHAPES[shape]
+
+
+def tiny_lm_config(n_layers: int = TINY_LAYERS, dim: int = TINY_DIM, device: str = "cpu",
+                   shape: TinyShape | None = None) -> dict[str, Any]:
+    shape = shape or TINY_SHAPES[TINY]
+    if shape.name != TINY:
+        n_layers, dim = shape.n_layers, shape.dim
+    transformer = {
+        "n_q": 4, "card": shape.card, "dim": dim, "num_heads": shape.num_heads, "num_layers": n_layers,
+        "hidden_scale": shape.hidden_scale, "norm_first": True, "causal": True, "custom": True, "bias_proj": False,
+    }
+    if shape.musicgen_sizes:
+        transformer.update({"bias_ff": False, "bias_attn": False, "memory_efficient": True})
     return {
         "device": device, "dtype": "float32", "lm_model": "transformer_lm",
         "dataset": {"segment_duration": 30},
-        "transformer_lm": {
-            "n_q": 4, "card": 1024, "dim": dim, "num_heads": 4, "num_layers": n_layers,
-            "hidden_scale": 2, "norm_first": True, "causal": True, "custom": True, "bias_proj": False,
-        },
+        "transformer_lm": transformer,
         "codebooks_pattern": {"modeling": "delay", "delay": {"delays": [0, 1, 2, 3]}},
         "conditioners": {"description": {"model": "lut", "lut": {"n_bins": 4096, "dim": dim, "tokenizer": "noop"}}},
         "fuser": {"cross_attention_pos_emb": False, "cross_attention_pos_emb_scale": 1,
@@ -128,32 +197,44 @@ def tiny_lm_config(n_layers: int = TINY_LAYERS, dim: int = TINY_DIM, device: str
     }
 
 
-def tiny_compression_config(device: str = "cpu") -> dict[str, Any]:
+def tiny_compression_config(device: str = "cpu", shape: TinyShape | None = None) -> dict[str, Any]:
+    shape = shape or TINY_SHAPES[TINY]
+    seanet = {"dimension": 16, "n_filters": 4, "n_residual_layers": 1, "ratios": [10, 8, 16],
+              "encoder": {}, "decoder": {}}
+    if shape.musicgen_sizes:
+        seanet = {"dimension": 128, "n_filters": 64, "n_residual_layers": 1, "ratios": [8, 5, 4, 4], "lstm": 2,
+                  "encoder": {}, "decoder": {}}
     return {
         "device": device, "compression_model": "encodec",
         "encodec": {"autoencoder": "seanet", "quantizer": "rvq", "sample_rate": 32000,
                     "channels": 1, "causal": False, "renormalize": False},
-        "seanet": {"dimension": 16, "n_filters": 4, "n_residual_layers": 1, "ratios": [10, 8, 16],
-                   "encoder": {}, "decoder": {}},
-        "rvq": {"n_q": 4, "bins": 1024, "q_dropout": False},
+        "seanet": seanet,
+        "rvq": {"n_q": 4, "bins": shape.card, "q_dropout": False},
     }
 
 
-def build_tiny(seed: int = 0, device: str = "cpu", n_layers: int = TINY_LAYERS):
-    """The tiny random MusicGen; the same ``seed`` gives the same weights."""
+def build_tiny(seed: int = 0, device: str = "cpu", n_layers: int = TINY_LAYERS, shape: TinyShape | None = None):
+    """The tiny random MusicGen; the same ``seed`` gives the same weights.
+
+    ``shape`` (a ``TINY_SHAPES`` entry) gives it a published model's sizes; ``n_layers``
+    applies to the default shape only.
+    """
     import torch
     from audiocraft.models import MusicGen, builders
     from omegaconf import OmegaConf
 
+    lm_cfg = tiny_lm_config(n_layers, device=device, shape=shape)
+    compression_cfg = tiny_compression_config(device, shape)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        lm = builders.get_lm_model(OmegaConf.create(tiny_lm_config(n_layers, device=device))).eval()
-        compression = builders.get_compression_model(OmegaConf.create(tiny_compression_config(device)))
+        lm = builders.get_lm_model(OmegaConf.create(lm_cfg)).eval()
+        compression = builders.get_compression_model(OmegaConf.create(compression_cfg))
         # RVQ codebooks start empty and are filled by k-means on the first
         # training-mode forward; without this every code decodes to the same sound.
         compression.quantizer(torch.randn(8, compression.quantizer.dimension, 128, device=device), 1)
         compression = compression.eval()
-    lm.cfg = OmegaConf.create(tiny_lm_config(n_layers, device=device))
+    lm.cfg = OmegaConf.create(lm_cfg)
+    compression.cfg = OmegaConf.create(compression_cfg)
     return MusicGen(TINY, compression, lm, max_duration=30)
 
 
@@ -170,7 +251,8 @@ def write_checkpoint_folder(model, folder: str | Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     lm_cfg = OmegaConf.to_container(model.lm.cfg, resolve=True)
     torch.save({"xp.cfg": lm_cfg, "best_state": model.lm.state_dict()}, folder / "state_dict.bin")
-    torch.save({"xp.cfg": tiny_compression_config(), "best_state": model.compression_model.state_dict()},
+    compression_cfg = OmegaConf.to_container(model.compression_model.cfg, resolve=True)
+    torch.save({"xp.cfg": compression_cfg, "best_state": model.compression_model.state_dict()},
                folder / "compression_state_dict.bin")
     return folder
 
@@ -212,8 +294,10 @@ def describe_model(name: str) -> ModelInfo:
             raise ModelNotFoundError(str(err)) from None
         if info is not None:
             return info
-    if name == TINY:
-        return ModelInfo(TINY, "tiny", TINY_LAYERS, TINY_DIM, identity=f"tiny-v{TINY_VERSION}")
+    shape = tiny_shape(name)
+    if shape is not None:
+        identity = f"tiny-v{TINY_VERSION}" + ("" if shape.name == TINY else f":shape={shape.name}")
+        return ModelInfo(name, "tiny", shape.n_layers, shape.dim, identity=identity)
     path = Path(name).expanduser()
     if path.is_dir():
         return _describe_checkpoint_folder(path)
@@ -296,14 +380,15 @@ def load_model(info: ModelInfo, device: str | None = None, prompt_emotions: dict
 
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    if info.is_random and device == "cpu":
+    if info.is_random and device == "cpu" and info.dim == TINY_DIM:
         # The tiny model's ops are microseconds long: extra threads only add
         # synchronisation, which costs 5x when xdist workers share the cores.
+        # Its real-sized shapes keep torch's threads, as a real model would.
         torch.set_num_threads(1)
     if info.kind in _FAMILIES:
         return _FAMILIES[info.kind].build(info, prompt_emotions or {}, device)
     if info.kind == "tiny":
-        return build_tiny(device=device)
+        return build_tiny(device=device, shape=tiny_shape(info.name))
     try:
         with _weights_only_loads():
             return MusicGen.get_pretrained(info.name, device=device)

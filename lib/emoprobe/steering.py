@@ -77,6 +77,7 @@ from .config import ExperimentConfig, SampleSpec, derive_seed
 
 SUPPORTED, NOT_SUPPORTED, NOT_RUN = "supported", "not supported", "not run"
 STUDY = "steer"
+CLAIM = "steering"  # the claim rows' name in the record
 
 
 # -- what is tested -------------------------------------------------------------------
@@ -508,6 +509,13 @@ def steering_test(values: Mapping[tuple[int, str], np.ndarray], rows: Sequence[F
 
 def verdict(rows: Sequence[SteeringRow]) -> str:
     return SUPPORTED if any(r.supported for r in rows) else NOT_SUPPORTED
+
+
+def causal_evidence(claim_rows: Sequence[Mapping]) -> str:
+    """The causal-evidence line's word from the steering claim's recorded rows (none: not run)."""
+    if not claim_rows:
+        return NOT_RUN
+    return SUPPORTED if any(r.get("supported") for r in claim_rows) else NOT_SUPPORTED
 
 
 # -- the whole run --------------------------------------------------------------------

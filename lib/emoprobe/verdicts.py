@@ -41,7 +41,7 @@ from typing import Callable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
-from . import lexical, stats
+from . import design, lexical, stats
 from .truth import synthetic
 from .config import Thresholds
 from .decision import GO, NO_GO, LayerOutcome, Outcome, decide
@@ -87,7 +87,8 @@ TRUTHS: dict[str, LayerGenerator] = {
     "paraphrase": _layers(prompt_share=0.6),
     "planted": _layers(prompt_share=0.1),
     "lexical": _bag_of_words(emotion_size=0.0),
-    "lexical-weighted": _bag_of_words(emotion_size=0.0, word_weight_sigma=1.5, stop_word_weight=0.1),
+    "lexical-weighted": _bag_of_words(emotion_size=0.0, **{k: v for k, v in synthetic.WORD_ONLY_WEIGHTED.items()
+                                                          if k != "word_size"}),
     "lexical-plus-emotion": _bag_of_words(emotion_size=0.6),
 }
 #: The known truths with no emotion effect: the verdict must not say GO on them.
@@ -150,7 +151,8 @@ def simulate_verdicts(truth: str, n_datasets: int, *, n_layers: int = 4, gap: fl
         n_min = min(analysis.layers[0].n_per_emotion.values())
         rule = dict(alpha=alpha, min_gap=min_gap, min_n=n_min, acoustic_threshold=0.8, correction=correction)
 
-        confined = None if run.texts is None else lexical.audit_warning(_wordings_by_emotion(run), max_word_share)
+        confined = None if run.texts is None else design.audit(
+            _wordings_by_emotion(run), Thresholds(alpha=alpha, max_word_same_emotion_share=max_word_share)).warning()
 
         def verdict(layer_rows, words_confined: str | None = confined) -> str:
             return decide(Outcome(n_min, tuple(layer_rows), acoustic_pass=True, acoustic_worst_agreement=1.0,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import scipy.stats
@@ -63,19 +63,13 @@ def bootstrap_gap_ci(
     if unit in ("prompt", "hierarchical") and design.prompt_codes is None:
         raise StatsInputError(f"unit={unit!r} needs prompts")
 
-    masks = _pair_masks(design)
-    first = masks.control if statistic == "control_gap" else masks.within
-    S_first, C_first = np.where(first, S, 0.0), first.astype(np.float64)
-    S_between, C_between = np.where(masks.between, S, 0.0), masks.between.astype(np.float64)
-
-    def weighted_mean(W: np.ndarray, values: np.ndarray, counts: np.ndarray) -> np.ndarray:
-        return np.einsum("bi,bi->b", W @ values, W) / np.einsum("bi,bi->b", W @ counts, W)
-
     if unit == "hierarchical":
         if resamples is None:
             resamples = _hierarchical_resamples(design, n_boot, _rng(seed))
-        return _hierarchical_ci(design, n_boot, confidence, resamples, statistic,
-                                lambda W: weighted_mean(W, S_first, C_first) - weighted_mean(W, S_between, C_between))
+        return _hierarchical_ci(S, _WeightedGap(design, statistic, resamples), n_boot, confidence)
+
+    weighted = _WeightedGap(design, statistic)
+    S_first, S_between = weighted.layer_matrices(S)
 
     n = design.n
     if unit == "sample":
@@ -106,7 +100,7 @@ def bootstrap_gap_ci(
         idx = np.concatenate([f + offsets for f in flat], axis=1).ravel()
         counts = np.bincount(idx, minlength=B * n_items).reshape(B, n_items) + fixed_counts
         W = counts @ item_to_samples
-        value = weighted_mean(W, S_first, C_first) - weighted_mean(W, S_between, C_between)
+        value = weighted.value(W, S_first, S_between, weighted.pair_counts(W))
         return value.reshape(lead)
 
     observed = float(stat(*data))
@@ -140,14 +134,52 @@ def _hierarchical_resamples(design: _Design, n_boot: int, rng: np.random.Generat
             for start in range(0, n_boot, 500)]
 
 
-def _hierarchical_ci(design: _Design, n_boot: int, confidence: float, resamples: Sequence[np.ndarray], name: str,
-                     statistic_of_weights: Callable[[np.ndarray], np.ndarray]) -> BootstrapCI:
-    """Percentile CI of a weighted statistic under the two-stage (wording, then seed) bootstrap."""
-    observed = float(statistic_of_weights(np.ones((1, design.n)))[0])
+def _quadratic(W: np.ndarray, M: np.ndarray) -> np.ndarray:
+    """``sum_ij W[b, i] W[b, j] M[i, j]`` for each row ``b`` of ``W``."""
+    return np.einsum("bi,bi->b", W @ M, W)
+
+
+class _WeightedGap:
+    """``gap`` (or ``control_gap``) as a function of sample weights, for one design.
+
+    Weighted mean of the first class's pairs (within, or control) minus that of
+    the between pairs. The weighted pair counts (the denominators) depend on
+    the design and the weights, not on the layer: given the ``resamples`` here,
+    they are computed once for every layer that shares them.
+    """
+
+    def __init__(self, design: _Design, statistic: str, resamples: Sequence[np.ndarray] = ()):
+        masks = _pair_masks(design)
+        self.first = masks.control if statistic == "control_gap" else masks.within
+        self.between = masks.between
+        self.name = statistic
+        self.n_samples = design.n
+        self.C_first, self.C_between = self.first.astype(np.float64), self.between.astype(np.float64)
+        self.observed_weights = np.ones((1, design.n))
+        self.observed_counts = self.pair_counts(self.observed_weights)
+        self.resamples = list(resamples)
+        self.resample_counts = [self.pair_counts(W) for W in self.resamples]
+
+    def pair_counts(self, W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return _quadratic(W, self.C_first), _quadratic(W, self.C_between)
+
+    def layer_matrices(self, S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return np.where(self.first, S, 0.0), np.where(self.between, S, 0.0)
+
+    @staticmethod
+    def value(W: np.ndarray, S_first: np.ndarray, S_between: np.ndarray,
+              counts: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        return _quadratic(W, S_first) / counts[0] - _quadratic(W, S_between) / counts[1]
+
+
+def _hierarchical_ci(S: np.ndarray, weighted: _WeightedGap, n_boot: int, confidence: float) -> BootstrapCI:
+    """Percentile CI of the weighted gap of ``S`` under the two-stage (wording, then seed) bootstrap."""
+    S_first, S_between = weighted.layer_matrices(S)
+    observed = float(weighted.value(weighted.observed_weights, S_first, S_between, weighted.observed_counts)[0])
     values = []
-    for counts in resamples:
+    for W, counts in zip(weighted.resamples, weighted.resample_counts):
         with np.errstate(invalid="ignore", divide="ignore"):
-            values.append(statistic_of_weights(counts))
+            values.append(weighted.value(W, S_first, S_between, counts))
     boot = np.concatenate(values)
     boot = boot[np.isfinite(boot)]  # a resample with no pair of a class says nothing about it
     if boot.size < 2:
@@ -156,4 +188,4 @@ def _hierarchical_ci(design: _Design, n_boot: int, confidence: float, resamples:
     low, high = np.quantile(boot, [tail, 1.0 - tail])
     return BootstrapCI(statistic=observed, low=float(low), high=float(high), confidence=float(confidence),
                        n_boot=n_boot, method="percentile", unit="hierarchical",
-                       standard_error=float(boot.std(ddof=1)), name=name)
+                       standard_error=float(boot.std(ddof=1)), name=weighted.name)

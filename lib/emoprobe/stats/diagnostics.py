@@ -10,7 +10,8 @@ import numpy as np
 import pingouin
 import scipy.stats
 
-from .pairs import _as_activations, _check_count, _Design, _design_and_matrix, _make_design, _pair_masks, _pair_subset, _rng
+from .pairs import (_as_activations, _check_count, _Design, _design_and_matrix, _gap_layout, _GapLayout, _make_design,
+                    _pair_subset, _rng)
 from .records import (_BATCH_ELEMENTS, DEFAULT_ALPHA, EFFECT_THRESHOLDS, DimensionTestResult, DimsShareResult,
                       StatsInputError, _single_threaded_blas)
 
@@ -209,7 +210,9 @@ def cohens_d_pairs(S: Any, emotions: Any, prompts: Any = None) -> float:
     inference is ``PermutationResult.standardized``.
     """
     S, design = _design_and_matrix(S, emotions, prompts)
-    masks = _pair_masks(design)
-    within = S[np.triu(masks.within, 1)]
-    between = S[np.triu(masks.between, 1)]
-    return float(pingouin.compute_effsize(within, between, paired=False, eftype="cohen"))
+    return _cohens_d(S, _gap_layout(design))
+
+
+def _cohens_d(S: np.ndarray, layout: _GapLayout) -> float:
+    values = S[layout.i, layout.j]
+    return float(pingouin.compute_effsize(values[layout.within], values[layout.between], paired=False, eftype="cohen"))

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .bootstrap import _hierarchical_resamples, bootstrap_gap_ci
+from .bootstrap import _hierarchical_ci, _hierarchical_resamples, _WeightedGap, bootstrap_gap_ci
 from .corrections import correct_across_layers, maxt_stepdown
-from .diagnostics import _check_thresholds, cohens_d_pairs, effect_class
-from .pairs import _as_activations, _check_count, _Design, _gap_summary, _make_design, _rng, similarity_matrix
-from .permutation import _control_engine, _gap_engine, _PermutationEngine
+from .diagnostics import _check_thresholds, _cohens_d, effect_class
+from .pairs import (_as_activations, _check_count, _Design, _gap_layout, _gap_summary, _make_design, _rng,
+                    similarity_matrix)
+from .permutation import _control_engine, _gap_engine, _layer_workers, _PermutationEngine
 from .records import (_BOUNDED_METRICS, DEFAULT_ALPHA, DEFAULT_MIN_GAP, DEFAULT_N_BOOT, DEFAULT_N_PERMUTATIONS, METRICS,
-                      LayerResult, LayersAnalysis, StatsInputError, _single_threaded_blas)
+                      BootstrapCI, GapSummary, LayerResult, LayersAnalysis, StatsInputError, _single_threaded_blas)
 
 
 
@@ -83,20 +86,34 @@ def _analyse_with_plan(
         bootstrap_unit = "sample"  # no wordings known: samples are the only unit there is
     # One draw of the two-stage resamples for every layer: each layer would draw
     # the same ones from the same seed.
-    resamples = (_hierarchical_resamples(design, n_boot, _rng(plan.bootstrap_seed))
-                 if n_boot and bootstrap_unit == "hierarchical" else None)
-    matrices, summaries, cis, cohens = [], [], [], []
-    for layer, X in layer_data:
+    # What depends on the design alone is built once: the pair layout, and for
+    # the two-stage bootstrap its resamples and their weighted pair counts
+    # (each layer would draw the same resamples from the same seed).
+    layout = _gap_layout(design)
+    weighted = (_WeightedGap(design, "gap", _hierarchical_resamples(design, n_boot, _rng(plan.bootstrap_seed)))
+                if n_boot and bootstrap_unit == "hierarchical" else None)
+
+    def per_layer(item: tuple[int | None, Any]) -> tuple[np.ndarray, GapSummary, BootstrapCI | None, float]:
+        layer, X = item
         X = _as_activations(X, "X" if layer is None else f"activations[{layer}]")
         if X.shape[0] != design.n:
             raise StatsInputError(f"{'X' if layer is None else f'layer {layer}'} has {X.shape[0]} samples but there are {design.n} labels")
         S = similarity_matrix(X, metric)
-        summaries.append(_gap_summary(S, design))
-        cis.append(bootstrap_gap_ci(S, emotions, prompts, n_boot, confidence, _rng(plan.bootstrap_seed),
-                                    unit=bootstrap_unit, method=bootstrap_method, resamples=resamples)
-                    if n_boot else None)
-        cohens.append(cohens_d_pairs(S, emotions, prompts))
-        matrices.append(S)
+        if weighted is not None:
+            ci = _hierarchical_ci(S, weighted, n_boot, confidence)
+        elif n_boot:
+            ci = bootstrap_gap_ci(S, emotions, prompts, n_boot, confidence, _rng(plan.bootstrap_seed),
+                                  unit=bootstrap_unit, method=bootstrap_method)
+        else:
+            ci = None
+        return S, _gap_summary(S, design, layout), ci, _cohens_d(S, layout)
+
+    # Layers side by side on threads: each is single-threaded BLAS on its own
+    # data, so no number depends on the thread count.
+    workers = _layer_workers(len(layer_data))
+    with ThreadPoolExecutor(workers) if workers > 1 else contextlib.nullcontext() as pool:
+        done = list(pool.map(per_layer, layer_data) if pool is not None else map(per_layer, layer_data))
+    matrices, summaries, cis, cohens = (list(column) for column in zip(*done))
     tests = plan.gap.run_layers(matrices)
     controls = plan.control.run_layers(matrices) if plan.control is not None else [None] * len(matrices)
     pair_results = [engine.run_layers(matrices) for engine in plan.control_pairs]

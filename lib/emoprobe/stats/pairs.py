@@ -265,10 +265,24 @@ def gap(S: Any, emotions: Any, prompts: Any = None) -> GapSummary:
     return _gap_summary(S, design)
 
 
-def _gap_summary(S: np.ndarray, design: _Design) -> GapSummary:
+@dataclass(frozen=True)
+class _GapLayout:
+    """Which unordered pairs (i < j) fall in each class, overall and per emotion pair.
+
+    It depends on the design alone, so layers sharing a design share one.
+    """
+
+    i: np.ndarray
+    j: np.ndarray
+    within: np.ndarray
+    between: np.ndarray
+    control: np.ndarray | None
+    pairs: tuple[tuple[int, int, np.ndarray, np.ndarray, np.ndarray | None], ...]  # a, b, within, between, control
+
+
+def _gap_layout(design: _Design) -> _GapLayout:
     # Work on the N(N-1)/2 unordered pairs as flat vectors (i < j).
     i, j = np.triu_indices(design.n, 1)
-    values = S[i, j]
     em_i, em_j = design.emotion_codes[i], design.emotion_codes[j]
     same_emotion = em_i == em_j
     has_prompts = design.prompt_codes is not None
@@ -276,37 +290,49 @@ def _gap_summary(S: np.ndarray, design: _Design) -> GapSummary:
         same_prompt = design.prompt_codes[i] == design.prompt_codes[j]  # type: ignore[index]
     else:
         same_prompt = np.zeros_like(same_emotion)
-    classes = {"within": same_emotion & ~same_prompt, "between": ~same_emotion, "control": same_prompt}
-
-    def mean(mask: np.ndarray) -> tuple[float, int]:
-        count = int(mask.sum())
-        return (float(values[mask].mean()) if count else float("nan")), count
-
-    within, n_within = mean(classes["within"])
-    between, n_between = mean(classes["between"])
-    control, n_control = mean(classes["control"]) if has_prompts else (None, 0)
+    within, between = same_emotion & ~same_prompt, ~same_emotion
     low, high = np.minimum(em_i, em_j), np.maximum(em_i, em_j)
     pairs = []
     for a in range(design.n_emotions):
         for b in range(a + 1, design.n_emotions):
             inside = same_emotion & ((em_i == a) | (em_i == b))
-            w, nw = mean(classes["within"] & inside)
-            bt, nb = mean((low == a) & (high == b))
-            c, nc = mean(classes["control"] & inside) if has_prompts else (None, 0)
-            pairs.append(
-                PairGap(
-                    emotion_a=design.emotion_names[a],
-                    emotion_b=design.emotion_names[b],
-                    within=w,
-                    between=bt,
-                    control=c,
-                    gap=w - bt,
-                    control_gap=None if c is None else c - bt,
-                    n_within_pairs=nw,
-                    n_between_pairs=nb,
-                    n_control_pairs=nc,
-                )
+            pairs.append((a, b, within & inside, (low == a) & (high == b),
+                          same_prompt & inside if has_prompts else None))
+    return _GapLayout(i, j, within, between, same_prompt if has_prompts else None, tuple(pairs))
+
+
+def _gap_summary(S: np.ndarray, design: _Design, layout: _GapLayout | None = None) -> GapSummary:
+    layout = layout or _gap_layout(design)
+    values = S[layout.i, layout.j]
+
+    def mean(mask: np.ndarray | None) -> tuple[float | None, int]:
+        if mask is None:
+            return None, 0
+        count = int(mask.sum())
+        return (float(values[mask].mean()) if count else float("nan")), count
+
+    within, n_within = mean(layout.within)
+    between, n_between = mean(layout.between)
+    control, n_control = mean(layout.control)
+    pairs = []
+    for a, b, within_mask, between_mask, control_mask in layout.pairs:
+        w, nw = mean(within_mask)
+        bt, nb = mean(between_mask)
+        c, nc = mean(control_mask)
+        pairs.append(
+            PairGap(
+                emotion_a=design.emotion_names[a],
+                emotion_b=design.emotion_names[b],
+                within=w,
+                between=bt,
+                control=c,
+                gap=w - bt,
+                control_gap=None if c is None else c - bt,
+                n_within_pairs=nw,
+                n_between_pairs=nb,
+                n_control_pairs=nc,
             )
+        )
     return GapSummary(
         within=within,
         between=between,

@@ -46,7 +46,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ..models import TINY_DIM, TINY_LAYERS, ModelInfo, build_tiny
+from ..models import TINY_DIM, TINY_LAYERS, ModelInfo, build_tiny, parse_model_spec
 
 KINDS = ("planted", "null", "seed-like", "paraphrase", "lexical", "planted+lexical")
 LEXICAL_KINDS = ("lexical", "planted+lexical")
@@ -94,15 +94,9 @@ class KnownTruthSpec:
 
 def parse(name: str) -> KnownTruthSpec | None:
     """``planted:layers=1,3;size=2`` -> spec; None when ``name`` is not a known-truth model."""
-    kind, _, rest = name.partition(":")
-    if kind not in KINDS:
+    if name.partition(":")[0] not in KINDS:
         return None
-    params = {}
-    for item in filter(None, (p.strip() for p in rest.split(";"))):
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"{name!r}: expected key=value, got {item!r}")
-        params[key.strip()] = value.strip()
+    kind, params = parse_model_spec(name)
     allowed = {"layers", "size", "weights", "wording"} | ({"words"} if kind == "planted+lexical" else set())
     unknown = set(params) - allowed
     if unknown:

@@ -257,6 +257,17 @@ def synthetic_layers(
     return activations, emotions, prompts
 
 
+# The word-only null the calibration and the design audit share: words weighted
+# log-normally (sigma 1.5, as a language model weighs "happy" far above "a"),
+# stop words at a tenth, words as large as the rest of the prompt's pull.
+WORD_ONLY_WEIGHTED = {"word_size": 1.5, "word_weight_sigma": 1.5, "stop_word_weight": 0.1}
+# The word-only models the design audit simulates: the weighted one above sees little of
+# stop words, so a design whose tell-tale words are stop words ("over", "through") hid from
+# it; a model that reads every word alike, and one that weighs stop words like the rest, do not.
+WORD_ONLY_MODELS = {"weighted": WORD_ONLY_WEIGHTED, "unweighted": {"word_size": 1.5},
+                    "stop words weighed like the rest": {"word_size": 1.5, "word_weight_sigma": 1.5}}
+
+
 def bag_of_words_activations(
     rng: np.random.Generator | int | None,
     wordings: Mapping[str, Sequence[str]],

@@ -1,0 +1,155 @@
+"""One model's run as a record: its verdict from the claims' numbers, its provenance,
+``decision.json``'s entry, its history line, and the dated archive of the run's files.
+
+The pytest plugin (``fixtures/report.py``) gathers the claims' recorded numbers
+and outcomes; everything it then decides and writes is computed here, so the
+record can be rebuilt and tested without pytest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence
+
+from . import design, exports, listen, provenance, replication, report, steering
+from .decision import Decision, Family, LayerOutcome, Outcome, decide
+
+if TYPE_CHECKING:
+    from .config import ExperimentConfig
+    from .models import ModelInfo
+
+ClaimRows = Callable[[str], list]  # claim name -> this model's recorded rows of that claim
+
+
+def decide_model(experiment: ExperimentConfig, claim_rows: ClaimRows, family: Family, partial: bool,
+                 listening: Callable[[], tuple]) -> Decision:
+    """The go/no-go rule (``decision.decide``) on one model's claim numbers, then its listening check."""
+    thresholds = experiment.thresholds
+    sizes = claim_rows("sample_size")
+    acoustic = claim_rows("acoustic")
+    worst = min(acoustic, key=lambda r: r["agreement"], default=None)
+    lexical_p = {r["layer"]: r["pvalue_holm"] for r in claim_rows("lexical")}
+    outcome = Outcome(
+        min_n_per_emotion_seen=sizes[0]["min_n"] if sizes else None,
+        layers=tuple(LayerOutcome(r["layer"], r["gap"], r["pvalue"], r["pvalue_holm"], r.get("pvalue_maxt"),
+                                  r.get("gap_se"), lexical_p.get(r["layer"])) for r in claim_rows("permutation")),
+        acoustic_pass=all(r["agreement"] > thresholds.acoustic_agreement for r in acoustic) if acoustic else None,
+        acoustic_worst_agreement=worst["agreement"] if worst else None,
+        acoustic_worst_contrast=f"{' vs '.join(worst['contrast'])}, {worst['feature']}" if worst else None,
+        family=family,
+        words_confined=design.audit(experiment.emotions, thresholds).warning(),
+    )
+    decision = decide(outcome, alpha=thresholds.alpha, min_gap=thresholds.min_gap,
+                      min_n=thresholds.min_n_per_emotion, acoustic_threshold=thresholds.acoustic_agreement,
+                      partial=partial, correction=experiment.statistics.correction)
+    if experiment.listening.records or experiment.listening.decisive:
+        result, problem = listening()
+        decision = listen.with_listening(decision, result, experiment.listening.decisive,
+                                         alpha=thresholds.alpha, problem=problem)
+    return decision
+
+
+def sample_keys(experiment: ExperimentConfig, model: ModelInfo) -> list[str]:
+    """The store keys of the samples the experiment plans for this model."""
+    from .config import plan_samples
+    from .store import KeyParams, sample_key
+
+    params = KeyParams.from_config(experiment, model.identity)
+    return [sample_key(spec, params) for spec in plan_samples(experiment)]
+
+
+def digest(keys: Sequence[str]) -> str:
+    return hashlib.sha256("".join(keys).encode()).hexdigest()[:12]
+
+
+def collect_provenance(experiment: ExperimentConfig, model: ModelInfo, layers: Sequence[int], repo: Path,
+                       argv: Sequence[str], keys: Sequence[str], started: float) -> dict:
+    """What the run was. Taken once per run, so the HTML and the JSON carry one date and one duration."""
+    return {
+        "model": model.label, "model_is_random": model.is_random,
+        "model_revision": provenance.hub_revision(model.name, model.kind),
+        "base_seed": experiment.base_seed, "n_per_emotion": experiment.n_per_emotion,
+        "emotions": list(experiment.emotions), "layers": list(layers),
+        "config_hash": experiment.config_hash(), "config_file": str(experiment.source),
+        "cache_dir": str(experiment.cache_dir),
+        **provenance.git_state(repo),
+        "command": provenance.command_line(["pytest", *argv]),
+        "n_samples": len(keys), "sample_keys_digest": digest(keys),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "duration_s": round(time.time() - started, 1),
+        **provenance.machine(),
+        "versions": provenance.package_versions(),
+        "config_text": provenance.config_text(experiment.source),
+    }
+
+
+def replication_of(decision: Decision, experiment: ExperimentConfig, model_name: str,
+                   permutation_rows: Sequence[Mapping], history_path: Path) -> dict | None:
+    """This night among the earlier complete nights of the same configuration; None for a
+    partial run or one on a reduced family, which is no replicate."""
+    if decision.partial or decision.reduced_family:
+        return None
+    tonight = {"model": model_name, "design_hash": experiment.config_hash(seeds=False),
+               "base_seed": experiment.base_seed, "verdict": decision.verdict, "partial": False,
+               "layers": exports.history_layers(permutation_rows)}
+    earlier = report.read_history(history_path)
+    return replication.replicate([*earlier, tonight], model_name, tonight["design_hash"]).to_dict()
+
+
+def model_record(decision: Decision, claim_rows: ClaimRows, *, model_name: str, claims: Sequence[Mapping],
+                 tests: Mapping[str, str], facts: Mapping, keys: Sequence[str], partial_reason: str | None,
+                 interrupted: bool, replicated: Mapping | None, listening: Mapping | None = None,
+                 with_listening: bool = False) -> dict:
+    """One model's entry of ``decision.json`` (``exports.decision_schema`` describes it)."""
+    best = [r for r in claim_rows("permutation") if r["layer"] == decision.best_layer]
+    any_layer = claim_rows("any_layer")
+    return {
+        "verdict": decision.verdict, "reason": decision.reason, "partial": decision.partial,
+        "partial_reason": partial_reason, "interrupted": interrupted,
+        "criteria": decision.to_dict()["criteria"], "best_layer": decision.best_layer,
+        "best_gap": best[0]["gap"] if best else None,
+        "significant_layers": list(decision.significant_layers),
+        "explained_by_wording": decision.explained_by_wording,
+        "n_significant_holm": any_layer[0]["n_significant_holm"] if any_layer else len(decision.significant_layers),
+        "n_significant_uncorrected": any_layer[0]["n_significant_uncorrected"] if any_layer else None,
+        "n_significant_maxt": any_layer[0].get("n_significant_maxt") if any_layer else None,
+        "correction": decision.correction, "family": decision.family, "reduced_family": decision.reduced_family,
+        "model": model_name,
+        "tests": dict(tests),
+        "claims": list(claims),
+        "provenance": facts,
+        "sample_keys": list(keys),
+        **({"listening": listening} if with_listening else {}),
+        "causal_evidence": steering.causal_evidence(claim_rows(steering.CLAIM)),
+        "replication": replicated,
+    }
+
+
+def history_row(record: Mapping, experiment: ExperimentConfig, model_name: str, n_layers: int,
+                permutation_rows: Sequence[Mapping]) -> dict:
+    """The run's line in ``history.jsonl``: what the trend and the replication read."""
+    return {
+        "date": record["provenance"]["date"], "verdict": record["verdict"], "partial": record["partial"],
+        "model": model_name, "n_per_emotion": experiment.n_per_emotion,
+        "base_seed": experiment.base_seed, "config_hash": record["provenance"]["config_hash"],
+        "design_hash": experiment.config_hash(seeds=False),
+        "best_layer": record["best_layer"], "best_gap": record["best_gap"],
+        "n_significant_holm": record["n_significant_holm"], "n_layers": n_layers,
+        "family": record["family"], "reduced_family": record["reduced_family"],
+        "layers": exports.history_layers(permutation_rows),
+    }
+
+
+def archive(out_dir: Path, html_path: Path, started: float) -> list[Path]:
+    """Copies of the run's report and record under ``out_dir/archive`` with the run's start
+    in the name: the next run overwrites ``report.html`` and ``decision.json``."""
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.localtime(started))
+    folder = out_dir / "archive"
+    folder.mkdir(parents=True, exist_ok=True)
+    copies = []
+    for source, name in ((html_path, f"report-{stamp}.html"), (out_dir / "decision.json", f"decision-{stamp}.json")):
+        if source.exists():
+            copies.append(Path(shutil.copyfile(source, folder / name)))
+    return copies

@@ -1,0 +1,68 @@
+"""The report's causal-evidence section: the steering table, a dose-response plot per row, and players.
+
+Rebuilt on the controller from the store (the workers generated the steered
+samples); ``generate_missing=False``, so the report never generates.
+"""
+
+from __future__ import annotations
+
+import html
+
+from . import analysis, report, steering
+from .store import SampleStore
+
+
+def section(evidence) -> list[str]:
+    """The "Causal evidence" section for one model (``evidence`` is its ``evidence.Evidence``)."""
+    rows = evidence.claim_rows(steering.CLAIM)
+    word = steering.causal_evidence(rows)
+    head = (f"<p><b>causal evidence: {word}</b> (never changes the verdict above). "
+            "Each emotion direction (the difference of its two emotions' mean wordings) is added at its layer, "
+            "alpha times the layer's typical residual norm, while neutral prompts are generated; its slope "
+            "against alpha is ranked among the slopes of its controls, the same construction under random "
+            "relabellings of the wordings (a permutation p), and Holm-corrected across features x contrasts x "
+            "layers.</p>")
+    if word == steering.NOT_RUN:
+        return [head, "<p>Steering is off: set <code>enabled = true</code> in <code>[steering]</code> or pass "
+                      "<code>--steer</code>.</p>"]
+    experiment, model = evidence.experiment, evidence.model
+    emotion = evidence._load_samples()["emotion"]
+    layer_analysis = analysis.emotion_layers(emotion, evidence.layers, experiment)
+    result, plan, stored = steering.run(experiment, model, SampleStore(experiment.cache_dir), emotion, layer_analysis,
+                                        evidence.layers, generate_missing=False)
+    alpha = experiment.thresholds.alpha
+    parts = [head, f"<p>Layers steered: {', '.join(map(str, result.layers))} ({html.escape(result.layer_choice)}); "
+                   f"{result.rows[0].n_random} controls per contrast and layer; alphas {list(result.alphas)}; "
+                   f"{result.n_extra_samples} steered samples.</p>",
+             report.table(["layer", "contrast", "feature", "expected", "slope", "95% CI", "median control slope",
+                           "rank p", "Holm p", "supported", "held-out separation"],
+                          [[r.layer, f"{r.first} vs {r.second}", r.feature, "up" if r.sign > 0 else "down", r.slope,
+                            f"{r.slope_ci[0]:.4g} to {r.slope_ci[1]:.4g}", r.random_slope_median, r.pvalue,
+                            r.pvalue_holm, "yes" if r.pvalue_holm < alpha else "no", r.heldout_separation]
+                           for r in result.rows], "emoprobe-steering")]
+    for r in result.rows:
+        parts.append(report.png_img(report.plot_dose_response(r), f"dose-response {r.feature} layer {r.layer}", 420))
+    parts.append(_players(result, plan, stored))
+    return parts
+
+
+def _players(result, plan, stored) -> str:
+    """-alpha, 0 and +alpha of one seed along the first contrast's direction at the first layer."""
+    first = result.rows[0]
+    top = max(abs(a) for a in result.alphas)
+    unit = plan[0].unit
+    wanted = {-top: None, 0.0: None, top: None}
+    for item, sample in zip(plan, stored):
+        if item.unit != unit or item.alpha not in wanted:
+            continue
+        if item.layer is None or (item.layer == first.layer and item.direction == f"{first.first}-{first.second}"):
+            wanted[item.alpha] = (item, sample)
+    players = []
+    for a, found in sorted(wanted.items()):
+        if found is None:
+            continue
+        item, sample = found
+        audio, rate = sample.load_audio()
+        players.append(report.audio_player(audio, rate, f"alpha {a:+g} along {first.first}-{first.second}, layer "
+                                                        f"{first.layer}: {item.spec.prompt} (seed {item.spec.seed})"))
+    return '<div class="emoprobe-players">' + "".join(players) + "</div>"
