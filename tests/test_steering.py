@@ -72,12 +72,35 @@ def test_direction_is_the_difference_of_the_mean_wordings_and_separates_held_out
     means = {p: X[prompts == p].mean(axis=0) for p in set(prompts)}
     expected = (np.mean([means[f"happy/{i}"] for i in range(5)], axis=0)
                 - np.mean([means[f"sad/{i}"] for i in range(5)], axis=0))
-    assert np.allclose(d.vector, expected / np.linalg.norm(expected))
-    assert d.vector @ truth > 0.9 and np.isclose(np.linalg.norm(d.vector), 1)
+    wording_means = np.stack([means[f"{e}/{i}"] for e in ("happy", "sad") for i in range(5)])
+    assert np.allclose(d.vector, expected / steering.typical_difference_norm(wording_means, 5))
+    # The emotion's own split separates the wordings far more than a typical split does.
+    assert d.vector @ truth / np.linalg.norm(d.vector) > 0.9 and np.linalg.norm(d.vector) > 2
     assert d.heldout_separation > 3
     # Without an emotion effect the held-out wordings are not separated.
     null = steering.emotion_direction(rng.standard_normal((40, 16)), emotions, prompts, "happy", "sad", layer=2)
     assert abs(null.heldout_separation) < 2
+
+
+@pytest.mark.parametrize("n_first, n_second", [(5, 5), (3, 4), (1, 6)])
+def test_the_label_free_divisor_is_the_rms_difference_over_every_labelling(n_first, n_second):
+    """typical_difference_norm's closed form against the enumeration of every split of the pool."""
+    from itertools import combinations
+
+    rng = np.random.default_rng(n_first)
+    means = rng.standard_normal((n_first + n_second, 6)) * rng.uniform(0.5, 3, 6)
+    squared = []
+    for first in combinations(range(len(means)), n_first):
+        labels = -np.ones(len(means), dtype=int)
+        labels[list(first)] = 1
+        squared.append(np.sum((means[labels == 1].mean(axis=0) - means[labels == -1].mean(axis=0)) ** 2))
+    assert steering.typical_difference_norm(means, n_first) == pytest.approx(np.sqrt(np.mean(squared)), rel=1e-12)
+    # One divisor for every labelling of the pool: the vectors keep their relative sizes.
+    a, b = np.array([1] * n_first + [-1] * n_second), np.array([-1] * n_second + [1] * n_first)
+    ratio = np.linalg.norm(steering.class_mean_direction(means, a)) / np.linalg.norm(steering.class_mean_direction(means, b))
+    raw = (np.linalg.norm(means[a == 1].mean(0) - means[a == -1].mean(0))
+           / np.linalg.norm(means[b == 1].mean(0) - means[b == -1].mean(0)))
+    assert ratio == pytest.approx(raw)
 
 
 def test_controls_are_the_emotion_directions_own_function_under_relabellings_of_its_wordings(monkeypatch):
@@ -117,8 +140,8 @@ def test_controls_are_the_emotion_directions_own_function_under_relabellings_of_
 
 
 def test_every_direction_at_a_layer_is_made_the_same_way_and_scaled_alike(tmp_path):
-    """directions_at: per contrast, the emotion direction and its K controls; one scale for all."""
-    config = config_with(tmp_path, "[steering]\nn_random = 5\nmax_layers = 1\n")
+    """labelled_directions at a fixed layer: the emotion direction and its K controls; one scale for all."""
+    config = config_with(tmp_path, "[steering]\nn_random = 5\nlayers = [2]\n")
     rng = np.random.default_rng(3)
 
     class Samples:
@@ -130,10 +153,12 @@ def test_every_direction_at_a_layer_is_made_the_same_way_and_scaled_alike(tmp_pa
             return X
 
     X = rng.standard_normal((20, 16))
-    directions, scale = steering.directions_at(config, Samples, 2)
+    directions = steering.labelled_directions(config, Samples, None, (0, 1, 2), "happy", "sad")
     assert [d.name for d in directions] == ["happy-sad"] + [steering.control_name("happy-sad", j) for j in range(5)]
-    assert all(np.isclose(np.linalg.norm(d.vector), 1) for d in directions)
-    assert scale == steering.residual_scale(X)
+    assert all(d.layer == 2 and d.slot == 0 for d in directions)
+    design = steering.contrast_design(Samples.conditions, Samples.prompt_ids, "happy", "sad")
+    typical = steering.typical_difference_norm(steering.wording_means(X, Samples.prompt_ids, design.wordings), 5)
+    scale = steering.residual_scale(X)
     plan = steering.plan_steering(config, directions, {2: scale})
     steered = [item for item in plan if item.layer is not None]
     by_direction = {}
@@ -143,7 +168,67 @@ def test_every_direction_at_a_layer_is_made_the_same_way_and_scaled_alike(tmp_pa
     assert len(by_direction) == 6 and len({tuple(v) for v in by_direction.values()}) == 1
     units = {(item.spec.seed, item.spec.prompt) for item in steered}
     assert sorted((i.spec.seed, i.spec.prompt) for i in plan if i.layer is None) == sorted(units)
-    assert all(np.isclose(np.linalg.norm(i.vector), abs(i.alpha) * scale) for i in steered)
+    # alpha x the layer's residual norm x the class-mean difference over the one label-free divisor.
+    size = {d.name: np.linalg.norm(d.vector) * typical for d in directions}
+    for item in steered:
+        assert np.isclose(np.linalg.norm(item.vector), abs(item.alpha) * scale * size[item.direction] / typical)
+    assert np.mean([np.linalg.norm(d.vector) for d in directions]) < 2  # random splits: about 1
+
+
+def test_each_control_repeats_the_layer_choice_on_its_own_labelling(tmp_path):
+    """The emotion direction goes to the most significant layer; a relabelling that separates another
+    layer's wordings best is steered there, by the same rule (gap, its p against the layer's own null, Holm)."""
+    from emoprobe import stats
+
+    rng = np.random.default_rng(8)
+    conditions = np.repeat(["happy", "sad"], 20)
+    prompt_ids = np.array([f"{e}/{i % 5}" for e, i in zip(conditions, range(40))])
+    wording = np.array([int(p[-1]) + (5 if p.startswith("sad") else 0) for p in prompt_ids])
+    # Layer 1 separates happy from sad; layer 3 separates wordings 0-2 of each emotion from 3-4.
+    X = {layer: rng.standard_normal((40, 12)) for layer in range(4)}
+    X[1][:, 0] += 4 * np.where(conditions == "happy", 1, -1)
+    X[3][:, 1] += 4 * np.where(wording % 5 < 3, 1, -1)
+
+    class Samples:
+        pass
+
+    Samples.conditions, Samples.prompt_ids, Samples.layer = conditions, prompt_ids, staticmethod(lambda layer: X[layer])
+    for correction in ("holm", "maxt"):
+        config = config_with(tmp_path, "[steering]\nn_random = 40\nmax_layers = 1\n")
+        config = dataclasses.replace(config, statistics=dataclasses.replace(config.statistics, correction=correction))
+        analysis = stats.analyse_layers(X, conditions, prompt_ids, n_permutations=500, n_boot=0, control=False,
+                                        control_pairs=False, seed=1)
+        chosen, why = steering.choose_layers(config, analysis, tuple(range(4)))
+        assert chosen == (1,) and "each control repeats" in why
+        design = steering.contrast_design(conditions, prompt_ids, "happy", "sad")
+        relabelled = np.array([1, 1, 1, -1, -1, 1, 1, 1, -1, -1])  # wordings 0-2 of each emotion against 3-4
+        layers = steering.labelling_layers(config, Samples, analysis, tuple(range(4)), design,
+                                           np.vstack([design.labels, relabelled]), "happy", "sad")
+        assert layers == [(1,), (3,)], correction
+        directions = steering.labelled_directions(config, Samples, analysis, tuple(range(4)), "happy", "sad")
+        assert {d.layer for d in directions if not d.is_random} == {1}
+        assert len({d.layer for d in directions if d.is_random}) > 1  # controls go where their labellings point
+
+
+def test_gaps_under_labellings_are_the_gap_tests_own_numbers():
+    from emoprobe import stats
+
+    rng = np.random.default_rng(4)
+    emotions = np.repeat(["happy", "sad", "calm"], 8)
+    prompts = np.array([f"{e}/{i % 4}" for e, i in zip(emotions, range(24))])
+    matrices = [stats.similarity_matrix(rng.standard_normal((24, 6)), "cosine") for _ in range(3)]
+    swapped = np.where(np.isin(prompts, ["happy/0", "happy/1"]), "sad",
+                       np.where(np.isin(prompts, ["sad/0", "sad/1"]), "happy", emotions))
+    gaps = stats.gaps_under_labellings(matrices, emotions, prompts, [emotions, swapped])
+    for k, S in enumerate(matrices):
+        assert gaps[0, k] == pytest.approx(stats.gap(S, emotions, prompts).gap, abs=1e-12)
+        assert gaps[1, k] == pytest.approx(stats.gap(S, swapped, prompts).gap, abs=1e-12)
+        test = stats.permutation_gap_test(S, emotions, prompts, 300, seed=2)
+        assert stats.pvalue_against_null(test, test.statistic, float(np.abs(S).max())) == test.pvalue
+    split = emotions.copy()
+    split[0] = "sad"  # one seed of happy/0 moved alone
+    with pytest.raises(stats.StatsInputError, match="splits a wording"):
+        stats.gaps_under_labellings(matrices, emotions, prompts, [split])
 
 
 def test_slope_and_rank_p():
@@ -164,7 +249,7 @@ def simulated_values(rng, effect: float, n_random=99, alphas=(-1.0, 0.0, 1.0), n
     a = np.array(alphas)[:, None]
     features = ("tempo_bpm", "rms")
     values = {}
-    for layer in layers:
+    for layer in range(len(layers)):  # slots
         for name in ["happy-sad", *[steering.control_name("happy-sad", j) for j in range(n_random)]]:
             slope = rng.normal(0, 1, size=len(features)) + (effect if name == "happy-sad" else 0)
             values[(layer, name)] = {f: slope[k] * a + rng.normal(0, 0.5, (len(alphas), n_units))

@@ -9,14 +9,14 @@ generation noise. The model is made as hostile as the measured failure: it is
 most sensitive exactly where the wordings vary most, so any direction
 estimated from the wordings moves the music more than a typical direction
 does. The directions, controls, layer choice, rank p and Holm are the
-library's own (``steering.contrast_directions``, ``choose_layers`` on the
+library's own (``steering.labelled_directions``, ``choose_layers`` on the
 real gap test, ``steering_test``).
 
-The rank p is exact at a layer fixed before the data. When the layers are
-the ones the gap test finds most significant (the default), the choice used
-the same labels and the controls do not repeat it; on this hostile model
-that raises the false-positive rate to about 0.07 (an open problem, kept as
-a strict xfail so that a fix shows).
+The rank p is exact at a layer fixed before the data, and at layers chosen
+as the most significant (the default) because each control repeats the
+choice on its own labelling (``steering.labelling_layers``). Controls that
+do not repeat it, steered at the emotion direction's layer, must be caught
+exceeding alpha on this hostile model.
 
 It must fail in the right places: orthogonalised controls (what the issue
 asked for, and what the known-truth null rejected at rank 1 of 99 twice) and
@@ -27,6 +27,7 @@ isotropic controls must be caught rejecting far more often than alpha.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -98,36 +99,60 @@ class SyntheticSteering:
         return slope + 0.15 * self.rng.standard_normal(slope.shape)
 
 
+class _Samples:
+    """The steering code's view of a synthetic dataset (a SampleSet's conditions, prompt ids and layers)."""
+
+    def __init__(self, data: SyntheticSteering):
+        self.conditions, self.prompt_ids, self.data = data.emotions, data.prompt_ids, data
+
+    def layer(self, layer: int) -> np.ndarray:
+        return self.data.X[layer]
+
+
 def one_draw(config, rng: np.random.Generator, planted: float, controls: str, select: bool) -> tuple[bool, bool]:
     """(any row supported, a planted-layer row supported) for one synthetic dataset."""
     data = SyntheticSteering(rng, planted)
     layers = tuple(range(N_LAYERS))
+    analysis = None
     if select:
         analysis = stats.analyse_layers(data.X, data.emotions, data.prompt_ids, n_permutations=199, n_boot=0,
                                         control=False, control_pairs=False, seed=int(rng.integers(1 << 31)))
-        chosen, _ = steering.choose_layers(config, analysis, layers)
-    else:
-        chosen = (int(rng.integers(N_LAYERS)),)  # a layer fixed before the data
+    else:  # a layer fixed before the data
+        config = dataclasses.replace(config, steering=dataclasses.replace(
+            config.steering, layers=(int(rng.integers(N_LAYERS)),)))
+    config = dataclasses.replace(config, base_seed=int(rng.integers(1 << 31)))  # new relabellings each draw
+    chosen, _ = steering.choose_layers(config, analysis, layers)
     K = config.steering.n_random
     rows = steering.feature_rows(config.contrasts)
-    values = {}
-    for layer in chosen:
-        emotion, own = steering.contrast_directions(data.X[layer], data.emotions, data.prompt_ids, "happy", "sad",
-                                                    layer, K, int(rng.integers(1 << 31)))
-        if controls == "relabelled":
-            vectors = np.stack([d.vector for d in own])
-        else:
-            draws = (np.stack([d.vector for d in own]) if controls == "orthogonalised"
-                     else rng.standard_normal((K, DIM)))
-            draws = draws - np.outer(draws @ emotion.vector, emotion.vector)
+    directions = steering.labelled_directions(config, _Samples(data), analysis, layers, "happy", "sad")
+    if controls == "unrepeated":  # relabelled, but steered at the emotion direction's layer: no repeated choice
+        emotion = {d.slot: d for d in directions if not d.is_random}
+        directions = [d for d in directions if not d.is_random] + [
+            dataclasses.replace(c, slot=slot) for slot, e in emotion.items()
+            for c in steering.contrast_directions(data.X[e.layer], data.emotions, data.prompt_ids, "happy", "sad",
+                                                  e.layer, K, int(rng.integers(1 << 31)))[1]]
+    elif controls != "relabelled":
+        emotion = {d.slot: d for d in directions if not d.is_random}
+        directions = [d for d in directions if not d.is_random]
+        for slot, e in emotion.items():
+            draws = (np.stack([d.vector for d in steering.contrast_directions(
+                data.X[e.layer], data.emotions, data.prompt_ids, "happy", "sad", e.layer, K,
+                int(rng.integers(1 << 31)))[1]]) if controls == "orthogonalised" else rng.standard_normal((K, DIM)))
+            size = np.linalg.norm(e.vector)
+            along = e.vector / size
+            draws = draws - np.outer(draws @ along, along)
             with np.errstate(invalid="ignore"):  # a relabelling that repeats the design has nothing left
-                vectors = draws / np.linalg.norm(draws, axis=1, keepdims=True)
-        slopes = data.slopes(layer, np.vstack([emotion.vector, vectors]))
-        a = np.array(ALPHAS)[:, None]
-        names = [emotion.name] + [steering.control_name(emotion.name, j) for j in range(K)]
-        for j, name in enumerate(names):
+                vectors = size * draws / np.linalg.norm(draws, axis=1, keepdims=True)  # the issue's "same norm"
+            directions += [steering.Direction(e.layer, steering.control_name(e.name, j), v, None, slot)
+                           for j, v in enumerate(vectors)]
+    a = np.array(ALPHAS)[:, None]
+    values = {}
+    for layer in sorted({d.layer for d in directions}):
+        here = [d for d in directions if d.layer == layer]
+        slopes = data.slopes(layer, np.stack([d.vector for d in here]))
+        for j, d in enumerate(here):
             # One unit (prompt x seed) whose feature is exactly linear in alpha at that slope.
-            values[(layer, name)] = {r.feature: slopes[FEATURES.index(r.feature), j] * a for r in rows}
+            values[(d.slot, d.name)] = {r.feature: slopes[FEATURES.index(r.feature), j] * a for r in rows}
     tested = steering.steering_test(values, rows, chosen, ALPHAS, K, config.thresholds.alpha)
     return steering.verdict(tested) == steering.SUPPORTED, any(r.supported and r.layer == 1 for r in tested)
 
@@ -157,14 +182,17 @@ def test_relabelled_controls_hold_alpha_on_null_data_at_a_layer_fixed_in_advance
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="open: layers chosen by the gap test on the same labels are a selection the "
-                                       "controls do not repeat (measured 148/2000 = 0.074, bound 0.084)")
-def test_layers_chosen_by_significance_hold_alpha_too(config):
+@pytest.mark.parametrize("controls, seed, holds", [("relabelled", 101, True), ("unrepeated", 102, False)])
+def test_layers_chosen_by_significance_hold_alpha_only_when_each_control_repeats_the_choice(
+        config, controls, seed, holds):
+    """The choice used the labels: controls steered at the emotion direction's layer ("unrepeated")
+    let the null through; controls that make their own choice on their own labelling do not."""
     n = 2000
-    hits, _ = rate(config, n, seed=101, planted=0.0, controls="relabelled", select=True)
-    print(f"\nnull, relabelled controls, layer chosen by the gap test: {hits}/{n} supported, rate {hits / n:.3f}, "
+    hits, _ = rate(config, n, seed=seed, planted=0.0, controls=controls, select=True)
+    print(f"\nnull, {controls} controls, layer chosen by the gap test: {hits}/{n} supported, rate {hits / n:.3f}, "
           f"upper 95% bound {upper_bound(hits, n):.3f}")
-    assert scipy_stats.binomtest(hits, n, config.thresholds.alpha, alternative="greater").pvalue > 0.01, hits
+    above_alpha = scipy_stats.binomtest(hits, n, config.thresholds.alpha, alternative="greater").pvalue
+    assert (above_alpha > 0.01) if holds else (above_alpha < 1e-3), hits
 
 
 @pytest.mark.parametrize("controls", ["orthogonalised", "isotropic"])
@@ -179,7 +207,7 @@ def test_a_planted_emotion_is_found(config):
     n = 200
     _, hits = rate(config, n, seed=31, planted=2.0, controls="relabelled", select=True)
     print(f"\nplanted at layer 1, relabelled controls, chosen layer: power {hits}/{n}")
-    # It must fire far beyond alpha. Its power is bounded by the design: with 5 + 5 wordings a
-    # tenth of the relabellings swap one happy wording for a sad one and lie mostly along the
-    # planted direction too.
-    assert scipy_stats.binomtest(hits, n, config.thresholds.alpha, alternative="greater").pvalue < 1e-6, hits
+    # A labelling that separates the wordings is pushed harder than a random one (the label-free
+    # divisor), so the emotion direction outranks the relabellings that share most of its wordings;
+    # under unit vectors the power was 0.56 (bench/RESULTS.md).
+    assert hits / n >= 0.9, hits

@@ -9,7 +9,11 @@ the wordings, must not do as much.
 
 - **Direction**: the difference of the two emotions' mean wordings (each
   wording's mean pooled activation at layer L, so every wording weighs the
-  same), normalised to unit length. Every wording of the two emotions is
+  same), divided by a label-free size: the root mean square of that
+  difference over every labelling of the pool (``typical_difference_norm``).
+  So a random split of the wordings gives a vector of norm about 1, and the
+  emotion's own split a longer one in proportion to how far it separates
+  them. Every wording of the two emotions is
   used, not one half: with half of each emotion's wordings, some random
   relabellings of the pool would pick other wordings of the same emotions
   and be emotion directions themselves (100 of 4,200 with five wordings per
@@ -19,7 +23,8 @@ the wordings, must not do as much.
   held-out separation, how far a direction estimated on every other
   wording separates the rest.
 - **Scale**: the typical residual norm at L, the median norm of the samples'
-  pooled activations there; the steering vector is ``alpha * scale * direction``,
+  pooled activations there; the steering vector is ``alpha * scale * direction``
+  (so alpha is in residual norms for a typical split of the wordings),
   added to the conditional rows of layer L's output at every generation step
   (the rows the direction was estimated on; classifier-free guidance then
   extrapolates away from the unsteered unconditional rows).
@@ -28,7 +33,7 @@ the wordings, must not do as much.
   (``class_mean_direction``), under a random relabelling of the contrast's
   pool of wordings (its two emotions' wordings, the same group sizes):
   K distinct relabellings, none of them the observed one. Same pool, same
-  group sizes, same unit scaling, same scale, the same seeds, prompts and
+  group sizes, same label-free divisor, same scale, the same seeds, prompts and
   alphas at generation, the same alpha-0 samples and the same kind of store
   key. Under the null that the labels carry nothing beyond the wordings
   (wordings are the exchangeable unit), the emotion direction is one more
@@ -43,12 +48,14 @@ the wordings, must not do as much.
   base seeds 20241007 (tempo) and 7 (brightness); isotropic controls failed
   the same way. ``tests/test_steering_calibration.py`` shows both failures
   on synthetic activations, and that the relabelled controls hold alpha.
-  **Open**: the p is exact at layers fixed in advance (``layers = [...]``).
-  Layers chosen as the most significant (the default) were chosen with the
-  same labels, a selection the controls do not repeat; on the calibration's
-  hostile model that raised the null's rate to 0.074 (upper bound 0.084)
-  against 0.041 at a fixed layer. Controls that re-run the layer choice on
-  their own relabelling would close it.
+- **Layers**: the config's, or the ``max_layers`` with the smallest
+  corrected p of the gap test, most significant first (``choose_layers``).
+  That choice used the labels, so each control repeats it on its own
+  labelling (``labelling_layers``: the gap of every layer under the
+  relabelling, its p against the gap test's own permutation null, the same
+  correction) and is steered at the layers it chose, compared slot by slot.
+  Without that the null's rate rose to 0.074 on the calibration's hostile
+  model, where a fixed layer held 0.041 (bench/RESULTS.md).
 - **Statistic**: per prompt and seed the least-squares slope of the feature
   against alpha, averaged over prompts and seeds (seeds are matched across
   alphas and directions). Its p is its rank among the controls'
@@ -118,10 +125,13 @@ def split_wordings(prompt_ids: Sequence[str]) -> np.ndarray:
 class Direction:
     layer: int
     name: str  # "happy-sad", or its control "random007/happy-sad"
-    vector: np.ndarray  # unit length
+    vector: np.ndarray  # in units of the pool's typical class-mean difference (norm about 1 at random)
     # How well the direction separates the held-out wordings: the difference of
     # the two emotions' mean projections there, over the pooled SD.
     heldout_separation: float | None = None
+    # Its labelling's rank-th chosen layer (0: the most significant): the emotion
+    # direction and its controls are compared slot by slot.
+    slot: int = 0
 
     @property
     def hash(self) -> str:
@@ -161,17 +171,43 @@ def wording_means(X: np.ndarray, prompt_ids: Sequence[str], wordings: Sequence[s
     return np.stack([X[prompt_ids == w].mean(axis=0) for w in wordings])
 
 
+def typical_difference_norm(means: np.ndarray, n_first: int) -> float:
+    """Root mean square, over every labelling of the pool with ``n_first`` wordings labelled +1,
+    of the norm of the two groups' mean difference. Label-free: a function of the pool alone.
+
+    For a random split of P values into groups of n1 and n2 without replacement,
+    Var(mean1 - mean2) = S^2 P / (n1 n2), with S^2 the variance of the P values
+    (divisor P - 1); summed over dimensions, E||mean1 - mean2||^2 = P / (n1 n2)
+    times the trace of the wording means' covariance.
+    """
+    means = np.asarray(means, dtype=np.float64)
+    P = len(means)
+    n_second = P - n_first
+    if n_first < 1 or n_second < 1:
+        raise ValueError("both groups of wordings need at least one wording")
+    spread = float(np.sum(means.var(axis=0, ddof=1))) if P > 1 else 0.0
+    return math.sqrt(P / (n_first * n_second) * spread)
+
+
 def class_mean_direction(means: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Unit difference of the mean wording of label +1 and that of label -1.
+    """The mean wording of label +1 minus that of label -1, over the pool's typical such difference.
 
     The one function behind an emotion direction and each of its controls.
+    The divisor (``typical_difference_norm``) does not depend on the labels,
+    so every labelling is scaled alike and the vectors keep their relative
+    sizes: a labelling that separates the wordings well (an emotion the
+    activations hold) gives a longer vector than one that splits them at
+    random, which is of norm about 1. Normalising each to unit length instead
+    would hand every control that shares most of its wordings with the
+    emotion direction the same push (measured: the planted model ranked 3rd to
+    6th of 100 under unit vectors, bench/RESULTS.md).
     """
     labels = np.asarray(labels)
     diff = means[labels == 1].mean(axis=0) - means[labels == -1].mean(axis=0)
-    norm = np.linalg.norm(diff)
-    if not np.isfinite(norm) or norm == 0:
+    typical = typical_difference_norm(means, int(np.sum(labels == 1)))
+    if not np.isfinite(typical) or typical == 0 or not np.linalg.norm(diff) > 0:
         raise ValueError("the two groups of wordings have identical means")
-    return diff / norm
+    return diff / typical
 
 
 def relabellings(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
@@ -251,24 +287,84 @@ def residual_scale(X: np.ndarray) -> float:
     return float(np.median(np.linalg.norm(np.asarray(X, dtype=np.float64), axis=1)))
 
 
+def _corrected(config: ExperimentConfig, pvalues: np.ndarray, gaps: np.ndarray, nulls: np.ndarray,
+               exact: bool) -> np.ndarray:
+    """One labelling's corrected p per layer, as the gap test corrects them (Holm, or step-down max-T)."""
+    from .stats import correct_across_layers
+    from .stats.corrections import maxt_stepdown
+
+    if config.statistics.correction == "maxt":
+        return np.asarray(maxt_stepdown(gaps, nulls, exact=exact), dtype=np.float64)
+    return np.asarray(correct_across_layers(list(pvalues), config.thresholds.alpha).pvalues_holm)
+
+
+def _ranked(layers: Sequence[int], corrected: np.ndarray, k: int) -> tuple[int, ...]:
+    """The k layers with the smallest corrected p (ties: the earlier layer), most significant first."""
+    order = sorted(range(len(layers)), key=lambda i: (corrected[i], layers[i]))
+    return tuple(int(layers[i]) for i in order[:k])
+
+
 def choose_layers(config: ExperimentConfig, layer_analysis, analysed: Sequence[int]) -> tuple[tuple[int, ...], str]:
-    """The layers to steer and why: the config's, or the k most significant after correction
-    (the k smallest corrected p when none is significant, so that a null model is tested too)."""
+    """The layers to steer, most significant first, and why: the config's, or the ``max_layers``
+    with the smallest corrected p of the gap test (the significant ones, when there are any;
+    a null model is steered too). Its controls repeat this choice on their own labellings
+    (``labelling_layers``)."""
     s = config.steering
     if s.layers is not None:
         return tuple(s.layers), "set in the experiment file"
     correction = config.statistics.correction
+    rows = [r for r in layer_analysis.layers if r.layer in analysed]
+    corrected = np.array([r.pvalue_maxt if correction == "maxt" and r.pvalue_maxt is not None else r.pvalue_holm
+                          for r in rows])
+    chosen = _ranked([r.layer for r in rows], corrected, s.max_layers)
+    n_significant = int(np.sum(corrected < config.thresholds.alpha))
+    return chosen, (f"the {len(chosen)} with the smallest {correction}-corrected p of the gap test "
+                    f"({n_significant} significant); each control repeats the choice on its own labelling")
 
-    def corrected(r):
-        return r.pvalue_maxt if correction == "maxt" and r.pvalue_maxt is not None else r.pvalue_holm
 
-    ranked = sorted((r for r in layer_analysis.layers if r.layer in analysed), key=lambda r: (corrected(r), r.layer))
-    significant = [r.layer for r in ranked if corrected(r) < config.thresholds.alpha]
-    if significant:
-        return tuple(sorted(significant[:s.max_layers])), f"the {min(len(significant), s.max_layers)} most " \
-            f"significant after {correction} correction"
-    return tuple(sorted(r.layer for r in ranked[:s.max_layers])), "no layer was significant: the smallest " \
-        f"{correction}-corrected p"
+def relabelled_conditions(conditions: Sequence[str], prompt_ids: Sequence[str], design: ContrastDesign,
+                          labels: np.ndarray, first: str, second: str) -> np.ndarray:
+    """Each sample's emotion once the contrast's pool of wordings is labelled ``labels`` (others kept)."""
+    label_of = dict(zip(design.wordings, labels))
+    return np.array([(first if label_of[p] == 1 else second) if p in label_of else c
+                     for c, p in zip(conditions, prompt_ids)])
+
+
+def labelling_layers(config: ExperimentConfig, emotion_samples, layer_analysis, analysed: Sequence[int],
+                     design: ContrastDesign, labellings: np.ndarray, first: str, second: str) -> list[tuple[int, ...]]:
+    """The layers ``choose_layers`` would pick had the contrast's wordings been labelled each way.
+
+    The gap of each layer under the labelling, its p against that layer's
+    permutation null (the gap test's own draws, which are uniform random
+    labellings whatever the observed one, so one reference for every
+    labelling), corrected across layers as the gap test is, then the
+    ``max_layers`` smallest. So a control is chosen by the same rule, from
+    the same data, as the emotion direction: the choice that used the labels
+    is repeated under each relabelling, and the rank p stays a permutation p.
+    """
+    from . import stats
+
+    s = config.steering
+    if s.layers is not None:
+        return [tuple(s.layers)] * len(labellings)
+    rows = [r for r in layer_analysis.layers if r.layer in analysed]
+    if any(r.test.null_distribution is None for r in rows):
+        raise ValueError("the layer analysis kept no permutation null: the controls cannot repeat the layer choice")
+    layers = [r.layer for r in rows]
+    nulls = np.stack([r.test.null_distribution for r in rows], axis=1)
+    exact = bool(rows[0].test.exact)
+    metric = config.statistics.metric
+    matrices = [stats.similarity_matrix(emotion_samples.layer(layer), metric) for layer in layers]
+    scales = [float(np.abs(S).max()) for S in matrices]
+    conditions = [relabelled_conditions(emotion_samples.conditions, emotion_samples.prompt_ids, design, labels,
+                                        first, second) for labels in labellings]
+    all_gaps = stats.gaps_under_labellings(matrices, emotion_samples.conditions, emotion_samples.prompt_ids,
+                                           conditions)
+    out = []
+    for gaps in all_gaps:
+        pvalues = np.array([stats.pvalue_against_null(r.test, g, scale) for r, g, scale in zip(rows, gaps, scales)])
+        out.append(_ranked(layers, _corrected(config, pvalues, gaps, nulls, exact), s.max_layers))
+    return out
 
 
 # -- steered generation ---------------------------------------------------------------
@@ -480,16 +576,17 @@ def _t_interval(x: np.ndarray, axis: int = -1) -> tuple[np.ndarray, np.ndarray]:
 def steering_test(values: Mapping[tuple[int, str], np.ndarray], rows: Sequence[FeatureRow], layers: Sequence[int],
                   alphas: Sequence[float], n_random: int, alpha: float,
                   separations: Mapping[tuple[int, str], float | None] | None = None) -> list[SteeringRow]:
-    """The per-row test. ``values[(layer, direction)]`` is ``{feature: [n_alphas, n_units]}``
-    (direction "happy-sad" or "random000".. at that layer, alpha 0 included)."""
+    """The per-row test. ``values[(slot, direction)]`` is ``{feature: [n_alphas, n_units]}``
+    (direction "happy-sad" or its control "random000/happy-sad".. at its labelling's slot-th
+    chosen layer, alpha 0 included); ``layers[slot]`` is the emotion direction's layer there."""
     from emoprobe import stats
 
     out = []
-    for layer in layers:
+    for slot, layer in enumerate(layers):
         for row in rows:
             randoms = [control_name(row.contrast, j) for j in range(n_random)]
-            emotion = values[(layer, row.contrast)][row.feature]
-            null_values = np.stack([values[(layer, name)][row.feature] for name in randoms])
+            emotion = values[(slot, row.contrast)][row.feature]
+            null_values = np.stack([values[(slot, name)][row.feature] for name in randoms])
             slopes = unit_slopes(emotion, alphas)
             null_slopes = unit_slopes(null_values, alphas).mean(axis=-1)
             low, high = _t_interval(emotion)
@@ -502,7 +599,7 @@ def steering_test(values: Mapping[tuple[int, str], np.ndarray], rows: Sequence[F
                             random_slope_median=float(np.median(null_slopes)),
                             pvalue=rank_pvalue(slopes.mean(), null_slopes, row.sign), n_random=n_random,
                             n_units=int(emotion.shape[-1]),
-                            heldout_separation=(separations or {}).get((layer, row.contrast)), dose=dose))
+                            heldout_separation=(separations or {}).get((slot, row.contrast)), dose=dose))
     holm = stats.correct_across_layers([r["pvalue"] for r in out], alpha).pvalues_holm
     return [SteeringRow(**r, pvalue_holm=float(p), supported=bool(p < alpha)) for r, p in zip(out, holm)]
 
@@ -520,18 +617,37 @@ def causal_evidence(claim_rows: Sequence[Mapping]) -> str:
 
 # -- the whole run --------------------------------------------------------------------
 
-def directions_at(config: ExperimentConfig, emotion_samples, layer: int) -> tuple[list[Direction], float]:
-    """Each contrast's emotion direction and its K controls at ``layer``, and the layer's scale."""
-    X = emotion_samples.layer(layer)
-    contrasts = [c for c in config.contrasts if c.first in config.emotions and c.second in config.emotions]
-    found, controls = [], []
-    for c in contrasts:
-        emotion, own = contrast_directions(X, emotion_samples.conditions, emotion_samples.prompt_ids, c.first,
-                                           c.second, layer, config.steering.n_random,
-                                           derive_seed(config.base_seed, STUDY, "random", layer, c.first, c.second))
-        found.append(emotion)
-        controls.extend(own)
-    return found + controls, residual_scale(X)
+def labelled_directions(config: ExperimentConfig, emotion_samples, layer_analysis, analysed: Sequence[int],
+                        first: str, second: str) -> list[Direction]:
+    """A contrast's emotion direction and its K controls at each of their chosen layers.
+
+    Every labelling of the contrast's pool (the observed one, then K random
+    relabellings, ``relabellings``) goes through the same steps: its layers
+    (``labelling_layers``, the config's when fixed), then at each its
+    ``class_mean_direction`` of the same wording means, in slot order.
+    """
+    conditions, prompt_ids = np.asarray(emotion_samples.conditions), np.asarray(emotion_samples.prompt_ids)
+    design = contrast_design(conditions, prompt_ids, first, second)
+    seed = derive_seed(config.base_seed, STUDY, "random", first, second)
+    labellings = np.vstack([design.labels[None, :], relabellings(design.labels, config.steering.n_random, seed)])
+    choices = labelling_layers(config, emotion_samples, layer_analysis, analysed, design, labellings, first, second)
+    means: dict[int, np.ndarray] = {}
+    name = f"{first}-{second}"
+    out = []
+    for j, (labels, layers) in enumerate(zip(labellings, choices)):
+        for slot, layer in enumerate(layers):
+            if layer not in means:
+                means[layer] = wording_means(emotion_samples.layer(layer), prompt_ids, design.wordings)
+            try:
+                vector = class_mean_direction(means[layer], labels)
+            except ValueError:
+                raise ValueError(f"layer {layer}: {first} and {second} have identical means") from None
+            if j == 0:
+                out.append(Direction(layer, name, vector, heldout_separation(
+                    emotion_samples.layer(layer), conditions, prompt_ids, first, second), slot))
+            else:
+                out.append(Direction(layer, control_name(name, j - 1), vector, None, slot))
+    return out
 
 
 @dataclass(frozen=True)
@@ -546,10 +662,14 @@ class SteeringPlan:
 def plan_for(config: ExperimentConfig, emotion_samples, layer_analysis, analysed: Sequence[int]) -> SteeringPlan:
     """The layers, directions and steered samples the emotion samples call for."""
     layers, why = choose_layers(config, layer_analysis, analysed)
-    directions, scales = [], {}
-    for layer in layers:
-        found, scales[layer] = directions_at(config, emotion_samples, layer)
-        directions.extend(found)
+    contrasts = [c for c in config.contrasts if c.first in config.emotions and c.second in config.emotions]
+    directions = [d for c in contrasts
+                  for d in labelled_directions(config, emotion_samples, layer_analysis, analysed, c.first, c.second)]
+    for d in directions:
+        if not d.is_random and layers[d.slot] != d.layer:
+            raise AssertionError(f"the emotion direction's slot {d.slot} is at layer {d.layer}, "
+                                 f"but the layer choice put layer {layers[d.slot]} there")
+    scales = {layer: residual_scale(emotion_samples.layer(layer)) for layer in sorted({d.layer for d in directions})}
     return SteeringPlan(layers, why, tuple(directions), scales, tuple(plan_steering(config, directions, scales)))
 
 
@@ -606,16 +726,17 @@ def run(config: ExperimentConfig, info, store, emotion_samples, layer_analysis, 
     alphas = tuple(config.steering.alphas)
     units = sorted({item.unit for item in plan})
     unit_index = {u: i for i, u in enumerate(units)}
-    values = {(d.layer, d.name): {r.feature: np.full((len(alphas), len(units)), np.nan) for r in rows}
+    values = {(d.slot, d.name): {r.feature: np.full((len(alphas), len(units)), np.nan) for r in rows}
               for d in directions}
+    slot_of = {(d.layer, d.name): d.slot for d in directions}
     for item, sample in zip(plan, stored):
         # The alpha-0 sample of a prompt and seed is the same for every direction.
-        targets = list(values) if item.layer is None else [(item.layer, item.direction)]
+        targets = list(values) if item.layer is None else [(slot_of[(item.layer, item.direction)], item.direction)]
         for target in targets:
             for r in rows:
                 values[target][r.feature][alphas.index(item.alpha), unit_index[item.unit]] = \
                     feature_value(features[sample.key], r.feature)
-    separations = {(d.layer, d.name): d.heldout_separation for d in directions if not d.is_random}
+    separations = {(d.slot, d.name): d.heldout_separation for d in directions if not d.is_random}
     tested = steering_test(values, rows, layers, alphas, config.steering.n_random, config.thresholds.alpha,
                            separations)
     result = SteeringResult(verdict(tested), layers, planned.layer_choice, planned.scales, tuple(tested),

@@ -17,11 +17,12 @@ def section(evidence) -> list[str]:
     rows = evidence.claim_rows(steering.CLAIM)
     word = steering.causal_evidence(rows)
     head = (f"<p><b>causal evidence: {word}</b> (never changes the verdict above). "
-            "Each emotion direction (the difference of its two emotions' mean wordings) is added at its layer, "
-            "alpha times the layer's typical residual norm, while neutral prompts are generated; its slope "
-            "against alpha is ranked among the slopes of its controls, the same construction under random "
-            "relabellings of the wordings (a permutation p), and Holm-corrected across features x contrasts x "
-            "layers.</p>")
+            "Each emotion direction (the difference of its two emotions' mean wordings, over the typical such "
+            "difference across every labelling of those wordings) is added at its layer, alpha times the layer's "
+            "typical residual norm, while neutral prompts are generated; its slope against alpha is ranked among "
+            "the slopes of its controls, the same construction under random relabellings of the wordings, each "
+            "steered at the layers its own labelling would have chosen (a permutation p), and Holm-corrected "
+            "across features x contrasts x layers.</p>")
     if word == steering.NOT_RUN:
         return [head, "<p>Steering is off: set <code>enabled = true</code> in <code>[steering]</code> or pass "
                       "<code>--steer</code>.</p>"]

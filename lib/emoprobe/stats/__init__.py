@@ -115,7 +115,7 @@ from .diagnostics import cohens_d_pairs, dims_differing_share, effect_class, per
 from .layers import analyse_layer, analyse_layers
 from .metrics import compare_emotion_groups_by_layer, emotion_cka_test, emotion_mmd_test, linear_cka, median_bandwidth, mmd
 from .pairs import gap, pair_classes, similarity_matrix
-from .permutation import control_test, permutation_gap_test
+from .permutation import control_test, gaps_under_labellings, permutation_gap_test, pvalue_against_null
 from .power import power_curve, write_power_curve
 from .records import (
     DEFAULT_ALPHA,
@@ -161,6 +161,8 @@ __all__ = [
     "pair_classes",
     "gap",
     "permutation_gap_test",
+    "gaps_under_labellings",
+    "pvalue_against_null",
     "control_test",
     "bootstrap_gap_ci",
     "correct_across_layers",

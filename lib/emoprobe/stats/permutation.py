@@ -13,7 +13,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .pairs import _check_alternative, _check_count, _design_and_matrix, _Design, _pair_subset, _rng
+from .pairs import (_as_similarity, _check_alternative, _check_count, _design_and_matrix, _Design, _labels, _make_design,
+                    _pair_subset, _rng)
 from .records import (_BATCH_ELEMENTS, _TIE_RTOL, DEFAULT_N_PERMUTATIONS, PermutationResult, StatsInputError,
                       _single_threaded_blas)
 
@@ -172,6 +173,8 @@ class _PermutationEngine:
     prepare: Callable[[np.ndarray], Any]
     evaluate: Callable[[Any, Any], np.ndarray]
     pair: tuple[str, str] | None = None
+    # Unit labels [B, n_units] -> what evaluate needs: any labellings, not only the stream's.
+    payload: Callable[[np.ndarray], Any] | None = None
 
     def run(self, S: np.ndarray, *, alternative: str = "greater", scale: float | None = None) -> PermutationResult:
         return self.run_layers([S], alternative=alternative, scales=None if scale is None else [scale])[0]
@@ -213,6 +216,20 @@ def _pvalue(null: np.ndarray, observed: float, alternative: str, exact: bool, to
     else:
         p = 2.0 * min(greater, less)
     return float(min(1.0, p))
+
+
+def pvalue_against_null(result: PermutationResult, observed: float, scale: float) -> float:
+    """The p another labelling's statistic would get against ``result``'s permutation null.
+
+    The same count, ties and alternative as ``result.pvalue``; ``scale`` is
+    the largest absolute similarity of the layer's matrix (the tie
+    tolerance's scale, as in the test itself). For ``result.statistic`` it
+    gives back ``result.pvalue``.
+    """
+    if result.null_distribution is None:
+        raise StatsInputError("the permutation result kept no null distribution")
+    return _pvalue(np.asarray(result.null_distribution), float(observed), result.alternative, result.exact,
+                   _TIE_RTOL * max(scale, 1e-300))
 
 
 def _permutation_result(
@@ -274,6 +291,7 @@ def _label_engine(name: str, design: _Design, unit_labels: np.ndarray, n_classes
         batches=lambda: map(payload, labels()),
         prepare=prepare,
         evaluate=evaluate,
+        payload=payload,
         **extra,
     )
 
@@ -374,6 +392,35 @@ def _control_engine(design: _Design, n_permutations: int, rng: np.random.Generat
     )
 
 
+
+
+def gaps_under_labellings(matrices: Sequence[Any], emotions: Any, prompts: Any, labellings: Sequence[Any]) -> np.ndarray:
+    """[n_labellings, n_layers]: each layer's ``gap`` had the samples been labelled each way.
+
+    ``emotions`` and ``prompts`` are the design; each labelling gives every
+    sample an emotion of the design (the same one to every sample of a
+    wording, as the gap test's permutations do). Evaluated through the gap
+    test's own engine, in one batch per layer: the number ``gap`` and
+    :func:`permutation_gap_test` give for that labelling, at the cost of a
+    matrix product.
+    """
+    first = _as_similarity(matrices[0])
+    design = _make_design(emotions, prompts, first.shape[0])
+    engine = _gap_engine(design, 1, np.random.default_rng(0))
+    unit_of_sample, _ = design.units()
+    code = {name: k for k, name in enumerate(design.emotion_names)}
+    unit_labels = np.full((len(labellings), int(unit_of_sample.max()) + 1), -1)
+    for row, labelling in enumerate(labellings):
+        labelling = _labels(labelling, design.n, "labelling")
+        unknown = sorted(set(labelling) - set(code))
+        if unknown:
+            raise StatsInputError(f"labelling {row} names emotions the design does not have: {unknown}")
+        codes = np.array([code[e] for e in labelling])
+        unit_labels[row, unit_of_sample] = codes
+        if np.any(unit_labels[row, unit_of_sample] != codes):
+            raise StatsInputError(f"labelling {row} splits a wording between emotions")
+    load = engine.payload(unit_labels)  # type: ignore[misc]
+    return np.stack([engine.evaluate(engine.prepare(_as_similarity(S, design.n)), load) for S in matrices], axis=1)
 
 
 @_single_threaded_blas
