@@ -25,7 +25,7 @@ listen: setup
 test: setup
 	@bash scripts/install-browser.sh
 	@bash scripts/install-tools.sh
-	$(PY) -m pytest tests/
+	$(PY) -m pytest tests/ --durations=25
 
 bench: setup
 	$(PY) bench/bench_capture.py

@@ -92,11 +92,12 @@ class SteeringParams:
     enabled: bool = False
     # Neutral prompts the steered samples are generated from.
     prompts: tuple[str, ...] = ("instrumental music",)
-    # Steering strengths, in units of the layer's typical residual norm; must hold 0, a negative and a positive.
-    alphas: tuple[float, ...] = (-1.0, -0.5, 0.0, 0.5, 1.0)
+    # Steering strengths, in residual norms for a typical split of the wordings; must hold 0, a negative and
+    # a positive.
+    alphas: tuple[float, ...] = (-0.5, -0.25, 0.0, 0.25, 0.5)
     n_seeds: int = 4  # seeds per prompt, the same at every alpha and direction
-    max_layers: int = 2  # k: at most this many of the layers significant after correction
-    layers: tuple[int, ...] | None = None  # steer these layers instead (None: the significant ones)
+    max_layers: int = 2  # k: the layers with the smallest corrected p of the gap test, most significant first
+    layers: tuple[int, ...] | None = None  # steer these layers instead (None: the most significant ones)
     n_random: int = 299  # K relabelled control directions per contrast and layer (emoprobe.steering)
 
 
