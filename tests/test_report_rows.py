@@ -68,6 +68,8 @@ def test_claim_cells_carry_the_numbers_and_only_the_classes_the_filters_and_colo
                      "<td class=emoprobe-role-decisive>decisive</td>"]
     # A row that errored before recording numbers is marked, so that no filter hides it.
     assert claim_cells({}, "decisive")[0] == f"<td class={results_rows.UNRECORDED}></td>"
+    # A claim skipped on purpose (steering off) is no unrecorded error: the filters may hide it.
+    assert results_rows.UNRECORDED not in claim_cells({}, "exploratory", skipped=True)[0]
     hostile = claim_cells({"claim": '"><script>alert(1)</script>', "layer": 0}, "exploratory")
     assert "<script>" not in "".join(hostile) and hostile[0].startswith("<td class=emoprobe-claim-script-alert-1-script>")
 

@@ -54,8 +54,9 @@ def cell_values(numbers: Mapping[str, object], role: str) -> list[object]:
             "" if threshold is None else number(threshold), role]
 
 
-def claim_cells(numbers: Mapping[str, object], role: str) -> list[str]:
-    return cells_of(cell_values(numbers, role), recorded=bool(numbers))
+def claim_cells(numbers: Mapping[str, object], role: str, skipped: bool = False) -> list[str]:
+    """A skipped claim (steering off, say) recorded nothing on purpose: the filters may hide it."""
+    return cells_of(cell_values(numbers, role), recorded=bool(numbers) or skipped)
 
 
 def cells_of(values: Sequence[object], recorded: bool) -> list[str]:
