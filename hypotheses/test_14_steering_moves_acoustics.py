@@ -7,7 +7,9 @@ direction is added to the residual stream while neutral prompts are generated,
 beats the slopes of its controls, the same construction under random
 relabellings of the contrast's wordings (a permutation rank p),
 Holm-corrected across features x contrasts x layers. Its verdict line is
-"causal evidence: supported / not supported / not run" (``emoprobe.steering``);
+"causal evidence: supported / not supported / inconclusive / not run / error"
+(``emoprobe.steering``; inconclusive: supported on wordings the word-overlap
+audit flags);
 it never changes GO, PIVOT or NO-GO. Off unless ``[steering] enabled = true``
 or ``--steer``.
 """
@@ -30,7 +32,8 @@ def test_steering_moves_feature(contrast_feature, steering_result, experiment, r
     for r in rows:
         record_claim("steering", layer=r.layer, contrast=[first, second], feature=feature, slope=r.slope,
                      pvalue=r.pvalue, pvalue_holm=r.pvalue_holm, supported=r.supported, n_random=r.n_random,
-                     random_slope_median=r.random_slope_median, threshold=alpha)
+                     random_slope_median=r.random_slope_median, threshold=alpha,
+                     design_flagged=steering_result.design_warning is not None)
         attach(report.plot_dose_response(r), f"dose-response: {feature}, {first} vs {second}, layer {r.layer}")
     assert any(r.supported for r in rows), "; ".join(
         f"layer {r.layer}: slope {r.slope:.4g} per unit alpha ({'up' if r.sign > 0 else 'down'} expected) vs median "

@@ -42,6 +42,7 @@ def test_the_checked_in_experiment_can_reach_alpha_after_holm():
     ("[steering]\nlayers = \"best\"\n", "must be 'significant'"),
     ("[steering]\nn_randoms = 100\n", "did you mean 'n_random'"),
     ("[steering]\nn_seeds = 0\n", "at least 1"),
+    ("[steering]\nprompts = [\"instrumental music\", \"instrumental music\"]\n", "given twice"),
 ])
 def test_a_steering_table_that_cannot_answer_is_refused_at_start_up(tmp_path, table, message):
     with pytest.raises(ConfigError, match=message):
@@ -337,6 +338,10 @@ def test_steered_samples_are_content_addressed_and_a_rerun_generates_nothing(tmp
     for changed in (dataclasses.replace(item, layer=3), dataclasses.replace(item, direction_hash="0" * 16),
                     dataclasses.replace(item, alpha=2.0)):
         assert sample_key(changed.spec, params_for(changed)) != sample_key(item.spec, params_for(item))
+    # ... and the layer's scale: the same direction at another residual norm is other samples.
+    rescaled = steering.plan_steering(config, directions, {1: 3.0, 2: 4.5})
+    assert {sample_key(i.spec, params_for(i)) for i in rescaled if i.layer == 2}.isdisjoint(keys)
+    assert {sample_key(i.spec, params_for(i)) for i in rescaled if i.layer != 2} <= keys
     store = SampleStore(tmp_path / "cache")
     stored, report = steering.collect_steered(config, info, store, plan)
     assert report.generated == len(plan) and report.model_loaded
@@ -378,3 +383,36 @@ def test_the_launcher_passes_steering_on_to_its_shards_and_to_the_suite(tmp_path
     assert launch.suite_command(args, config)[-1] == "--steer"
     plain = launch.build_parser().parse_args(["--executor", "local", "--shards", "2", "--experiment", str(EXPERIMENT)])
     assert "--steer" not in launch.suite_command(plain, load_config(EXPERIMENT, launch.experiment_overrides(plain)))
+
+
+def test_the_causal_evidence_word():
+    """Supported only when a row passes and the audit is clean; an error is never "not run"."""
+    passed = {"supported": True, "design_flagged": False}
+    failed = {"supported": False, "design_flagged": False}
+    assert steering.causal_evidence([]) == steering.NOT_RUN
+    assert steering.causal_evidence([], ["skipped"]) == steering.NOT_RUN
+    assert steering.causal_evidence([], ["error in setup"]) == steering.ERRORED
+    assert steering.causal_evidence([passed, failed], ["passed", "error in setup"]) == steering.ERRORED
+    assert steering.causal_evidence([failed]) == steering.NOT_SUPPORTED
+    assert steering.causal_evidence([failed, passed]) == steering.SUPPORTED
+    assert steering.causal_evidence([passed, {**failed, "design_flagged": True}]) == steering.INCONCLUSIVE
+    rows = steering.steering_test(*simulated_values(np.random.default_rng(3), effect=6.0)[::2][:1],
+                                  [steering.FeatureRow("happy", "sad", f, 1) for f in ("tempo_bpm", "rms")],
+                                  (1, 2), (-1.0, 0.0, 1.0), 99, 0.05)
+    assert steering.verdict(rows) == steering.SUPPORTED
+    assert steering.verdict(rows, "word-overlap audit: ...") == steering.INCONCLUSIVE
+
+
+def test_a_steered_layer_that_is_not_captured_stops_the_run_at_start_up(tmp_path):
+    import subprocess
+    import sys
+
+    config = config_with(tmp_path, "[steering]\nenabled = true\nlayers = [99]\nn_random = 99\n")
+    with pytest.raises(ConfigError, match=r"layer\(s\) \[99\] are not captured"):
+        steering.check_steered_layers(config, (0, 1, 2, 3), "tiny")
+    steering.check_steered_layers(dataclasses.replace(config, steering=dataclasses.replace(
+        config.steering, layers=(2,))), (0, 1, 2, 3), "tiny")
+    result = subprocess.run([sys.executable, "-m", "pytest", "hypotheses/", "--model", "tiny", "--experiment",
+                             str(config.source), "--cache-dir", str(tmp_path / "cache"), "-p", "no:cacheprovider",
+                             "-q"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 4 and "are not captured for tiny" in result.stderr + result.stdout, result.stderr[-2000:]

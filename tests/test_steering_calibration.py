@@ -99,6 +99,44 @@ class SyntheticSteering:
         return slope + 0.15 * self.rng.standard_normal(slope.shape)
 
 
+class WordDriven:
+    """A model with no emotion in it whose music follows the words (the seed's alternative).
+
+    Each word has its own random direction per layer; a wording's mean
+    activation is the sum of its words'. A feature's slope along a steering
+    direction d is d's projection on the difference of its two words'
+    directions ("fast" minus "slow" for tempo, "major" minus "minor" for the
+    mode, "bright" minus "dark", "loud" minus "soft"), plus noise. Steering
+    then moves the music whenever the emotion direction holds those words,
+    that is whenever the wordings put them under one emotion.
+    """
+
+    PAIRS = {"tempo_bpm": ("fast", "slow"), "mode": ("major", "minor"), "centroid_mean_hz": ("bright", "dark"),
+             "rms": ("loud", "soft")}
+
+    def __init__(self, rng: np.random.Generator, wordings: dict[str, list[str]]):
+        from emoprobe.lexical import tokens
+
+        self.rng = rng
+        texts = [w for e in ("happy", "sad") for w in wordings[e][:N_WORDINGS]]
+        self.emotions = np.repeat(["happy", "sad"], N_WORDINGS * N_SEEDS)
+        self.prompt_ids = np.array([f"{e}/{w}" for e in ("happy", "sad") for w in range(N_WORDINGS)
+                                    for _ in range(N_SEEDS)])
+        vocabulary = sorted({t for w in texts for t in tokens(w)} | {t for pair in self.PAIRS.values() for t in pair})
+        self.X, self.words = {}, {}
+        for layer in range(N_LAYERS):
+            V = {t: rng.standard_normal(DIM) / math.sqrt(DIM) for t in vocabulary}
+            means = np.stack([2.0 * sum(V[t] for t in tokens(w)) / math.sqrt(len(tokens(w))) for w in texts])
+            self.X[layer] = np.repeat(means, N_SEEDS, axis=0) + 0.3 * rng.standard_normal((len(self.emotions), DIM))
+            self.words[layer] = V
+
+    def slopes(self, layer: int, directions: np.ndarray) -> np.ndarray:
+        V = self.words[layer]
+        g = np.stack([V[a] - V[b] for a, b in (self.PAIRS[f] for f in FEATURES)])
+        slope = 3.0 * g @ directions.T
+        return slope + 0.15 * self.rng.standard_normal(slope.shape)
+
+
 class _Samples:
     """The steering code's view of a synthetic dataset (a SampleSet's conditions, prompt ids and layers)."""
 
@@ -109,9 +147,11 @@ class _Samples:
         return self.data.X[layer]
 
 
-def one_draw(config, rng: np.random.Generator, planted: float, controls: str, select: bool) -> tuple[bool, bool]:
-    """(any row supported, a planted-layer row supported) for one synthetic dataset."""
-    data = SyntheticSteering(rng, planted)
+def one_draw(config, rng: np.random.Generator, planted: float, controls: str, select: bool,
+             wordings: dict | None = None) -> tuple[bool, bool]:
+    """(any row supported, a planted-layer row supported) for one synthetic dataset
+    (of ``WordDriven`` on ``wordings`` when given)."""
+    data = SyntheticSteering(rng, planted) if wordings is None else WordDriven(rng, wordings)
     layers = tuple(range(N_LAYERS))
     analysis = None
     if select:
@@ -193,6 +233,28 @@ def test_layers_chosen_by_significance_hold_alpha_only_when_each_control_repeats
           f"upper 95% bound {upper_bound(hits, n):.3f}")
     above_alpha = scipy_stats.binomtest(hits, n, config.thresholds.alpha, alternative="greater").pvalue
     assert (above_alpha > 0.01) if holds else (above_alpha < 1e-3), hits
+
+
+@pytest.mark.slow
+def test_a_model_that_only_follows_words_is_supported_only_where_the_audit_flags_the_wordings(config):
+    """Relabelled controls cannot tell words from emotion when the wordings confine words to an
+    emotion: there the claim must say inconclusive (the audit flags them); on the crossed
+    wordings of the shipped design it holds alpha."""
+    from emoprobe import design
+    from emoprobe.config import load_config as load
+
+    confined = load(REPO / "tests" / "data" / "steering_confined_wordings.toml", Overrides(cache_dir=str(config.cache_dir)))
+    assert design.audit(confined.emotions, confined.thresholds).warning() is not None
+    assert design.audit(config.emotions, config.thresholds).warning() is None
+    n = 500
+    flagged, _ = rate(config, n, seed=41, planted=0.0, controls="relabelled", select=True,
+                      wordings=dict(confined.emotions))
+    crossed, _ = rate(config, n, seed=42, planted=0.0, controls="relabelled", select=True,
+                      wordings=dict(config.emotions))
+    print(f"\nword-driven model, no emotion: supported in {flagged}/{n} on the confined wordings (the claim says "
+          f"inconclusive there), {crossed}/{n} on the crossed ones (upper 95% bound {upper_bound(crossed, n):.3f})")
+    assert scipy_stats.binomtest(flagged, n, config.thresholds.alpha, alternative="greater").pvalue < 1e-6, flagged
+    assert scipy_stats.binomtest(crossed, n, config.thresholds.alpha, alternative="greater").pvalue > 0.01, crossed
 
 
 @pytest.mark.parametrize("controls", ["orthogonalised", "isotropic"])

@@ -412,6 +412,9 @@ def check_steering(config: ExperimentConfig) -> None:
                           "positive one (the slope is paired over seeds across them)")
     if not s.prompts or not all(isinstance(p, str) and p.strip() for p in s.prompts):
         raise ConfigError("steering.prompts: give at least one neutral prompt")
+    if len({p.strip() for p in s.prompts}) != len(s.prompts):
+        raise ConfigError(f"steering.prompts = {list(s.prompts)}: a prompt given twice is the same samples twice "
+                          "(the same seeds and keys), not two units of the slope")
     if s.layers is not None and (not s.layers or min(s.layers) < 0):
         raise ConfigError(f"steering.layers = {list(s.layers)}: give 'significant' or non-negative layer indices")
     if not s.enabled:

@@ -202,10 +202,10 @@ def plot_dose_response(row) -> bytes:
     mean = np.array(dose.mean)
     fig, ax = plt.subplots(figsize=(4.8, 3.2))
     ax.fill_between(alphas, dose.band_low, dose.band_high, color="#bbbbbb", alpha=0.6,
-                    label=f"{row.n_random} relabelled controls (95%)")
+                    label=f"{row.n_random} relabelled controls, each at its own chosen layer (95%)")
     ax.errorbar(alphas, mean, yerr=[mean - np.array(dose.low), np.array(dose.high) - mean], fmt="o-", ms=4,
                 capsize=2, color="#1a7f37", label=f"{row.first} - {row.second} direction (95% CI)")
-    ax.set_xlabel(f"alpha (x typical residual norm), layer {row.layer}")
+    ax.set_xlabel(f"alpha (x typical pooled residual norm), direction at layer {row.layer}")
     ax.set_ylabel("share in major" if row.feature == "mode" else FEATURE_UNITS.get(row.feature, row.feature))
     ax.set_title(f"{row.feature}: Holm p = {row.pvalue_holm:.3g}", fontsize=10)
     ax.legend(fontsize=7)

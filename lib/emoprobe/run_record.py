@@ -122,7 +122,8 @@ def model_record(decision: Decision, claim_rows: ClaimRows, *, model_name: str, 
         "provenance": facts,
         "sample_keys": list(keys),
         **({"listening": listening} if with_listening else {}),
-        "causal_evidence": steering.causal_evidence(claim_rows(steering.CLAIM)),
+        "causal_evidence": steering.causal_evidence(claim_rows(steering.CLAIM), [
+            outcome for nodeid, outcome in tests.items() if steering.HYPOTHESIS in nodeid]),
         "replication": replicated,
     }
 

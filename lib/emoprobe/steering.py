@@ -83,8 +83,12 @@ from .capture import LayerHooks
 from .config import ExperimentConfig, SampleSpec, derive_seed
 
 SUPPORTED, NOT_SUPPORTED, NOT_RUN = "supported", "not supported", "not run"
+# Supported, but on wordings the word-overlap audit flags: a word-matching model can move the music too.
+INCONCLUSIVE = "inconclusive"
+ERRORED = "error"  # the claim was on and did not finish: never reported as "not run"
 STUDY = "steer"
 CLAIM = "steering"  # the claim rows' name in the record
+HYPOTHESIS = "test_14_steering_moves_acoustics.py"  # its tests' file
 
 
 # -- what is tested -------------------------------------------------------------------
@@ -136,6 +140,11 @@ class Direction:
     @property
     def hash(self) -> str:
         return direction_hash(self.vector)
+
+    def steered_hash(self, scale: float) -> str:
+        """The hash a steered sample's key holds: of the vector added per unit alpha (scale x direction),
+        so a new scale (other samples, other emotions in the study) is new samples."""
+        return direction_hash(scale * self.vector)
 
     @property
     def is_random(self) -> bool:
@@ -304,6 +313,18 @@ def _ranked(layers: Sequence[int], corrected: np.ndarray, k: int) -> tuple[int, 
     return tuple(int(layers[i]) for i in order[:k])
 
 
+def check_steered_layers(config: ExperimentConfig, analysed: Sequence[int], model: str) -> None:
+    """ConfigError at start-up when [steering] layers names a layer the run does not capture:
+    a direction is estimated from that layer's stored activations."""
+    from .config import ConfigError
+
+    s = config.steering
+    missing = [layer for layer in (s.layers or ()) if layer not in analysed]
+    if s.enabled and missing:
+        raise ConfigError(f"steering.layers = {list(s.layers)}: layer(s) {missing} are not captured for {model} "
+                          f"(captured: {list(analysed)}); a direction is estimated from its layer's activations")
+
+
 def choose_layers(config: ExperimentConfig, layer_analysis, analysed: Sequence[int]) -> tuple[tuple[int, ...], str]:
     """The layers to steer, most significant first, and why: the config's, or the ``max_layers``
     with the smallest corrected p of the gap test (the significant ones, when there are any;
@@ -444,7 +465,7 @@ def plan_steering(config: ExperimentConfig, directions: Sequence[Direction], sca
             for i, prompt, r, seed in units:
                 condition = f"L{d.layer}/{d.name}/{alpha:g}"
                 plan.append(SteeredSample(SampleSpec(STUDY, condition, prompt, f"steer/{i}", r, seed),
-                                          d.layer, d.name, d.hash, float(alpha), vector))
+                                          d.layer, d.name, d.steered_hash(scales[d.layer]), float(alpha), vector))
     return plan
 
 
@@ -550,13 +571,14 @@ class SteeringRow:
 
 @dataclass(frozen=True)
 class SteeringResult:
-    verdict: str  # SUPPORTED or NOT_SUPPORTED
+    verdict: str  # SUPPORTED, NOT_SUPPORTED or INCONCLUSIVE
     layers: tuple[int, ...]
     layer_choice: str
     scales: dict[int, float]
     rows: tuple[SteeringRow, ...]
     n_extra_samples: int
     alphas: tuple[float, ...]
+    design_warning: str | None = None  # the word-overlap audit's line, when it flags the wordings
 
     def row(self, first: str, second: str, feature: str, layer: int) -> SteeringRow:
         return next(r for r in self.rows if (r.first, r.second, r.feature, r.layer) == (first, second, feature, layer))
@@ -604,15 +626,26 @@ def steering_test(values: Mapping[tuple[int, str], np.ndarray], rows: Sequence[F
     return [SteeringRow(**r, pvalue_holm=float(p), supported=bool(p < alpha)) for r, p in zip(out, holm)]
 
 
-def verdict(rows: Sequence[SteeringRow]) -> str:
-    return SUPPORTED if any(r.supported for r in rows) else NOT_SUPPORTED
+def verdict(rows: Sequence[SteeringRow], design_warning: str | None = None) -> str:
+    """Supported when any row passes Holm, in its expected direction; inconclusive instead when the
+    word-overlap audit flags the wordings (``design.audit``): there a model whose music follows
+    the words, with no emotion in it, is supported far more often than alpha (bench/RESULTS.md)."""
+    if not any(r.supported for r in rows):
+        return NOT_SUPPORTED
+    return INCONCLUSIVE if design_warning else SUPPORTED
 
 
-def causal_evidence(claim_rows: Sequence[Mapping]) -> str:
-    """The causal-evidence line's word from the steering claim's recorded rows (none: not run)."""
+def causal_evidence(claim_rows: Sequence[Mapping], outcomes: Sequence[str] = ()) -> str:
+    """The causal-evidence line's word from the steering claim's recorded rows and its tests' outcomes
+    ("passed", "failed", "skipped", "error in setup", ...): none recorded and none errored is "not run"."""
+    if any(o.startswith("error") for o in outcomes):
+        return ERRORED
     if not claim_rows:
         return NOT_RUN
-    return SUPPORTED if any(r.get("supported") for r in claim_rows) else NOT_SUPPORTED
+    supported = [r for r in claim_rows if r.get("supported")]
+    if not supported:
+        return NOT_SUPPORTED
+    return INCONCLUSIVE if any(r.get("design_flagged") for r in claim_rows) else SUPPORTED
 
 
 # -- the whole run --------------------------------------------------------------------
@@ -739,8 +772,11 @@ def run(config: ExperimentConfig, info, store, emotion_samples, layer_analysis, 
     separations = {(d.slot, d.name): d.heldout_separation for d in directions if not d.is_random}
     tested = steering_test(values, rows, layers, alphas, config.steering.n_random, config.thresholds.alpha,
                            separations)
-    result = SteeringResult(verdict(tested), layers, planned.layer_choice, planned.scales, tuple(tested),
-                            len(unique), alphas)
+    from . import design
+
+    warning = design.audit(config.emotions, config.thresholds).warning()
+    result = SteeringResult(verdict(tested, warning), layers, planned.layer_choice, planned.scales, tuple(tested),
+                            len(unique), alphas, warning)
     return result, plan, stored
 
 

@@ -15,7 +15,8 @@ from .store import SampleStore
 def section(evidence) -> list[str]:
     """The "Causal evidence" section for one model (``evidence`` is its ``evidence.Evidence``)."""
     rows = evidence.claim_rows(steering.CLAIM)
-    word = steering.causal_evidence(rows)
+    # On, yet nothing recorded: the claim errored (its rows say why), which is not "not run".
+    word = steering.causal_evidence(rows, ["error"] if evidence.experiment.steering.enabled and not rows else [])
     head = (f"<p><b>causal evidence: {word}</b> (never changes the verdict above). "
             "Each emotion direction (the difference of its two emotions' mean wordings, over the typical such "
             "difference across every labelling of those wordings) is added at its layer, alpha times the layer's "
@@ -26,19 +27,26 @@ def section(evidence) -> list[str]:
     if word == steering.NOT_RUN:
         return [head, "<p>Steering is off: set <code>enabled = true</code> in <code>[steering]</code> or pass "
                       "<code>--steer</code>.</p>"]
+    if word == steering.ERRORED:
+        return [head, "<p>Steering was on but the claim did not finish: its rows in the results table say why.</p>"]
     experiment, model = evidence.experiment, evidence.model
     emotion = evidence._load_samples()["emotion"]
     layer_analysis = analysis.emotion_layers(emotion, evidence.layers, experiment)
     result, plan, stored = steering.run(experiment, model, SampleStore(experiment.cache_dir), emotion, layer_analysis,
                                         evidence.layers, generate_missing=False)
     alpha = experiment.thresholds.alpha
+    if result.design_warning:
+        head += (f"<p><b>{html.escape(result.design_warning)}.</b> On such wordings a model whose music follows "
+                 "the words, with no emotion in it, is supported far more often than alpha, so a supported row "
+                 "here is inconclusive.</p>")
     parts = [head, f"<p>Layers steered: {', '.join(map(str, result.layers))} ({html.escape(result.layer_choice)}); "
                    f"{result.rows[0].n_random} controls per contrast and layer; alphas {list(result.alphas)}; "
                    f"{result.n_extra_samples} steered samples.</p>",
              report.table(["layer", "contrast", "feature", "expected", "slope", "95% CI", "median control slope",
                            "rank p", "Holm p", "supported", "held-out separation"],
                           [[r.layer, f"{r.first} vs {r.second}", r.feature, "up" if r.sign > 0 else "down", r.slope,
-                            f"{r.slope_ci[0]:.4g} to {r.slope_ci[1]:.4g}", r.random_slope_median, r.pvalue,
+                            f"{r.slope_ci[0]:.4g} to {r.slope_ci[1]:.4g}" if r.n_units > 1 else
+                            "- (one prompt x seed)", r.random_slope_median, r.pvalue,
                             r.pvalue_holm, "yes" if r.pvalue_holm < alpha else "no", r.heldout_separation]
                            for r in result.rows], "emoprobe-steering")]
     for r in result.rows:
@@ -48,11 +56,11 @@ def section(evidence) -> list[str]:
 
 
 def _players(result, plan, stored) -> str:
-    """-alpha, 0 and +alpha of one seed along the first contrast's direction at the first layer."""
+    """The most negative alpha, 0 and the most positive of one seed along the first contrast's
+    direction at the first layer."""
     first = result.rows[0]
-    top = max(abs(a) for a in result.alphas)
     unit = plan[0].unit
-    wanted = {-top: None, 0.0: None, top: None}
+    wanted = {min(result.alphas): None, 0.0: None, max(result.alphas): None}
     for item, sample in zip(plan, stored):
         if item.unit != unit or item.alpha not in wanted:
             continue
