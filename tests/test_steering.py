@@ -416,3 +416,30 @@ def test_a_steered_layer_that_is_not_captured_stops_the_run_at_start_up(tmp_path
                              str(config.source), "--cache-dir", str(tmp_path / "cache"), "-p", "no:cacheprovider",
                              "-q"], cwd=REPO, capture_output=True, text=True, timeout=600)
     assert result.returncode == 4 and "are not captured for tiny" in result.stderr + result.stdout, result.stderr[-2000:]
+
+
+def test_the_audit_reads_the_wordings_the_run_generated(tmp_path):
+    """Two wordings per emotion out of four listed: the generated ones confine words, the full lists do not."""
+    from types import SimpleNamespace
+
+    from emoprobe import design
+
+    config = config_with(tmp_path, "[steering]\n")
+    emotions = {"happy": ("fast bright song", "fast bright tune", "slow dark melody", "slow dark track"),
+                "sad": ("slow dark song", "slow dark tune", "fast bright melody", "fast bright track")}
+    config = dataclasses.replace(config, emotions=emotions)
+    samples = SimpleNamespace(samples=[SimpleNamespace(spec=SimpleNamespace(prompt=w, condition=e))
+                                       for e, wordings in emotions.items() for w in wordings[:2] for _ in range(3)])
+    used = steering.generated_wordings(config, samples)
+    assert used == {"happy": emotions["happy"][:2], "sad": emotions["sad"][:2]}
+    assert design.audit(used, config.thresholds).warning() is not None
+
+
+def test_the_launcher_refuses_an_uncaptured_steered_layer_before_the_emotion_study(tmp_path, capsys):
+    from emoprobe import launch
+
+    config = config_with(tmp_path, "[steering]\nenabled = true\nlayers = [99]\nn_random = 99\n")
+    status = launch.main(["--executor", "local", "--shards", "1", "--model", "tiny", "--experiment",
+                          str(config.source), "--cache-dir", str(tmp_path / "cache"), "--no-progress"])
+    assert status == 2 and "are not captured for tiny" in capsys.readouterr().err
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("*.npz"))

@@ -271,5 +271,5 @@ def test_a_planted_emotion_is_found(config):
     print(f"\nplanted at layer 1, relabelled controls, chosen layer: power {hits}/{n}")
     # A labelling that separates the wordings is pushed harder than a random one (the label-free
     # divisor), so the emotion direction outranks the relabellings that share most of its wordings;
-    # under unit vectors the power was 0.56 (bench/RESULTS.md).
+    # under unit vectors the power was 0.48 (bench/RESULTS.md).
     assert hits / n >= 0.9, hits

@@ -28,12 +28,13 @@ class Evidence:
     ``claims``: this model's recorded claim rows; ``history``: its history lines
     (this run's included); ``replication``: its record's replication (or None);
     ``listening``: gives the scored listening check and, if none, why (``listen.result_for_run``);
-    called only when the experiment names listening records.
+    called only when the experiment names listening records; ``causal_evidence``: the record's
+    steering word, which the steering section shows rather than working it out again.
     """
 
     def __init__(self, experiment: ExperimentConfig, model: ModelInfo, layers: Sequence[int],
                  claims: Sequence[Mapping], history: Sequence[Mapping], replication: Mapping | None,
-                 listening: Callable[[], tuple]):
+                 listening: Callable[[], tuple], causal_evidence: str | None = None):
         self.experiment = experiment
         self.model = model
         self.layers = layers
@@ -41,6 +42,7 @@ class Evidence:
         self.history = list(history)
         self.replication = replication
         self.listening = listening
+        self.causal_evidence = causal_evidence  # the record's word (steering), when the record has one
 
     def claim_rows(self, claim: str) -> list[Mapping]:
         return [c for c in self.claims if c["claim"] == claim]

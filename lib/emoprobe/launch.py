@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .config import DEFAULT_CONFIG_PATH, REPO_ROOT, ConfigError, ExperimentConfig, Overrides, load_config
-from .models import ModelInfo, ModelNotFoundError, describe_model
+from .models import ModelInfo, ModelNotFoundError, check_layers, describe_model
 from .shard import ShardError, generate_shard, missing_samples, parse_shard, planned_shard
 from . import steering
 from .store import EnsureReport, SampleStore
@@ -300,6 +300,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ShardError(f"--shards must be at least 1, got {args.shards}")
         config = load_config(args.experiment, experiment_overrides(args))
         infos = [describe_model(name) for name in config.models]
+        for info in infos:  # before the emotion study, not when its steering shards start
+            steering.check_steered_layers(config, check_layers(config.capture.layers, info), info.name)
         settings = cluster_settings(args)
     except (ConfigError, ModelNotFoundError, ShardError) as err:
         print(f"emoprobe.launch: {err}", file=sys.stderr)

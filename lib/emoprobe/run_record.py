@@ -101,8 +101,9 @@ def replication_of(decision: Decision, experiment: ExperimentConfig, model_name:
 def model_record(decision: Decision, claim_rows: ClaimRows, *, model_name: str, claims: Sequence[Mapping],
                  tests: Mapping[str, str], facts: Mapping, keys: Sequence[str], partial_reason: str | None,
                  interrupted: bool, replicated: Mapping | None, listening: Mapping | None = None,
-                 with_listening: bool = False) -> dict:
-    """One model's entry of ``decision.json`` (``exports.decision_schema`` describes it)."""
+                 with_listening: bool = False, errored: Sequence[str] = ()) -> dict:
+    """One model's entry of ``decision.json`` (``exports.decision_schema`` describes it);
+    ``errored``: the tests that raised in their body (an exception, not a failed claim)."""
     best = [r for r in claim_rows("permutation") if r["layer"] == decision.best_layer]
     any_layer = claim_rows("any_layer")
     return {
@@ -123,7 +124,8 @@ def model_record(decision: Decision, claim_rows: ClaimRows, *, model_name: str, 
         "sample_keys": list(keys),
         **({"listening": listening} if with_listening else {}),
         "causal_evidence": steering.causal_evidence(claim_rows(steering.CLAIM), [
-            outcome for nodeid, outcome in tests.items() if steering.HYPOTHESIS in nodeid]),
+            "error in call" if nodeid in errored else outcome
+            for nodeid, outcome in tests.items() if steering.HYPOTHESIS in nodeid]),
         "replication": replicated,
     }
 

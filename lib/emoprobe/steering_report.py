@@ -14,9 +14,8 @@ from .store import SampleStore
 
 def section(evidence) -> list[str]:
     """The "Causal evidence" section for one model (``evidence`` is its ``evidence.Evidence``)."""
-    rows = evidence.claim_rows(steering.CLAIM)
-    # On, yet nothing recorded: the claim errored (its rows say why), which is not "not run".
-    word = steering.causal_evidence(rows, ["error"] if evidence.experiment.steering.enabled and not rows else [])
+    # The record's word (it saw the claim's outcomes); worked out from the rows only without one.
+    word = evidence.causal_evidence or steering.causal_evidence(evidence.claim_rows(steering.CLAIM))
     head = (f"<p><b>causal evidence: {word}</b> (never changes the verdict above). "
             "Each emotion direction (the difference of its two emotions' mean wordings, over the typical such "
             "difference across every labelling of those wordings) is added at its layer, alpha times the layer's "
@@ -25,8 +24,8 @@ def section(evidence) -> list[str]:
             "steered at the layers its own labelling would have chosen (a permutation p), and Holm-corrected "
             "across features x contrasts x layers.</p>")
     if word == steering.NOT_RUN:
-        return [head, "<p>Steering is off: set <code>enabled = true</code> in <code>[steering]</code> or pass "
-                      "<code>--steer</code>.</p>"]
+        return [head, "<p>Not run: steering is off (set <code>enabled = true</code> in <code>[steering]</code> or "
+                      "pass <code>--steer</code>), or this run did not select its claim.</p>"]
     if word == steering.ERRORED:
         return [head, "<p>Steering was on but the claim did not finish: its rows in the results table say why.</p>"]
     experiment, model = evidence.experiment, evidence.model
