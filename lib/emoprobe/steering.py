@@ -634,9 +634,14 @@ def verdict(rows: Sequence[SteeringRow], design_warning: str | None = None) -> s
     """Supported when any row passes Holm, in its expected direction; inconclusive instead when the
     word-overlap audit flags the wordings (``design.audit``): there a model whose music follows
     the words, with no emotion in it, is supported far more often than alpha (bench/RESULTS.md)."""
-    if not any(r.supported for r in rows):
+    return _evidence_word(any(r.supported for r in rows), bool(design_warning))
+
+
+def _evidence_word(any_supported: bool, design_flagged: bool) -> str:
+    """The one rule behind ``verdict`` (on a result) and ``causal_evidence`` (on recorded rows)."""
+    if not any_supported:
         return NOT_SUPPORTED
-    return INCONCLUSIVE if design_warning else SUPPORTED
+    return INCONCLUSIVE if design_flagged else SUPPORTED
 
 
 def causal_evidence(claim_rows: Sequence[Mapping], outcomes: Sequence[str] = ()) -> str:
@@ -646,10 +651,8 @@ def causal_evidence(claim_rows: Sequence[Mapping], outcomes: Sequence[str] = ())
         return ERRORED
     if not claim_rows:
         return NOT_RUN
-    supported = [r for r in claim_rows if r.get("supported")]
-    if not supported:
-        return NOT_SUPPORTED
-    return INCONCLUSIVE if any(r.get("design_flagged") for r in claim_rows) else SUPPORTED
+    return _evidence_word(any(r.get("supported") for r in claim_rows),
+                          any(r.get("design_flagged") for r in claim_rows))
 
 
 # -- the whole run --------------------------------------------------------------------
