@@ -215,3 +215,19 @@ def test_cache_dir_that_is_a_file_or_not_writable_stops_at_start_up(tmp_path):
         out = result.stdout + result.stderr
         assert result.returncode == 4, out[-3000:]
         assert message in out and str(cache) in out and "Traceback" not in out
+
+
+def test_the_audit_reads_the_wordings_the_plan_generates():
+    """With fewer samples than wordings the plan uses the first n of each list; the audit must read those.
+    On the shipped design the full lists pass it, and the first four of each do not."""
+    import dataclasses
+
+    from emoprobe import design
+    from emoprobe.config import planned_wordings
+
+    config = load_config(None)
+    assert planned_wordings(config) == {e: tuple(w) for e, w in config.emotions.items()}
+    four = dataclasses.replace(config, n_per_emotion=4)
+    assert planned_wordings(four) == {e: tuple(w[:4]) for e, w in config.emotions.items()}
+    assert design.audit(planned_wordings(config), config.thresholds).warning() is None
+    assert design.audit(planned_wordings(four), config.thresholds).warning() is not None

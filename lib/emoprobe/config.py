@@ -463,6 +463,15 @@ def derive_seed(base_seed: int, *parts: object) -> int:
     return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16) & 0x7FFFFFFF
 
 
+def planned_wordings(config: ExperimentConfig) -> dict[str, tuple[str, ...]]:
+    """Each emotion's wordings the plan generates: the first ``n_per_emotion`` of its list when that
+    is fewer than listed. What the word-overlap audit must read, not every wording listed."""
+    used: dict[str, dict[str, None]] = {}
+    for spec in plan_samples(config, include_extremes=False):
+        used.setdefault(spec.condition, {})[spec.prompt] = None
+    return {emotion: tuple(prompts) for emotion, prompts in used.items()}
+
+
 def plan_samples(config: ExperimentConfig, include_extremes: bool = True) -> list[SampleSpec]:
     """The samples the configuration asks for, in a fixed order.
 

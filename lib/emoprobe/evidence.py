@@ -130,10 +130,11 @@ class Evidence:
 
     def _audit(self) -> list[str]:
         from . import design
+        from .config import planned_wordings
         from .lexical import word_audit
 
         max_share = self.experiment.thresholds.max_word_same_emotion_share
-        audit = design.audit(self.experiment.emotions, self.experiment.thresholds)
+        audit = design.audit(planned_wordings(self.experiment), self.experiment.thresholds)
         flagged = {w for words in audit.confined.values() for w in words} | \
             {w for words in audit.concentrated.values() for w, _ in words}
 
@@ -146,7 +147,7 @@ class Evidence:
 
         rows = [[r.word, ", ".join(r.emotions), r.n_wordings,
                  "" if r.same_emotion_share is None else f"{r.same_emotion_share:.2f}", status(r)]
-                for r in word_audit(self.experiment.emotions)]
+                for r in word_audit(planned_wordings(self.experiment))]
         warning = audit.warning()
         note = f"<p><b>{html.escape(warning)}</b></p>" if warning else (
             "<p>No word other than an emotion's own name is confined to one emotion, none has more than "

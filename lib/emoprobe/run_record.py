@@ -27,6 +27,8 @@ ClaimRows = Callable[[str], list]  # claim name -> this model's recorded rows of
 def decide_model(experiment: ExperimentConfig, claim_rows: ClaimRows, family: Family, partial: bool,
                  listening: Callable[[], tuple]) -> Decision:
     """The go/no-go rule (``decision.decide``) on one model's claim numbers, then its listening check."""
+    from .config import planned_wordings
+
     thresholds = experiment.thresholds
     sizes = claim_rows("sample_size")
     acoustic = claim_rows("acoustic")
@@ -40,7 +42,7 @@ def decide_model(experiment: ExperimentConfig, claim_rows: ClaimRows, family: Fa
         acoustic_worst_agreement=worst["agreement"] if worst else None,
         acoustic_worst_contrast=f"{' vs '.join(worst['contrast'])}, {worst['feature']}" if worst else None,
         family=family,
-        words_confined=design.audit(experiment.emotions, thresholds).warning(),
+        words_confined=design.audit(planned_wordings(experiment), thresholds).warning(),
     )
     decision = decide(outcome, alpha=thresholds.alpha, min_gap=thresholds.min_gap,
                       min_n=thresholds.min_n_per_emotion, acoustic_threshold=thresholds.acoustic_agreement,
