@@ -420,19 +420,17 @@ def test_a_steered_layer_that_is_not_captured_stops_the_run_at_start_up(tmp_path
 
 def test_the_audit_reads_the_wordings_the_run_generated(tmp_path):
     """Two wordings per emotion out of four listed: the generated ones confine words, the full lists do not."""
-    from types import SimpleNamespace
-
     from emoprobe import design
+    from emoprobe.config import planned_wordings
 
     config = config_with(tmp_path, "[steering]\n")
     emotions = {"happy": ("fast bright song", "fast bright tune", "slow dark melody", "slow dark track"),
                 "sad": ("slow dark song", "slow dark tune", "fast bright melody", "fast bright track")}
-    config = dataclasses.replace(config, emotions=emotions)
-    samples = SimpleNamespace(samples=[SimpleNamespace(spec=SimpleNamespace(prompt=w, condition=e))
-                                       for e, wordings in emotions.items() for w in wordings[:2] for _ in range(3)])
-    used = steering.generated_wordings(config, samples)
+    config = dataclasses.replace(config, emotions=emotions, n_per_emotion=2)
+    used = planned_wordings(config)
     assert used == {"happy": emotions["happy"][:2], "sad": emotions["sad"][:2]}
     assert design.audit(used, config.thresholds).warning() is not None
+    assert design.audit(emotions, config.thresholds).warning() is None
 
 
 def test_the_launcher_refuses_an_uncaptured_steered_layer_before_the_emotion_study(tmp_path, capsys):

@@ -14,6 +14,7 @@ import html
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 from . import analysis, listen, report
+from .config import planned_wordings
 
 if TYPE_CHECKING:
     from .config import ExperimentConfig
@@ -130,7 +131,6 @@ class Evidence:
 
     def _audit(self) -> list[str]:
         from . import design
-        from .config import planned_wordings
         from .lexical import word_audit
 
         max_share = self.experiment.thresholds.max_word_same_emotion_share

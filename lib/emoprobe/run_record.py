@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 from . import design, exports, listen, provenance, replication, report, steering
+from .config import planned_wordings
 from .decision import Decision, Family, LayerOutcome, Outcome, decide
 
 if TYPE_CHECKING:
@@ -27,8 +28,6 @@ ClaimRows = Callable[[str], list]  # claim name -> this model's recorded rows of
 def decide_model(experiment: ExperimentConfig, claim_rows: ClaimRows, family: Family, partial: bool,
                  listening: Callable[[], tuple]) -> Decision:
     """The go/no-go rule (``decision.decide``) on one model's claim numbers, then its listening check."""
-    from .config import planned_wordings
-
     thresholds = experiment.thresholds
     sizes = claim_rows("sample_size")
     acoustic = claim_rows("acoustic")

@@ -83,7 +83,7 @@ from typing import Mapping, Sequence, TextIO
 import numpy as np
 
 from .capture import LayerHooks
-from .config import ExperimentConfig, SampleSpec, derive_seed
+from .config import ExperimentConfig, SampleSpec, derive_seed, planned_wordings
 
 SUPPORTED, NOT_SUPPORTED, NOT_RUN = "supported", "not supported", "not run"
 # Supported, but on wordings the word-overlap audit flags: a word-matching model can move the music too.
@@ -781,18 +781,10 @@ def run(config: ExperimentConfig, info, store, emotion_samples, layer_analysis, 
                            separations)
     from . import design
 
-    warning = design.audit(generated_wordings(config, emotion_samples), config.thresholds).warning()
+    warning = design.audit(planned_wordings(config), config.thresholds).warning()
     result = SteeringResult(verdict(tested, warning), layers, planned.layer_choice, planned.scales, tuple(tested),
                             len(unique), alphas, warning)
     return result, plan, stored
-
-
-def generated_wordings(config: ExperimentConfig, emotion_samples) -> dict[str, tuple[str, ...]]:
-    """Each emotion's wordings as this run generated them (the first n_per_emotion of each list,
-    when fewer than listed): what the word-overlap audit must read, not every wording listed."""
-    used = {e: tuple(dict.fromkeys(s.spec.prompt for s in emotion_samples.samples if s.spec.condition == e))
-            for e in config.emotions}
-    return {e: w for e, w in used.items() if w}
 
 
 def n_extra_samples(config: ExperimentConfig, n_layers: int | None = None) -> int:
