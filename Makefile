@@ -22,10 +22,14 @@ listen: setup
 	@for m in $(MODEL); do $(PY) -m emoprobe.listen build --model "$$m" || exit 1; done
 
 # The suite's own engineering tests (what CI runs).
+# Two workers, each test file on one of them (its module fixtures run once):
+# most heavy tests wait on a subprocess's single-threaded Python, so two files
+# side by side fit a 2-core box. TEST_WORKERS=0 runs them in one process.
+TEST_WORKERS ?= 2
 test: setup
 	@bash scripts/install-browser.sh
 	@bash scripts/install-tools.sh
-	$(PY) -m pytest tests/ --durations=25
+	$(PY) -m pytest tests/ -n $(TEST_WORKERS) --dist loadfile --durations=25
 
 bench: setup
 	$(PY) bench/bench_capture.py
