@@ -34,6 +34,7 @@ import soundfile as sf
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 from emoprobe import acoustics as ac  # noqa: E402
 from emoprobe.tonality import PITCH_CLASSES, PROFILES  # noqa: E402
+from emoprobe.store import SampleStore  # noqa: E402
 
 KK_MAJOR, KK_MINOR = (np.array(p) for p in PROFILES["krumhansl"])
 
@@ -152,7 +153,10 @@ def timing(n_jobs: int) -> dict[str, float]:
         for rnd in range(2):
             for label, mod in (("now", ac), ("before", before)):
                 t0 = time.perf_counter()
-                mod.load_or_extract_many(paths, Path(tmp) / f"cache_{label}_{rnd}", ba.SR, n_jobs=n_jobs)
+                cache = Path(tmp) / f"cache_{label}_{rnd}"
+                # Today's extractor keeps features in the sample store; b97a85e's took a folder.
+                kept = SampleStore(cache) if mod is ac else cache
+                mod.load_or_extract_many(paths, kept, ba.SR, n_jobs=n_jobs)
                 times[label].append(time.perf_counter() - t0)
     return {k: min(v) for k, v in times.items()}
 

@@ -53,7 +53,7 @@ def one_case(per_emotion: int, n_layers: int, dims: int, permutations: int = N_P
         sample = synthetic_activations(rng, planted_gap=0.01 if layer == 1 else 0.0, dim=dims,
                                        n_prompts_per_emotion=WORDINGS, n_seeds_per_prompt=per_emotion // WORDINGS)
         activations[layer] = sample.X.astype(np.float16)
-    input_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # KiB -> GB (approximately)
+    input_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9  # KiB -> GB
     start = time.perf_counter()
     # As analysis.memoised runs it: one BLAS thread per process.
     result = single_threaded_blas(stats.analyse_layers)(
@@ -62,7 +62,7 @@ def one_case(per_emotion: int, n_layers: int, dims: int, permutations: int = N_P
     seconds = time.perf_counter() - start
     return {"per_emotion": per_emotion, "N": len(sample.emotions), "layers": n_layers, "dims": dims,
             "permutations": permutations, "controls": controls,
-            "seconds": seconds, "peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
+            "seconds": seconds, "peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9,
             "input_peak_gb": input_rss, "pvalues": [r.pvalue for r in result.layers[:3]],
             "load": os.getloadavg()[0]}
 

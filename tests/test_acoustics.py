@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -370,6 +371,41 @@ def test_features_are_recomputed_on_a_new_extractor_version(wav, store, monkeypa
     assert calls == [1]
     versions = sorted(p.relative_to(store.root / "derived" / "acoustics").parts[0] for p in _kept(store))
     assert versions == sorted([version, "acoustics-test-bump"])
+
+
+def test_features_are_recomputed_when_the_extractor_code_changes(wav, store, monkeypatch, tmp_path):
+    """An edit to the extractor is a new key even when nobody bumps EXTRACTOR_VERSION."""
+    import shutil
+
+    package = Path(ac.__file__).resolve().parent
+    copy = tmp_path / "extractor"
+    copy.mkdir()
+    for module in ac.EXTRACTOR_MODULES:
+        shutil.copy(package / module, copy / module)
+    assert ac.extractor_code_hash(copy) == ac.extractor_code_hash()
+    (copy / "tempo.py").write_text((copy / "tempo.py").read_text() + "\n# an edit\n")
+    edited = ac.extractor_code_hash(copy)
+    assert edited != ac.extractor_code_hash()
+
+    first = ac.load_or_extract(wav, store, SR)
+    monkeypatch.setattr(ac, "extractor_code_hash", lambda: edited)
+    monkeypatch.setattr(ac, "extract_features", _boom)
+    with pytest.raises(AssertionError, match="extract_features called"):
+        ac.load_or_extract(wav, store, SR)
+    monkeypatch.undo()
+    assert ac.load_or_extract(wav, store, SR) == first
+
+
+@pytest.mark.parametrize("field, value", [("tempo_bpm", "fast"), ("rms", True), ("clipped", 0),
+                                          ("mode", 3), ("flags", [1]), ("sample_rate", 32000.5)])
+def test_a_stored_value_of_the_wrong_type_is_recomputed_not_returned(wav, store, field, value):
+    first = ac.load_or_extract(wav, store, SR)
+    [entry] = _kept(store)
+    record = json.loads(entry.read_text())
+    record["value"][field] = value
+    entry.write_text(json.dumps(record))
+    assert ac.load_or_extract(wav, store, SR) == first
+    assert json.loads(entry.read_text())["value"][field] == first.to_dict()[field]
 
 
 def test_features_are_recomputed_when_the_audio_changes(wav, store):

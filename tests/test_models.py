@@ -110,8 +110,13 @@ def test_tiny_shapes_have_the_published_transformer_sizes(shape, layers, dim, he
 
 @pytest.mark.parametrize("name, message", [("tiny:shape=huge", "unknown shape 'huge'.*small, large"),
                                            ("tiny:layers=3", "unknown parameter"),
-                                           ("tiny:shape", "expected key=value")])
-def test_an_unknown_tiny_shape_is_a_clear_error(name, message):
+                                           ("tiny:shape", "expected key=value"),
+                                           ("tiny:shape=small;shape=large", "'shape' is given twice"),
+                                           ("planted:layers=1;layers=3", "'layers' is given twice"),
+                                           ("planted:layers=-1", r"layer\(s\) \[-1\] do not exist"),
+                                           ("planted:layers=1,4", r"layer\(s\) \[4\] do not exist"),
+                                           ("planted:layers=one", "layers must be integers")])
+def test_a_malformed_model_spec_is_a_clear_error(name, message):
     with pytest.raises(ModelNotFoundError, match=message):
         describe_model(name)
 

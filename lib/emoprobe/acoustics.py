@@ -186,7 +186,20 @@ class AcousticFeatures:
         unknown = set(d) - names
         if unknown:
             raise ValueError(f"unknown AcousticFeatures fields {sorted(unknown)}")
+        for field in dataclasses.fields(cls):
+            expected = _JSON_FIELD_TYPES.get(field.type)
+            value = d.get(field.name)
+            # bool is an int to isinstance, and a flag is no tempo.
+            if field.name in d and expected and (not isinstance(value, expected) or
+                                                 (bool not in expected and isinstance(value, bool))):
+                raise ValueError(f"AcousticFeatures.{field.name} should be {field.type}, got {value!r}")
+        if not all(isinstance(flag, str) for flag in d["flags"]):
+            raise ValueError(f"AcousticFeatures.flags should be strings, got {d['flags']!r}")
         return cls(**d)
+
+
+# What each annotated field may hold once read back from JSON (annotations are strings here).
+_JSON_FIELD_TYPES = {"float": (int, float), "int": (int,), "bool": (bool,), "str": (str,)}
 
 
 # ----------------------------------------------------------------------------
@@ -474,6 +487,34 @@ def extract_features(audio: np.ndarray, sample_rate: int, *,
 # Features kept in the sample store
 # ----------------------------------------------------------------------------
 
+EXTRACTOR_MODULES = ("acoustics.py", "tonality.py", "tempo.py", "essentia_run.py", "threads.py")
+
+
+@functools.lru_cache(maxsize=1)
+def extractor_code_hash(folder: Path | None = None) -> str:
+    """A hash of the extractor's source and of the audio libraries' versions.
+
+    Part of every stored feature's key beside ``EXTRACTOR_VERSION``, so an edit to
+    the extractor, or a new librosa or essentia, recomputes the features even when
+    nobody bumps the version by hand (the analysis memos hash their code the same way).
+    ``folder`` holds the modules (default: this package).
+    """
+    import hashlib
+    from importlib import metadata
+
+    digest = hashlib.sha256()
+    folder = folder or Path(__file__).resolve().parent
+    for module in EXTRACTOR_MODULES:
+        digest.update(module.encode() + b"\0" + (folder / module).read_bytes() + b"\0")
+    for package in ("librosa", "essentia", "numpy", "scipy", "soundfile"):
+        try:
+            version = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            version = "absent"
+        digest.update(f"{package}=={version}\0".encode())
+    return digest.hexdigest()[:16]
+
+
 def load_or_extract(wav_path: str | os.PathLike,
                     store: Any = None,
                     expected_sample_rate: int | None = None, *,
@@ -482,9 +523,9 @@ def load_or_extract(wav_path: str | os.PathLike,
     """Features of the WAV at ``wav_path``, computed once and kept in ``store``.
 
     ``store`` is the sample store (``emoprobe.store.SampleStore``): features are
-    derived data there, keyed by the audio's SHA-256, ``EXTRACTOR_VERSION`` and
-    the extraction arguments, and recomputed when any of them changes or the
-    entry is unreadable. ``None`` computes them without keeping them.
+    derived data there, keyed by the audio's SHA-256, ``EXTRACTOR_VERSION``,
+    :func:`extractor_code_hash` and the extraction arguments, and recomputed when
+    any of them changes or the entry is unreadable or holds a value of the wrong type. ``None`` computes them without keeping them.
     ``source_sha256`` is the audio's checksum when it is already known (a
     stored sample's ``meta.json`` records it), to save hashing the file again.
     Stereo files and files at a rate other than ``expected_sample_rate`` raise
@@ -493,7 +534,7 @@ def load_or_extract(wav_path: str | os.PathLike,
 
     wav_path = Path(wav_path)
     params = {"extract_kwargs": {k: extract_kwargs[k] for k in sorted(extract_kwargs)},
-              "expected_sample_rate": expected_sample_rate}
+              "expected_sample_rate": expected_sample_rate, "code": extractor_code_hash()}
     if store is not None:
         source_sha256 = source_sha256 or sha256_file(wav_path)
         kept = store.load_derived("acoustics", EXTRACTOR_VERSION, source_sha256, params)

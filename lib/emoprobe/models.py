@@ -141,13 +141,16 @@ TINY_SHAPES = {
 
 
 def parse_model_spec(name: str) -> tuple[str, dict[str, str]]:
-    """``kind:key=value;key=value`` -> (kind, params); ValueError on an item without ``=``."""
+    """``kind:key=value;key=value`` -> (kind, params); ValueError on an item without ``=`` or a key
+    given twice (last-one-wins would let ``shape=small;shape=large`` load the larger model)."""
     kind, _, rest = name.partition(":")
     params = {}
     for item in filter(None, (p.strip() for p in rest.split(";"))):
         key, sep, value = item.partition("=")
         if not sep:
             raise ValueError(f"{name!r}: expected key=value, got {item!r}")
+        if key.strip() in params:
+            raise ValueError(f"{name!r}: {key.strip()!r} is given twice")
         params[key.strip()] = value.strip()
     return kind, params
 

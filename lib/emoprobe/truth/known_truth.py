@@ -104,7 +104,14 @@ def parse(name: str) -> KnownTruthSpec | None:
     wording = params.get("wording", "off" if kind == "seed-like" else "on")
     if wording not in ("on", "off"):
         raise ValueError(f"{name!r}: wording must be on or off, got {wording!r}")
-    layers = tuple(sorted(int(x) for x in params.get("layers", "").split(",") if x.strip()))
+    try:
+        layers = tuple(sorted(int(x) for x in params.get("layers", "").split(",") if x.strip()))
+    except ValueError:
+        raise ValueError(f"{name!r}: layers must be integers, got {params['layers']!r}") from None
+    outside = [layer for layer in layers if not 0 <= layer < TINY_LAYERS]
+    if outside:
+        # A layer the model lacks would plant nothing (a negative index) or fail mid-generation.
+        raise ValueError(f"{name!r}: layer(s) {outside} do not exist; the model has layers 0-{TINY_LAYERS - 1}")
     default_size = {"planted": 2.0, "paraphrase": 4.0, "lexical": 2.0, "planted+lexical": 2.0}.get(kind, 0.0)
     size = float(params.get("size", default_size))
     if kind in ("planted", "planted+lexical") and not layers:
