@@ -1,6 +1,8 @@
-"""The report's evidence: per-layer plots and tables, causal evidence (steering), the lexical
-control, the word audit, similarity heatmaps, acoustics, audio, the listening check, power,
-trend and replication.
+"""The report's evidence sections: what the verdict's numbers rest on, shown as plots, tables and audio.
+
+The sections: per-layer plots and tables, causal evidence (steering), the lexical
+control, the word audit, similarity heatmaps, acoustics, audio, the listening
+check, power, trend and replication.
 
 Built on the controller at the end of a run from the sample store and the
 memoised analyses (the workers filled both), and from the claims' recorded
