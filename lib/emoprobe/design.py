@@ -36,7 +36,7 @@ import functools
 import math
 from collections import Counter
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -228,21 +228,28 @@ def _word_only_null(design: tuple, alpha: float, n_datasets: int, n_permutations
     return max(rates), alpha + 3 * math.sqrt(alpha * (1 - alpha) / n_datasets)
 
 
-def word_only_pvalues(wordings, n_datasets: int, *, model: str = "weighted", n_permutations: int = 199,
-                      seed: int = 0) -> np.ndarray:
-    """[n_datasets] the lexical control's p on independent datasets of one word-only model of this design."""
+def word_only_pvalues(wordings, n_datasets: int, *, model: str | Mapping = "weighted", n_permutations: int = 199,
+                      seed: int = 0, conditioner_subwords: bool = True) -> np.ndarray:
+    """[n_datasets] the lexical control's p on independent datasets of one word-only model of this design.
+
+    ``model``: a name in ``truth.synthetic.WORD_ONLY_MODELS`` or the keywords of
+    ``synthetic.bag_of_words_activations``. The conditioner reads what the model
+    reads (its ``subwords``, as MusicGen's conditioner is the encoder the model
+    reads through), unless ``conditioner_subwords`` is False: then it reads whole words.
+    """
     from . import lexical, stats
     from .truth import synthetic
 
-    X, _, prompts = synthetic.bag_of_words_activations(seed, wordings, n_datasets=n_datasets,
-                                                       **synthetic.WORD_ONLY_MODELS[model])
+    geometry = dict(synthetic.WORD_ONLY_MODELS[model] if isinstance(model, str) else model)
+    X, _, prompts = synthetic.bag_of_words_activations(seed, wordings, n_datasets=n_datasets, **geometry)
     W = []
     for k in range(n_datasets):
         ids, W_k = lexical.wording_similarity(stats.similarity_matrix(X[k], "cosine"), prompts)
         W.append(W_k)
     texts = [wordings[i.split("/")[0]][int(i.split("/")[1])] for i in ids]
     labels = [i.split("/")[0] for i in ids]
-    conditioner = synthetic.pooled_word_conditioner(seed + 1, texts)
+    conditioner = synthetic.pooled_word_conditioner(
+        seed + 1, texts, subwords=geometry.get("subwords") if conditioner_subwords else None)
     return lexical.lexical_control_many(np.stack(W), labels, lexical.text_similarities(texts, labels, conditioner),
                                         n_permutations=n_permutations, seed=seed + 2)["pvalue"]
 
