@@ -261,11 +261,21 @@ def synthetic_layers(
 # log-normally (sigma 1.5, as a language model weighs "happy" far above "a"),
 # stop words at a tenth, words as large as the rest of the prompt's pull.
 WORD_ONLY_WEIGHTED = {"word_size": 1.5, "word_weight_sigma": 1.5, "stop_word_weight": 0.1}
+# The subword view of a word-only model (``bag_of_words_activations(subwords=)``): character
+# n-grams within words, 3 to 5 long, scikit-learn's ``char_wb``.
+SUBWORDS = (3, 5)
 # The word-only models the design audit simulates: the weighted one above sees little of
 # stop words, so a design whose tell-tale words are stop words ("over", "through") hid from
 # it; a model that reads every word alike, and one that weighs stop words like the rest, do not.
 WORD_ONLY_MODELS = {"weighted": WORD_ONLY_WEIGHTED, "unweighted": {"word_size": 1.5},
                     "stop words weighed like the rest": {"word_size": 1.5, "word_weight_sigma": 1.5}}
+# A subword encoder (T5's sentencepiece, MusicGen's conditioner) reads "joyful" and "joyous" alike:
+# a design whose tell-tale stems are spread over word forms (tests/data/stem_wordings.toml) hid
+# from the whole-word models (control at 0.000-0.017 under them) and took the same models read by
+# character n-grams to 0.5-1.0 (bench/RESULTS.md, "Morphology"). The stop-word model is left out:
+# stop words hardly vary in form, and each model costs a third of the simulation.
+WORD_ONLY_MODELS.update({f"{name}, read by subwords": {**WORD_ONLY_MODELS[name], "subwords": SUBWORDS}
+                         for name in ("weighted", "unweighted")})
 
 
 def bag_of_words_activations(
