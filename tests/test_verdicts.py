@@ -26,6 +26,11 @@ EVASIVE = dict(wordings=load_config(REPO_ROOT / "tests" / "data" / "evasive_word
 # One that evades a word-by-word audit too (tests/data/joint_wordings.toml): three tell-tale
 # words per emotion, each under the share threshold, that lean on the emotions together.
 JOINT = dict(wordings=load_config(REPO_ROOT / "tests" / "data" / "joint_wordings.toml").emotions, word_size=1.5)
+# One that evades every whole-word audit (tests/data/stem_wordings.toml): each emotion's stem spread
+# over word forms, read by a model that reads words by their character n-grams as a subword encoder
+# does, every word alike (the weighted model reaches GO too, less often).
+STEM = dict(wordings=load_config(REPO_ROOT / "tests" / "data" / "stem_wordings.toml").emotions, word_size=1.5,
+            word_weight_sigma=0.0)
 N_EVASIVE_DATASETS = 200
 
 
@@ -49,9 +54,11 @@ def test_null_truths_rarely_give_go(truth):
     assert rates.significant_rate <= bound, f"{truth}: some layer significant in {rates.significant_rate:.3f} > {bound:.3f}"
 
 
-@pytest.mark.parametrize("name,design", [("evasive", EVASIVE), ("joint", JOINT)])
-def test_words_concentrated_in_one_emotion_do_not_give_go(name, design):
-    rates = verdicts.simulate_verdicts("lexical-weighted", N_EVASIVE_DATASETS, n_layers=4, seed=123, **design)
+@pytest.mark.parametrize("name,truth,design", [("evasive", "lexical-weighted", EVASIVE),
+                                               ("joint", "lexical-weighted", JOINT),
+                                               ("stem", "lexical-subword", STEM)])
+def test_words_concentrated_in_one_emotion_do_not_give_go(name, truth, design):
+    rates = verdicts.simulate_verdicts(truth, N_EVASIVE_DATASETS, n_layers=4, seed=123, **design)
     without_audit = verdicts._upper(rates.n_go_without_audit, rates.n_datasets)
     print(f"{name} design: GO {rates.n_go}/{rates.n_datasets} (upper 95% {rates.go_upper_95:.4f}); without the "
           f"audit {rates.n_go_without_audit} (upper 95% {without_audit:.4f}); without the lexical control and the "
