@@ -19,7 +19,7 @@ WORD_MATCHING = dict(wordings=load_config(REPO_ROOT / "configs" / "experiment_v1
 # The shipped crossed design, where GO is possible: a word-only model whose words each
 # weigh their own way (as a language model's do), which no text similarity matches.
 CROSSED = dict(wordings=load_config(REPO_ROOT / "configs" / "experiment.toml").emotions, word_size=1.5)
-GEOMETRY = {"lexical": WORD_MATCHING, "lexical-weighted": CROSSED}
+GEOMETRY = {"lexical": WORD_MATCHING, "lexical-weighted": CROSSED, "lexical-subword": CROSSED}
 # A design that evades an audit of confined words (tests/data/evasive_wordings.toml): each
 # emotion's tell-tale word in 4 of its wordings and 1 of another emotion's.
 EVASIVE = dict(wordings=load_config(REPO_ROOT / "tests" / "data" / "evasive_wordings.toml").emotions, word_size=1.5)
@@ -47,7 +47,7 @@ def test_null_truths_rarely_give_go(truth):
         # control and the audit the rule would say GO often: the check has teeth.
         assert rates.significant_rate > 0.9 and rates.n_go_without_lexical / rates.n_datasets > 0.2, rates
         return
-    if truth == "lexical-weighted":
+    if truth in ("lexical-weighted", "lexical-subword"):
         return  # the gap test may fire on words: the lexical control, not the correction, must stop GO
     # The first step of the rule (significance after max-T) holds the family-wise error rate.
     bound = verdicts.fwer_bound(ALPHA, rates.n_datasets)

@@ -101,7 +101,7 @@ TRUTHS: dict[str, LayerGenerator] = {
                                                          if k != "word_size"}, subwords=synthetic.SUBWORDS),
 }
 #: The known truths with no emotion effect: the verdict must not say GO on them.
-NULLS: list[str] = ["null", "seed-like", "paraphrase", "lexical", "lexical-weighted"]
+NULLS: list[str] = ["null", "seed-like", "paraphrase", "lexical", "lexical-weighted", "lexical-subword"]
 
 
 def register_truth(name: str, generator: LayerGenerator, *, null: bool) -> None:

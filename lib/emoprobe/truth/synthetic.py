@@ -271,9 +271,9 @@ WORD_ONLY_MODELS = {"weighted": WORD_ONLY_WEIGHTED, "unweighted": {"word_size": 
                     "stop words weighed like the rest": {"word_size": 1.5, "word_weight_sigma": 1.5}}
 # A subword encoder (T5's sentencepiece, MusicGen's conditioner) reads "joyful" and "joyous" alike:
 # a design whose tell-tale stems are spread over word forms (tests/data/stem_wordings.toml) hid
-# from the whole-word models (control at 0.000-0.017 under them) and took the same models read by
-# character n-grams to 0.5-1.0 (bench/RESULTS.md, "Morphology"). The stop-word model is left out:
-# stop words hardly vary in form, and each model costs a third of the simulation.
+# from the whole-word models (the control at 0.010-0.057 under them, seeds 0-5) and took the same
+# models read by character n-grams to 0.61-1.00 (bench/RESULTS.md, "Morphology"). The stop-word
+# model is not doubled: stop words hardly vary in form, and each model adds to the start-up.
 WORD_ONLY_MODELS.update({f"{name}, read by subwords": {**WORD_ONLY_MODELS[name], "subwords": SUBWORDS}
                          for name in ("weighted", "unweighted")})
 
