@@ -359,9 +359,9 @@ def bag_of_words_activations(
 def word_pieces(vocabulary: Sequence[str], ngram_range: tuple[int, int]) -> np.ndarray:
     """[V, G] each word's character n-grams (scikit-learn's ``char_wb``), rows of unit norm.
 
-    A stand-in for a subword tokeniser (T5's sentencepiece splits "joyful" into
-    "joy" and "ful"): words that share a stem share n-grams, words that do not
-    share few.
+    A stand-in for a subword tokeniser (T5's sentencepiece vocabulary, whose
+    pieces a word's forms share): words that share a stem share n-grams, words
+    that do not share few.
     """
     from sklearn.feature_extraction.text import CountVectorizer
 
