@@ -161,6 +161,29 @@ def test_the_audit_simulates_the_design_and_flags_words_that_lean_on_emotions_to
     assert not crossed.confounded and crossed.word_only_rate < crossed.word_only_limit, crossed
 
 
+def test_the_audit_reads_stems_spread_over_word_forms():
+    # Each emotion's stem in five word forms, each form in one wording of its emotion and one of
+    # another's (tests/data/stem_wordings.toml): whole words show nothing, a subword encoder reads
+    # the stem. Only the word-only models read by subwords see it.
+    from emoprobe import lexical
+    from emoprobe.config import load_config
+    from emoprobe.truth import synthetic
+
+    shipped = load_config(REPO / "configs" / "experiment.toml")
+    stem = load_config(REPO / "tests" / "data" / "stem_wordings.toml").emotions
+    assert not lexical.audit_design(stem, shipped.thresholds.max_word_same_emotion_share).confounded
+    whole_words = [m for m, geometry in synthetic.WORD_ONLY_MODELS.items() if "subwords" not in geometry]
+    assert whole_words and len(whole_words) < len(synthetic.WORD_ONLY_MODELS)
+    limit = design.word_only_null(stem, shipped.thresholds.alpha, 300)[1]
+    for model in whole_words:  # the blind spot: no whole-word model fools the control here
+        assert np.mean(design.word_only_pvalues(stem, 100, model=model) < shipped.thresholds.alpha) < limit
+    audit = design.audit(stem, shipped.thresholds)
+    assert audit.word_only_fooled and audit.word_only_rate > 0.5, audit
+    assert "word-only model" in audit.warning()
+    crossed = design.audit(shipped.emotions, shipped.thresholds)
+    assert not crossed.confounded, crossed
+
+
 def test_a_design_of_stop_words_only_is_audited_not_crashed():
     from emoprobe import lexical
 

@@ -208,3 +208,21 @@ def test_a_design_whose_words_span_same_emotion_is_refused_not_tested_on_roundin
 def test_weighted_bag_of_words_runs_from_the_truth_package():
     X, emotions, _ = synthetic.bag_of_words_activations(0, SHIPPED, word_weight_sigma=1.5, stop_word_weight=0.1)
     assert X.shape[1] == emotions.size and np.isfinite(X).all()
+
+
+def test_a_subword_model_reads_word_forms_alike_and_a_whole_word_model_does_not():
+    # Three one-word wordings: two forms of one stem and an unrelated word. Whole words share
+    # nothing; character n-grams share the stem.
+    forms = {"a": ["melancholy"], "b": ["melancholic"], "c": ["piano"]}
+    pieces = synthetic.word_pieces(["melancholy", "melancholic", "piano"], synthetic.SUBWORDS)
+    assert np.allclose(np.linalg.norm(pieces, axis=1), 1.0) and (pieces @ pieces.T)[0, 2] == 0.0
+    excess = {}
+    for view, subwords in (("words", None), ("subwords", synthetic.SUBWORDS)):
+        X, _, _ = synthetic.bag_of_words_activations(0, forms, n_seeds_per_wording=1, n_datasets=200,
+                                                     subwords=subwords)
+        C = np.mean([lexical.cosine_matrix(x) for x in X], axis=0)
+        excess[view] = C[0, 1] - C[0, 2]  # how much closer the two forms are than a form and "piano"
+    assert excess["subwords"] > 0.03 and abs(excess["words"]) < 0.01, excess
+    conditioner = synthetic.pooled_word_conditioner(0, ["melancholy", "melancholic"], dim=512,
+                                                    subwords=synthetic.SUBWORDS)
+    assert lexical.cosine_matrix(conditioner)[0, 1] > 0.5

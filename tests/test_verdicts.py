@@ -19,13 +19,18 @@ WORD_MATCHING = dict(wordings=load_config(REPO_ROOT / "configs" / "experiment_v1
 # The shipped crossed design, where GO is possible: a word-only model whose words each
 # weigh their own way (as a language model's do), which no text similarity matches.
 CROSSED = dict(wordings=load_config(REPO_ROOT / "configs" / "experiment.toml").emotions, word_size=1.5)
-GEOMETRY = {"lexical": WORD_MATCHING, "lexical-weighted": CROSSED}
+GEOMETRY = {"lexical": WORD_MATCHING, "lexical-weighted": CROSSED, "lexical-subword": CROSSED}
 # A design that evades an audit of confined words (tests/data/evasive_wordings.toml): each
 # emotion's tell-tale word in 4 of its wordings and 1 of another emotion's.
 EVASIVE = dict(wordings=load_config(REPO_ROOT / "tests" / "data" / "evasive_wordings.toml").emotions, word_size=1.5)
 # One that evades a word-by-word audit too (tests/data/joint_wordings.toml): three tell-tale
 # words per emotion, each under the share threshold, that lean on the emotions together.
 JOINT = dict(wordings=load_config(REPO_ROOT / "tests" / "data" / "joint_wordings.toml").emotions, word_size=1.5)
+# One that evades every whole-word audit (tests/data/stem_wordings.toml): each emotion's stem spread
+# over word forms, read by a model that reads words by their character n-grams as a subword encoder
+# does, every word alike (the weighted model reaches GO too, less often).
+STEM = dict(wordings=load_config(REPO_ROOT / "tests" / "data" / "stem_wordings.toml").emotions, word_size=1.5,
+            word_weight_sigma=0.0)
 N_EVASIVE_DATASETS = 200
 
 
@@ -42,16 +47,18 @@ def test_null_truths_rarely_give_go(truth):
         # control and the audit the rule would say GO often: the check has teeth.
         assert rates.significant_rate > 0.9 and rates.n_go_without_lexical / rates.n_datasets > 0.2, rates
         return
-    if truth == "lexical-weighted":
+    if truth in ("lexical-weighted", "lexical-subword"):
         return  # the gap test may fire on words: the lexical control, not the correction, must stop GO
     # The first step of the rule (significance after max-T) holds the family-wise error rate.
     bound = verdicts.fwer_bound(ALPHA, rates.n_datasets)
     assert rates.significant_rate <= bound, f"{truth}: some layer significant in {rates.significant_rate:.3f} > {bound:.3f}"
 
 
-@pytest.mark.parametrize("name,design", [("evasive", EVASIVE), ("joint", JOINT)])
-def test_words_concentrated_in_one_emotion_do_not_give_go(name, design):
-    rates = verdicts.simulate_verdicts("lexical-weighted", N_EVASIVE_DATASETS, n_layers=4, seed=123, **design)
+@pytest.mark.parametrize("name,truth,design", [("evasive", "lexical-weighted", EVASIVE),
+                                               ("joint", "lexical-weighted", JOINT),
+                                               ("stem", "lexical-subword", STEM)])
+def test_words_concentrated_in_one_emotion_do_not_give_go(name, truth, design):
+    rates = verdicts.simulate_verdicts(truth, N_EVASIVE_DATASETS, n_layers=4, seed=123, **design)
     without_audit = verdicts._upper(rates.n_go_without_audit, rates.n_datasets)
     print(f"{name} design: GO {rates.n_go}/{rates.n_datasets} (upper 95% {rates.go_upper_95:.4f}); without the "
           f"audit {rates.n_go_without_audit} (upper 95% {without_audit:.4f}); without the lexical control and the "

@@ -36,7 +36,7 @@ import functools
 import math
 from collections import Counter
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -197,9 +197,10 @@ def word_only_null(emotions, alpha: float, n_datasets: int, *, n_permutations: i
     Each model of ``truth.synthetic.WORD_ONLY_MODELS`` (every word of a wording
     pushes the activations its own way, no emotion: words weighted
     log-normally with stop words at a tenth, unweighted, or weighted with stop
-    words like the rest) runs on the design's own wordings for ``n_datasets``
+    words like the rest; and the first two reading words by their character
+    n-grams, as a subword encoder does) runs on the design's own wordings for ``n_datasets``
     independent datasets, each through ``lexical.lexical_control_many`` with a
-    conditioner that reads words. The datasets come in blocks of
+    conditioner that reads what the model reads. The datasets come in blocks of
     ``WORD_ONLY_BLOCK``, each with its own conditioner and permutations: one
     draw of those for all datasets made the rate swing across seeds more than
     a binomial SE (a design passed at seeds 0-4 and failed at 5). ``rate`` is
@@ -228,21 +229,28 @@ def _word_only_null(design: tuple, alpha: float, n_datasets: int, n_permutations
     return max(rates), alpha + 3 * math.sqrt(alpha * (1 - alpha) / n_datasets)
 
 
-def word_only_pvalues(wordings, n_datasets: int, *, model: str = "weighted", n_permutations: int = 199,
-                      seed: int = 0) -> np.ndarray:
-    """[n_datasets] the lexical control's p on independent datasets of one word-only model of this design."""
+def word_only_pvalues(wordings, n_datasets: int, *, model: str | Mapping = "weighted", n_permutations: int = 199,
+                      seed: int = 0, conditioner_subwords: bool = True) -> np.ndarray:
+    """[n_datasets] the lexical control's p on independent datasets of one word-only model of this design.
+
+    ``model``: a name in ``truth.synthetic.WORD_ONLY_MODELS`` or the keywords of
+    ``synthetic.bag_of_words_activations``. The conditioner reads what the model
+    reads (its ``subwords``, as MusicGen's conditioner is the encoder the model
+    reads through), unless ``conditioner_subwords`` is False: then it reads whole words.
+    """
     from . import lexical, stats
     from .truth import synthetic
 
-    X, _, prompts = synthetic.bag_of_words_activations(seed, wordings, n_datasets=n_datasets,
-                                                       **synthetic.WORD_ONLY_MODELS[model])
+    geometry = dict(synthetic.WORD_ONLY_MODELS[model] if isinstance(model, str) else model)
+    X, _, prompts = synthetic.bag_of_words_activations(seed, wordings, n_datasets=n_datasets, **geometry)
     W = []
     for k in range(n_datasets):
         ids, W_k = lexical.wording_similarity(stats.similarity_matrix(X[k], "cosine"), prompts)
         W.append(W_k)
     texts = [wordings[i.split("/")[0]][int(i.split("/")[1])] for i in ids]
     labels = [i.split("/")[0] for i in ids]
-    conditioner = synthetic.pooled_word_conditioner(seed + 1, texts)
+    conditioner = synthetic.pooled_word_conditioner(
+        seed + 1, texts, subwords=geometry.get("subwords") if conditioner_subwords else None)
     return lexical.lexical_control_many(np.stack(W), labels, lexical.text_similarities(texts, labels, conditioner),
                                         n_permutations=n_permutations, seed=seed + 2)["pvalue"]
 

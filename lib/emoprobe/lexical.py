@@ -137,7 +137,9 @@ class DesignAudit:
       emotion, each in 3 of its wordings and 2 of another's, took a word-only
       model to GO in 26 of 200 simulated datasets). So the design itself is
       simulated (``design.word_only_null``) and flagged when the control's
-      false-positive rate on it exceeds ``word_only_limit``.
+      false-positive rate on it exceeds ``word_only_limit``. The simulated
+      models read subwords too: a stem spread over word forms ("joyful",
+      "joyous") is invisible to whole-word tokens and to every row above.
     """
 
     confined: Mapping[str, tuple[str, ...]]

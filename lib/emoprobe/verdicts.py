@@ -24,6 +24,9 @@ Known truths (``TRUTHS``), each a generator of one dataset's layers:
   control matches: the realistic case of a language model's weighting.
 * ``lexical-plus-emotion``: the same words, plus an emotion direction
   (``emotion_size=``): emotion beyond the words, where GO must stay reachable.
+* ``lexical-subword``: ``lexical-weighted`` reading each word by its character
+  n-grams (``synthetic.word_pieces``), as a subword encoder reads "joyful" and
+  "joyous" alike: the null of a design whose stems, not words, carry the emotion.
 
 A truth whose datasets carry their wordings' texts gets the suite's own
 lexical control (``lexical.lexical_control_layers``, Holm across layers, with a
@@ -56,6 +59,9 @@ class SimulatedRun(NamedTuple):
     emotions: np.ndarray
     prompts: np.ndarray
     texts: Mapping[str, str] | None = None  # wording id -> its text; None: wordings without words
+    # The character n-grams the model reads words by (``synthetic.word_pieces``); None: whole words.
+    # The conditioner the lexical control is given reads the same: it is the encoder the model reads through.
+    subwords: tuple[int, int] | None = None
 
 
 LayerGenerator = Callable[..., SimulatedRun]
@@ -77,7 +83,8 @@ def _bag_of_words(**fixed) -> LayerGenerator:
         # Each layer its own word (and emotion) directions, as independent "datasets" of one design.
         X, emotions, prompts = synthetic.bag_of_words_activations(rng, wordings, n_datasets=n_layers, **geometry)
         texts = {f"{emotion}/{p}": text for emotion, options in wordings.items() for p, text in enumerate(options)}
-        return SimulatedRun({layer: X[layer] for layer in range(n_layers)}, emotions, prompts, texts)
+        return SimulatedRun({layer: X[layer] for layer in range(n_layers)}, emotions, prompts, texts,
+                            geometry.get("subwords"))
     return generate
 
 
@@ -90,9 +97,11 @@ TRUTHS: dict[str, LayerGenerator] = {
     "lexical-weighted": _bag_of_words(emotion_size=0.0, **{k: v for k, v in synthetic.WORD_ONLY_WEIGHTED.items()
                                                           if k != "word_size"}),
     "lexical-plus-emotion": _bag_of_words(emotion_size=0.6),
+    "lexical-subword": _bag_of_words(emotion_size=0.0, **{k: v for k, v in synthetic.WORD_ONLY_WEIGHTED.items()
+                                                         if k != "word_size"}, subwords=synthetic.SUBWORDS),
 }
 #: The known truths with no emotion effect: the verdict must not say GO on them.
-NULLS: list[str] = ["null", "seed-like", "paraphrase", "lexical", "lexical-weighted"]
+NULLS: list[str] = ["null", "seed-like", "paraphrase", "lexical", "lexical-weighted", "lexical-subword"]
 
 
 def register_truth(name: str, generator: LayerGenerator, *, null: bool) -> None:
@@ -188,7 +197,7 @@ def _lexical_pvalues(run: SimulatedRun, rng: np.random.Generator, n_permutations
         ids, W_by_layer[layer] = lexical.wording_similarity(stats.similarity_matrix(X, "cosine"), run.prompts)
     texts = [run.texts[i] for i in ids]
     labels = [str(run.emotions[list(run.prompts).index(i)]) for i in ids]
-    conditioner = synthetic.pooled_word_conditioner(rng, texts)
+    conditioner = synthetic.pooled_word_conditioner(rng, texts, subwords=run.subwords)
     controls = lexical.lexical_control_layers(W_by_layer, labels, lexical.text_similarities(texts, labels, conditioner),
                                               n_permutations=n_permutations, seed=int(rng.integers(2**31)),
                                               alpha=alpha)
