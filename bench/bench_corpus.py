@@ -33,6 +33,7 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 from emoprobe import acoustics as ac  # noqa: E402
+from emoprobe.essentia_run import quiet_essentia  # noqa: E402
 from emoprobe.tonality import PITCH_CLASSES, PROFILES  # noqa: E402
 
 KK_MAJOR, KK_MINOR = (np.array(p) for p in PROFILES["krumhansl"])
@@ -53,7 +54,7 @@ def librosa_baseline(y: np.ndarray, sr: int) -> dict:
 def essentia_baseline(y: np.ndarray, sr: int) -> dict:
     import librosa
 
-    es = ac._quiet_essentia()
+    es = quiet_essentia()
     y44 = np.ascontiguousarray(librosa.resample(y, orig_sr=sr, target_sr=44100), dtype=np.float32)
     tempo = float(es.RhythmExtractor2013()(y44)[0])
     key, scale, _ = es.KeyExtractor()(y44)
