@@ -20,9 +20,13 @@ Feature definitions (all on mono float audio in [-1, 1]):
   the low- and full-band envelopes.  Hi-hats on eighth notes are what pull
   full-band estimators to double tempo at slow tempi; leaving them out of the
   first estimate is what made it right on drums (held-out click/drum set,
-  ``bench/bench_acoustics.py --accuracy``: within 4% on 96.7%).  On rendered
-  music without drums (``bench/bench_corpus.py``, bench/RESULTS.md) octave
-  choices remain the main error.  Reference estimators (librosa defaults,
+  ``bench/bench_acoustics.py --accuracy``: within 4% on 96.7%).  Where the
+  low band has no pulse at that beat (sustained music, chorales), the tempo is
+  the consensus of essentia's full-band beat trackers instead
+  (``tempo.consensus_tempo``; the metrical tempo is kept under
+  ``tempo_estimates["metrical"]``).  On rendered music without drums
+  (``bench/bench_corpus.py``, bench/RESULTS.md) octave choices that every
+  estimator shares remain the error.  Reference estimators (librosa defaults,
   essentia PercivalBpmEstimator, RhythmExtractor2013 degara) feed the
   ``tempo_estimators_disagree`` flag (see ``estimate_tempo``);
   ``tempo_octave_ambiguous`` is set when one of them sits an octave away;
