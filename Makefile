@@ -22,14 +22,12 @@ listen: setup
 	@for m in $(MODEL); do $(PY) -m emoprobe.listen build --model "$$m" || exit 1; done
 
 # The suite's own engineering tests (what CI runs).
-# Two workers, each test file on one of them (its module fixtures run once):
-# most heavy tests wait on a subprocess's single-threaded Python, so two files
-# side by side fit a 2-core box. TEST_WORKERS=0 runs them in one process.
-TEST_WORKERS ?= 2
+# One process: with two xdist workers on a 2-core box the BLAS threads of one
+# file's calibrations wait on the other's subprocesses (a 29 s test took 923 s).
 test: setup
 	@bash scripts/install-browser.sh
 	@bash scripts/install-tools.sh
-	$(PY) -m pytest tests/ -n $(TEST_WORKERS) --dist loadfile --durations=25
+	$(PY) -m pytest tests/ --durations=25
 
 bench: setup
 	$(PY) bench/bench_capture.py
