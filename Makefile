@@ -22,8 +22,9 @@ listen: setup
 	@for m in $(MODEL); do $(PY) -m emoprobe.listen build --model "$$m" || exit 1; done
 
 # The suite's own engineering tests (what CI runs).
-# One process: with two xdist workers on a 2-core box the BLAS threads of one
-# file's calibrations wait on the other's subprocesses (a 29 s test took 923 s).
+# One process. Two xdist workers (-n 2 --dist loadfile) were tried once, on a box
+# loaded by other jobs (load 6-11): 83 min, and one calibration that takes 29 s
+# alone took 923 s, so the gain, if any, was not shown.
 test: setup
 	@bash scripts/install-browser.sh
 	@bash scripts/install-tools.sh
