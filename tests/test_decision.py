@@ -164,3 +164,12 @@ def test_go_needs_the_lexical_control_to_have_run():
     decision = decide(Outcome(20, rows, True, 0.9), **RULE)
     assert decision.verdict == INCONCLUSIVE and "lexical control" in decision.reason
     assert not decision.explained_by_wording
+
+
+def test_the_decision_reads_layers_in_layer_order_whatever_order_they_arrive_in():
+    """Under xdist claim rows arrive as workers finish: the record must not follow that order."""
+    rows = layers((0.05, 0.0001, 0.0002), (0.001, 0.4, 1.0), (0.06, 0.0001, 0.0002), (0.04, 0.0001, 0.0002))
+    forward = decide(Outcome(20, rows, True, 0.9), **RULE)
+    backward = decide(Outcome(20, tuple(reversed(rows)), True, 0.9), **RULE)
+    assert forward.significant_layers == backward.significant_layers == (0, 2, 3)
+    assert forward == backward

@@ -52,7 +52,7 @@ of the record's ``verdict`` alone cannot take it for one.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 GO, PIVOT, NO_GO, INCONCLUSIVE = "GO", "PIVOT", "NO-GO", "INCONCLUSIVE"
 GO_REDUCED = "GO (reduced family)"
@@ -141,7 +141,12 @@ def lower_bound(lo: LayerOutcome, alpha: float, n_layers: int) -> float:
 
 def decide(outcome: Outcome, *, alpha: float, min_gap: float, min_n: int, acoustic_threshold: float,
            partial: bool = False, correction: str = "holm") -> Decision:
-    """Apply the rule in the module docstring to ``outcome``."""
+    """Apply the rule in the module docstring to ``outcome``.
+
+    The layers are read in layer order, whatever order they arrive in (under
+    xdist, claim rows arrive as workers finish), so the record is the same run to run.
+    """
+    outcome = replace(outcome, layers=tuple(sorted(outcome.layers, key=lambda lo: lo.layer)))
     if correction not in CORRECTIONS:
         raise ValueError(f"correction must be one of {CORRECTIONS}, got {correction!r}")
     if correction == "maxt" and any(lo.pvalue_maxt is None for lo in outcome.layers):
