@@ -35,7 +35,9 @@ from emoprobe.truth import synthetic
 
 DESIGNS = {"shipped": REPO_ROOT / "configs" / "experiment.toml",
            "joint": REPO_ROOT / "tests" / "data" / "joint_wordings.toml",
-           "stem": REPO_ROOT / "tests" / "data" / "stem_wordings.toml"}
+           "stem": REPO_ROOT / "tests" / "data" / "stem_wordings.toml",
+           "letter": REPO_ROOT / "tests" / "data" / "letter_wordings.toml",
+           "steering": REPO_ROOT / "tests" / "data" / "steering.toml"}
 
 
 def pvalues(wordings, model: dict, n_datasets: int, seed: int, word_conditioner: bool) -> np.ndarray:

@@ -68,6 +68,17 @@ def test_empty_prompt_list_fails(tmp_path):
         load_config(path)
 
 
+@pytest.mark.parametrize("wordless", ["!!!", "♪♪", "..."])
+def test_a_wording_without_a_word_fails(tmp_path, wordless):
+    # The audit and the control compare wordings by their words: "♪♪" crashed the audit's simulation.
+    path = tmp_path / "e.toml"
+    path.write_text(f'[emotions]\nhappy = ["{wordless}", "a happy song"]\nsad = ["a sad song", "C"]\n')
+    with pytest.raises(ConfigError, match=r"hold no word"):
+        load_config(path)
+    path.write_text('[emotions]\nhappy = ["x y", "a happy song"]\nsad = ["a sad song", "C"]\n')
+    assert load_config(path).emotions["sad"] == ("a sad song", "C")  # one-letter words are words
+
+
 def test_single_wording_fails(tmp_path):
     path = tmp_path / "e.toml"
     path.write_text('[emotions]\nhappy = ["a", "b"]\nsad = ["c"]\n')

@@ -192,3 +192,56 @@ def test_a_design_of_stop_words_only_is_audited_not_crashed():
     # No word is shared, so only the wording terms are nuisance: "same emotion" is not additive in them.
     audit = lexical.audit_design(stop_only, 0.45)
     assert audit.separable and not audit.confined and audit.warning() is None
+
+
+def test_a_design_the_conditioner_column_would_span_is_refused_by_the_audit_not_by_a_crash():
+    # Two wordings per emotion leave one dimension of the wording pairs after the audit's own
+    # columns; the run's conditioner column takes it, so the control cannot run. The audit used
+    # to call it separable and then crash in its simulation (review 22).
+    from emoprobe import lexical
+    from emoprobe.config import load_config
+
+    thresholds = load_config(REPO / "configs" / "experiment.toml").thresholds
+    for two_by_two in ({"happy": ["the", "a happy song"], "sad": ["a sad song", "it is"]},
+                       {"happy": [" ".join(f"word{i}" for i in range(300)), "a happy song"],
+                        "sad": ["a sad song", "slow music"]}):
+        audit = design.audit(two_by_two, thresholds)
+        assert not audit.separable and audit.confounded and "span the same-emotion" in audit.warning()
+        assert lexical._separable(lexical.text_similarities(
+            [w for ws in two_by_two.values() for w in ws], [e for e, ws in two_by_two.items() for _ in ws]),
+            [e for e, ws in two_by_two.items() for _ in ws], conditioner=False)
+    three = {"happy": ["the", "a happy song", "bright tune"], "sad": ["a sad song", "it is", "dark tune"]}
+    assert design.audit(three, thresholds).separable  # the null: room for the conditioner
+
+
+def test_a_design_of_one_letter_words_only_is_audited_not_crashed():
+    from emoprobe.config import load_config
+
+    thresholds = load_config(REPO / "configs" / "experiment.toml").thresholds
+    letters = {"happy": ["a b c", "x y", "b x"], "sad": ["d e f", "z", "d z"]}
+    audit = design.audit(letters, thresholds)
+    assert audit.separable and audit.word_only_rate is not None
+    assert audit.confined  # every letter is under one emotion
+
+
+def test_the_audit_reads_one_letter_words_as_a_text_encoder_does():
+    # Chord letters as tell-tales, each letter in 3 wordings of its emotion and 2 of another's
+    # (tests/data/letter_wordings.toml, review 22): the per-word audit passes it, and so did every
+    # word-only model reading words of two or more letters; one that reads letters fools the control.
+    from emoprobe import lexical
+    from emoprobe.config import load_config
+    from emoprobe.truth import synthetic
+
+    shipped = load_config(REPO / "configs" / "experiment.toml")
+    letter = load_config(REPO / "tests" / "data" / "letter_wordings.toml").emotions
+    assert not lexical.audit_design(letter, shipped.thresholds.max_word_same_emotion_share).confounded
+    readers = [m for m, geometry in synthetic.WORD_ONLY_MODELS.items() if geometry.get("one_letter")]
+    assert readers and len(readers) < len(synthetic.WORD_ONLY_MODELS)
+    limit = design.word_only_null(letter, shipped.thresholds.alpha, 300)[1]
+    for model in set(synthetic.WORD_ONLY_MODELS) - set(readers):  # the blind spot
+        assert np.mean(design.word_only_pvalues(letter, 100, model=model) < shipped.thresholds.alpha) < limit
+    audit = design.audit(letter, shipped.thresholds)
+    assert audit.word_only_fooled and audit.word_only_rate > 2 * limit, audit
+    # The null: the shipped design, full of "a", is not flagged by the letter reader.
+    shipped_rate = np.mean(design.word_only_pvalues(shipped.emotions, 300, model=readers[0]) < shipped.thresholds.alpha)
+    assert shipped_rate < limit, shipped_rate

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from . import config_schema
+from . import config_schema, lexical
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG_PATH = REPO_ROOT / "configs" / "experiment.toml"
@@ -340,6 +340,12 @@ def validate(config: ExperimentConfig) -> None:
             raise ConfigError(f"emotion name {emotion!r}: use letters, digits, '_' and '-' only")
         if not prompts or not all(isinstance(p, str) and p.strip() for p in prompts):
             raise ConfigError(f"emotion {emotion!r} has an empty prompt list or an empty prompt")
+        wordless = [p for p in prompts if not lexical.tokens(p, one_letter=True)]
+        if wordless:
+            raise ConfigError(
+                f"emotion {emotion!r}: prompt(s) {wordless} hold no word (letters or digits); the lexical control "
+                "and the word-overlap audit compare wordings by their words, so a wording without one cannot be "
+                "told from the others. Add a word")
     if config.n_per_emotion < 2:
         raise ConfigError(
             f"n_per_emotion = {config.n_per_emotion}: need at least 2 samples per emotion "

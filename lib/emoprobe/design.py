@@ -250,7 +250,8 @@ def word_only_pvalues(wordings, n_datasets: int, *, model: str | Mapping = "weig
     texts = [wordings[i.split("/")[0]][int(i.split("/")[1])] for i in ids]
     labels = [i.split("/")[0] for i in ids]
     conditioner = synthetic.pooled_word_conditioner(
-        seed + 1, texts, subwords=geometry.get("subwords") if conditioner_subwords else None)
+        seed + 1, texts, subwords=geometry.get("subwords") if conditioner_subwords else None,
+        one_letter=geometry.get("one_letter", False))
     return lexical.lexical_control_many(np.stack(W), labels, lexical.text_similarities(texts, labels, conditioner),
                                         n_permutations=n_permutations, seed=seed + 2)["pvalue"]
 
@@ -263,5 +264,8 @@ def audit(emotions, thresholds, *, seed: int = 0):
     words = lexical.audit_design(emotions, thresholds.max_word_same_emotion_share)
     if not words.separable:  # the control cannot run, so there is nothing to simulate
         return words
-    rate, limit = word_only_null(emotions, thresholds.alpha, thresholds.word_only_null_datasets, seed=seed)
+    try:
+        rate, limit = word_only_null(emotions, thresholds.alpha, thresholds.word_only_null_datasets, seed=seed)
+    except lexical.NotSeparable:  # the simulated conditioner took the last dimension the audit left
+        return dataclasses.replace(words, separable=False)
     return dataclasses.replace(words, word_only_rate=rate, word_only_limit=limit)

@@ -407,17 +407,33 @@ def _residualiser(Z: np.ndarray):
     return lambda A: A - (A @ Q) @ Q.T
 
 
+class NotSeparable(ValueError):
+    """The control's nuisance columns span the same-emotion indicator: nothing is left to test."""
+
+
 def _leaves_same_emotion(residualise, same: np.ndarray) -> bool:
     """Whether projecting the nuisance columns off leaves any of the same-emotion indicator."""
     return bool(np.linalg.norm(residualise(same)) > 1e-8 * np.linalg.norm(same - same.mean()))
 
 
-def _separable(text: Mapping[str, np.ndarray], labels: Sequence[str], wording_effects: bool = True) -> bool:
-    """Whether the control's nuisance columns over ``text`` leave any of the same-emotion indicator."""
+def _separable(text: Mapping[str, np.ndarray], labels: Sequence[str], wording_effects: bool = True,
+               conditioner: bool = True) -> bool:
+    """Whether the control's nuisance columns over ``text`` leave any of the same-emotion indicator.
+
+    ``conditioner``: ``text`` lacks the conditioner column the run adds (the
+    model is not loaded at start-up). That column takes one more dimension of
+    the wording pairs, so one left over is not enough: a generic column in a
+    one-dimensional remainder spans the indicator's residual, and the run's
+    control would refuse what the audit passed.
+    """
     codes = np.unique(np.asarray(labels), return_inverse=True)[1]
     iu = np.triu_indices(codes.size, k=1)
     Z = _design_matrix(text, iu, wording_effects)[1]
-    return _leaves_same_emotion(_residualiser(Z), _same_emotion_rows(codes[None, :], iu))
+    residualise = _residualiser(Z)
+    if not _leaves_same_emotion(residualise, _same_emotion_rows(codes[None, :], iu)):
+        return False
+    left = iu[0].size - np.linalg.matrix_rank(Z)
+    return left >= (2 if conditioner else 1)
 
 
 def _same_emotion_rows(labels: np.ndarray, iu: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
@@ -474,7 +490,7 @@ def lexical_control_many(W: np.ndarray, labels: Sequence[str], text: Mapping[str
     labelings = permuted_labelings(labels, n_permutations, seed)
     observed_same = _same_emotion_rows(labelings[:1], iu)
     if not _leaves_same_emotion(residualise, observed_same):
-        raise ValueError(
+        raise NotSeparable(
             f"the text columns ({len(names)} text similarities and shared words, plus one column per wording) "
             f"span the same-emotion indicator over the {iu[0].size} wording pairs: nothing is left to tell emotion "
             "from the words. Use more wordings per emotion, or wordings that share fewer words")
