@@ -245,3 +245,58 @@ def test_the_audit_reads_one_letter_words_as_a_text_encoder_does():
     # The null: the shipped design, full of "a", is not flagged by the letter reader.
     shipped_rate = np.mean(design.word_only_pvalues(shipped.emotions, 300, model=readers[0]) < shipped.thresholds.alpha)
     assert shipped_rate < limit, shipped_rate
+
+
+def _synonym_vectors(wordings, groups, weight):
+    from emoprobe import lexical
+    from emoprobe.truth import synthetic
+
+    vocabulary = {w for ws in wordings.values() for t in ws for w in lexical.tokens(t, one_letter=True)}
+    return synthetic.meaning_vectors(groups, sorted(vocabulary), weight)
+
+
+def test_the_conditioner_column_is_what_stops_a_model_that_reads_synonyms():
+    # tests/data/synonym_wordings.toml (review 22): each emotion's synonyms share no stem, so no word,
+    # stem or per-word rule sees them. A word-only model that reads them alike (weighted words) fools
+    # the control when its conditioner reads whole words, and not when it reads the model's embeddings.
+    from emoprobe.config import load_config
+    from emoprobe.truth import synthetic
+
+    thresholds = load_config(REPO / "configs" / "experiment.toml").thresholds
+    synonym = load_config(REPO / "tests" / "data" / "synonym_wordings.toml").emotions
+    groups = {ws[i].split()[0]: e for e, ws in synonym.items() for i in range(5)}
+    model = {**synthetic.WORD_ONLY_MODELS["weighted"], "word_vectors": _synonym_vectors(synonym, groups, 2.0)}
+    limit = thresholds.alpha + 3 * np.sqrt(thresholds.alpha * (1 - thresholds.alpha) / 100)
+    reads_meaning = [design.word_only_pvalues(synonym, 50, model=model, seed=10 * b) for b in range(2)]
+    reads_words = [design.word_only_pvalues(synonym, 50, model=model, seed=10 * b, conditioner_subwords=False)
+                   for b in range(2)]
+    assert np.mean(np.concatenate(reads_meaning) < thresholds.alpha) < limit
+    assert np.mean(np.concatenate(reads_words) < thresholds.alpha) > 0.5
+
+
+def test_the_audit_reads_synonyms_through_the_conditioners_word_embeddings():
+    # Even with the conditioner reading them, a model that weighs every word alike leaves the control
+    # at 0.20-0.27 on the synonym design: given the conditioner's word embeddings, the audit
+    # simulates such a model and flags it; without them (start-up, no model loaded) it cannot.
+    import dataclasses
+
+    from emoprobe import lexical
+    from emoprobe.config import load_config
+
+    shipped = load_config(REPO / "configs" / "experiment.toml")
+    thresholds = dataclasses.replace(shipped.thresholds, word_only_null_datasets=100)
+    synonym = load_config(REPO / "tests" / "data" / "synonym_wordings.toml").emotions
+    groups = {ws[i].split()[0]: e for e, ws in synonym.items() for i in range(5)}
+    assert not lexical.audit_design(synonym, thresholds.max_word_same_emotion_share).confounded
+    assert not design.audit(synonym, thresholds).confounded  # the blind spot
+    flagged = design.audit(synonym, thresholds, word_vectors=_synonym_vectors(synonym, groups, 2.0))
+    assert flagged.word_only_fooled and "word-only model" in flagged.warning(), flagged
+    # The nulls: embeddings without meaning, and the shipped design with meaning groups that cut
+    # across its emotions (instruments, tempo, mode, texture) at cosine 0.5. (At cosine 0.8 the
+    # control's rate there, 0.053-0.090 over six seeds, touches the limit: bench/RESULTS.md.)
+    assert not design.audit(synonym, thresholds, word_vectors=_synonym_vectors(synonym, {}, 2.0)).confounded
+    crossed = {**dict.fromkeys(("piano", "strings", "bells", "synths"), "instrument"),
+               **dict.fromkeys(("slow", "fast"), "tempo"), **dict.fromkeys(("minor", "major", "key"), "mode"),
+               **dict.fromkeys(("chords", "melody", "rhythm", "song"), "texture")}
+    audit = design.audit(shipped.emotions, thresholds, word_vectors=_synonym_vectors(shipped.emotions, crossed, 1.0))
+    assert not audit.confounded, audit

@@ -32,6 +32,10 @@ JOINT = dict(wordings=load_config(REPO_ROOT / "tests" / "data" / "joint_wordings
 STEM = dict(wordings=load_config(REPO_ROOT / "tests" / "data" / "stem_wordings.toml").emotions, word_size=1.5,
             word_weight_sigma=0.0)
 N_EVASIVE_DATASETS = 200
+# One that evades every tokenisation (tests/data/synonym_wordings.toml): each emotion's synonyms share
+# no stem, read alike by a model that reads words by meaning, every word alike (cosine 0.8 between
+# synonyms); the control's conditioner and the audit are given the embeddings the model reads.
+SYNONYM_WORDINGS = load_config(REPO_ROOT / "tests" / "data" / "synonym_wordings.toml").emotions
 
 
 @pytest.mark.parametrize("truth", verdicts.NULLS)
@@ -99,3 +103,19 @@ def test_a_registered_truth_joins_the_nulls():
     finally:
         verdicts.NULLS[:] = before
         verdicts.TRUTHS.pop("copy-of-null", None)
+
+
+def test_synonyms_read_alike_do_not_give_go():
+    from emoprobe import lexical
+    from emoprobe.truth import synthetic
+
+    groups = {ws[i].split()[0]: e for e, ws in SYNONYM_WORDINGS.items() for i in range(5)}
+    vocabulary = sorted({w for ws in SYNONYM_WORDINGS.values() for t in ws for w in lexical.tokens(t, one_letter=True)})
+    rates = verdicts.simulate_verdicts("lexical-meaning", 40, n_layers=4, seed=123, wordings=SYNONYM_WORDINGS,
+                                       word_size=1.5, word_weight_sigma=0.0, stop_word_weight=1.0,
+                                       word_vectors=synthetic.meaning_vectors(groups, vocabulary, 2.0))
+    print(f"synonym design: GO {rates.n_go}/{rates.n_datasets}; without the audit {rates.n_go_without_audit}; "
+          f"without the lexical control and the audit {rates.n_go_without_lexical}")
+    assert rates.n_go == 0, rates
+    # The audit's teeth: the control alone lets this null through.
+    assert rates.n_go_without_audit / rates.n_datasets > 0.1, rates

@@ -191,7 +191,7 @@ def n_for_power(gap: float, n_emotions: int, n_wordings: int, *, target: float =
 
 
 def word_only_null(emotions, alpha: float, n_datasets: int, *, n_permutations: int = 199,
-                   seed: int = 0) -> tuple[float, float]:
+                   seed: int = 0, word_vectors: Mapping[str, np.ndarray] | None = None) -> tuple[float, float]:
     """(rate, limit): how often the lexical control calls a word-only model of this design emotion.
 
     Each model of ``truth.synthetic.WORD_ONLY_MODELS`` (every word of a wording
@@ -206,22 +206,48 @@ def word_only_null(emotions, alpha: float, n_datasets: int, *, n_permutations: i
     a binomial SE (a design passed at seeds 0-4 and failed at 5). ``rate`` is
     the largest share with p < ``alpha`` over the models; ``limit`` is alpha
     plus three Monte Carlo standard errors.
+
+    No model above reads meaning: synonyms that share no stem ("glad", "merry")
+    are unrelated words to all of them. Against a model that reads them alike
+    the suite relies on the control's conditioner column (the model's own text
+    conditioning, which reads them alike too): where it carries the very
+    embeddings the model reads, it holds a model that weighs words its own way
+    at alpha, but not one that weighs every word alike, and a conditioner that
+    reads whole words holds neither (bench/RESULTS.md, "Synonyms").
+    ``word_vectors`` (word -> the text conditioner's embedding of it; every word
+    of the design, one-letter words included) adds the models of
+    ``MEANING_MODELS`` read through them
+    (``synthetic.bag_of_words_activations(word_vectors=)``, the conditioner
+    reading the same embeddings). Without them the audit cannot see a design
+    whose tell-tales are synonyms: it has no lexicon, and the model is not
+    loaded at start-up.
     """
     key = tuple((str(e), tuple(map(str, ws))) for e, ws in dict(emotions).items())
-    return _word_only_null(key, float(alpha), int(n_datasets), int(n_permutations), int(seed))
+    vectors = None if word_vectors is None else tuple(
+        (str(w), tuple(np.asarray(v, dtype=np.float64).ravel().tolist())) for w, v in sorted(word_vectors.items()))
+    return _word_only_null(key, float(alpha), int(n_datasets), int(n_permutations), int(seed), vectors)
 
 
 WORD_ONLY_BLOCK = 50
+# The word-only models read through the conditioner's word embeddings (``word_only_null(word_vectors=)``).
+# Only the unweighted one: with the conditioner reading the same embeddings the control held the
+# weighted one at 0.000-0.007 on the synonym design, the unweighted one not (0.05-0.21, by how alike
+# synonyms are), and each model adds to the simulation (bench/RESULTS.md, "Synonyms").
+MEANING_MODELS = ("unweighted",)
 
 
 @functools.lru_cache(maxsize=32)
 def _word_only_null(design: tuple, alpha: float, n_datasets: int, n_permutations: int,
-                    seed: int) -> tuple[float, float]:
+                    seed: int, vectors: tuple | None = None) -> tuple[float, float]:
     from .truth import synthetic
 
+    models = list(synthetic.WORD_ONLY_MODELS.values())
+    if vectors is not None:
+        word_vectors = {w: np.array(v) for w, v in vectors}
+        models += [{**synthetic.WORD_ONLY_MODELS[name], "word_vectors": word_vectors} for name in MEANING_MODELS]
     wordings = {e: list(ws) for e, ws in design}
     rates = []
-    for m, model in enumerate(synthetic.WORD_ONLY_MODELS):
+    for m, model in enumerate(models):
         blocks = [word_only_pvalues(wordings, min(WORD_ONLY_BLOCK, n_datasets - start), model=model,
                                     n_permutations=n_permutations, seed=seed + 1000 * m + 10 * b)
                   for b, start in enumerate(range(0, n_datasets, WORD_ONLY_BLOCK))]
@@ -235,7 +261,7 @@ def word_only_pvalues(wordings, n_datasets: int, *, model: str | Mapping = "weig
 
     ``model``: a name in ``truth.synthetic.WORD_ONLY_MODELS`` or the keywords of
     ``synthetic.bag_of_words_activations``. The conditioner reads what the model
-    reads (its ``subwords``, as MusicGen's conditioner is the encoder the model
+    reads (its ``subwords`` or ``word_vectors``, as MusicGen's conditioner is the encoder the model
     reads through), unless ``conditioner_subwords`` is False: then it reads whole words.
     """
     from . import lexical, stats
@@ -251,13 +277,18 @@ def word_only_pvalues(wordings, n_datasets: int, *, model: str | Mapping = "weig
     labels = [i.split("/")[0] for i in ids]
     conditioner = synthetic.pooled_word_conditioner(
         seed + 1, texts, subwords=geometry.get("subwords") if conditioner_subwords else None,
-        one_letter=geometry.get("one_letter", False))
+        one_letter=geometry.get("one_letter", False),
+        word_vectors=geometry.get("word_vectors") if conditioner_subwords else None)
     return lexical.lexical_control_many(np.stack(W), labels, lexical.text_similarities(texts, labels, conditioner),
                                         n_permutations=n_permutations, seed=seed + 2)["pvalue"]
 
 
-def audit(emotions, thresholds, *, seed: int = 0):
-    """The word-overlap audit (``lexical.audit_design``) with this design's word-only null simulated."""
+def audit(emotions, thresholds, *, seed: int = 0, word_vectors: Mapping[str, np.ndarray] | None = None):
+    """The word-overlap audit (``lexical.audit_design``) with this design's word-only null simulated.
+
+    ``word_vectors``: the text conditioner's embedding of each word of the design, where the
+    model is at hand; the null then reads words by meaning too (``word_only_null``).
+    """
     from . import lexical
 
     emotions = dict(emotions)
@@ -265,7 +296,8 @@ def audit(emotions, thresholds, *, seed: int = 0):
     if not words.separable:  # the control cannot run, so there is nothing to simulate
         return words
     try:
-        rate, limit = word_only_null(emotions, thresholds.alpha, thresholds.word_only_null_datasets, seed=seed)
+        rate, limit = word_only_null(emotions, thresholds.alpha, thresholds.word_only_null_datasets, seed=seed,
+                                     word_vectors=word_vectors)
     except lexical.NotSeparable:  # the simulated conditioner took the last dimension the audit left
         return dataclasses.replace(words, separable=False)
     return dataclasses.replace(words, word_only_rate=rate, word_only_limit=limit)

@@ -27,6 +27,12 @@ Known truths (``TRUTHS``), each a generator of one dataset's layers:
 * ``lexical-subword``: ``lexical-weighted`` reading each word by its character
   n-grams (``synthetic.word_pieces``), as a subword encoder reads "joyful" and
   "joyous" alike: the null of a design whose stems, not words, carry the emotion.
+* ``lexical-meaning``: ``lexical-weighted`` reading each word through an
+  encoder's embedding of it (``word_vectors=``, word -> vector, e.g.
+  ``synthetic.meaning_vectors``), as T5 reads "glad" and "merry" alike: the null
+  of a design whose synonyms carry the emotion. The control's conditioner
+  reads the same embeddings; that column is all that stands between such a
+  model and GO (bench/RESULTS.md, "Synonyms").
 
 A truth whose datasets carry their wordings' texts gets the suite's own
 lexical control (``lexical.lexical_control_layers``, Holm across layers, with a
@@ -62,6 +68,11 @@ class SimulatedRun(NamedTuple):
     # The character n-grams the model reads words by (``synthetic.word_pieces``); None: whole words.
     # The conditioner the lexical control is given reads the same: it is the encoder the model reads through.
     subwords: tuple[int, int] | None = None
+    # word -> the encoder's embedding the model reads words by meaning through
+    # (``synthetic.bag_of_words_activations(word_vectors=)``); None: no meaning. The control's
+    # conditioner and the audit are given the same: on MusicGen the LM reads the words only
+    # through its text conditioner, whose output the control's conditioner column is.
+    word_vectors: Mapping[str, np.ndarray] | None = None
 
 
 LayerGenerator = Callable[..., SimulatedRun]
@@ -84,7 +95,7 @@ def _bag_of_words(**fixed) -> LayerGenerator:
         X, emotions, prompts = synthetic.bag_of_words_activations(rng, wordings, n_datasets=n_layers, **geometry)
         texts = {f"{emotion}/{p}": text for emotion, options in wordings.items() for p, text in enumerate(options)}
         return SimulatedRun({layer: X[layer] for layer in range(n_layers)}, emotions, prompts, texts,
-                            geometry.get("subwords"))
+                            geometry.get("subwords"), geometry.get("word_vectors"))
     return generate
 
 
@@ -99,8 +110,12 @@ TRUTHS: dict[str, LayerGenerator] = {
     "lexical-plus-emotion": _bag_of_words(emotion_size=0.6),
     "lexical-subword": _bag_of_words(emotion_size=0.0, **{k: v for k, v in synthetic.WORD_ONLY_WEIGHTED.items()
                                                          if k != "word_size"}, subwords=synthetic.SUBWORDS),
+    "lexical-meaning": _bag_of_words(emotion_size=0.0, **{k: v for k, v in synthetic.WORD_ONLY_WEIGHTED.items()
+                                                          if k != "word_size"}),
 }
 #: The known truths with no emotion effect: the verdict must not say GO on them.
+#: ``lexical-meaning`` is one too, but needs its design's word embeddings (``word_vectors=``);
+#: its whole verdicts run in tests/test_verdicts.py on the synonym design.
 NULLS: list[str] = ["null", "seed-like", "paraphrase", "lexical", "lexical-weighted", "lexical-subword"]
 
 
@@ -161,7 +176,8 @@ def simulate_verdicts(truth: str, n_datasets: int, *, n_layers: int = 4, gap: fl
         rule = dict(alpha=alpha, min_gap=min_gap, min_n=n_min, acoustic_threshold=0.8, correction=correction)
 
         confined = None if run.texts is None else design.audit(
-            _wordings_by_emotion(run), Thresholds(alpha=alpha, max_word_same_emotion_share=max_word_share)).warning()
+            _wordings_by_emotion(run), Thresholds(alpha=alpha, max_word_same_emotion_share=max_word_share),
+            word_vectors=run.word_vectors).warning()
 
         def verdict(layer_rows, words_confined: str | None = confined) -> str:
             return decide(Outcome(n_min, tuple(layer_rows), acoustic_pass=True, acoustic_worst_agreement=1.0,
@@ -197,7 +213,7 @@ def _lexical_pvalues(run: SimulatedRun, rng: np.random.Generator, n_permutations
         ids, W_by_layer[layer] = lexical.wording_similarity(stats.similarity_matrix(X, "cosine"), run.prompts)
     texts = [run.texts[i] for i in ids]
     labels = [str(run.emotions[list(run.prompts).index(i)]) for i in ids]
-    conditioner = synthetic.pooled_word_conditioner(rng, texts, subwords=run.subwords)
+    conditioner = synthetic.pooled_word_conditioner(rng, texts, subwords=run.subwords, word_vectors=run.word_vectors)
     controls = lexical.lexical_control_layers(W_by_layer, labels, lexical.text_similarities(texts, labels, conditioner),
                                               n_permutations=n_permutations, seed=int(rng.integers(2**31)),
                                               alpha=alpha)

@@ -297,6 +297,7 @@ def bag_of_words_activations(
     stop_word_weight: float = 1.0,
     subwords: tuple[int, int] | None = None,
     one_letter: bool = False,
+    word_vectors: Mapping[str, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Activations of a bag-of-words model: each word of a wording adds its own direction.
 
@@ -312,7 +313,11 @@ def bag_of_words_activations(
     of "a": no text similarity then matches the model's own weighting. ``subwords`` (an
     ``ngram_range``) makes each word's direction the normalised sum of random directions of
     its character n-grams (:func:`word_pieces`), as a subword encoder reads "joyful" and
-    "joyous" alike through "joy". ``one_letter`` reads one-letter words too ("C" in "C major").
+    "joyous" alike through "joy". ``word_vectors`` (word -> a text encoder's embedding of it)
+    reads words by meaning instead: each word's direction is a random linear read of its
+    normalised embedding, so word effects are correlated as the embeddings are ("glad" and
+    "merry" alike where the encoder has them alike). ``one_letter`` reads one-letter words too
+    ("C" in "C major").
     Seeds add isotropic noise that
     sets the baseline cosine between unrelated samples.
 
@@ -344,10 +349,10 @@ def bag_of_words_activations(
         return v / np.linalg.norm(v, axis=-1, keepdims=True)
 
     mean = unit((n_datasets, 1, dim))
-    if subwords is None:
+    if subwords is None and word_vectors is None:
         words = unit((n_datasets, len(vocabulary), dim))
     else:
-        pieces = word_pieces(vocabulary, subwords)
+        pieces = _word_features(vocabulary, subwords, word_vectors)
         words = np.einsum("vg,kgd->kvd", pieces, unit((n_datasets, pieces.shape[1], dim)))
     if word_weight_sigma or stop_word_weight != 1.0:
         from ..lexical import stop_words
@@ -361,6 +366,38 @@ def bag_of_words_activations(
     if emotion_size:
         X = X + emotion_size * unit((n_datasets, len(emotion_names), dim))[:, emotion_index]
     return X, np.array(emotions), np.array(prompt_ids)
+
+
+def _word_features(vocabulary: Sequence[str], subwords: tuple[int, int] | None,
+                   word_vectors: Mapping[str, np.ndarray] | None) -> np.ndarray:
+    """[V, G] what a word is read by: its character n-grams, or its embedding (rows of unit norm)."""
+    if word_vectors is None:
+        return word_pieces(vocabulary, subwords)
+    missing = [w for w in vocabulary if w not in word_vectors]
+    if missing:
+        raise ValueError(f"word_vectors lacks {missing}")
+    E = np.array([np.asarray(word_vectors[w], dtype=np.float64) for w in vocabulary]).reshape(len(vocabulary), -1)
+    return E / np.linalg.norm(E, axis=1, keepdims=True)
+
+
+def meaning_vectors(groups: Mapping[str, str], vocabulary: Sequence[str], weight: float) -> dict[str, np.ndarray]:
+    """word -> a known-truth encoder's embedding that reads synonyms alike.
+
+    Each word is its own direction plus ``weight`` times its group's (``groups``: word ->
+    meaning, e.g. the emotion its synonyms name; words not in ``groups`` have none), so two
+    words of one group have cosine ``weight**2 / (1 + weight**2)``. A stand-in for T5 reading
+    "glad" and "merry" alike, which no tokenisation sees.
+    """
+    names = sorted(set(groups.values()))
+    vocabulary = sorted(set(vocabulary))
+    out = {}
+    for i, word in enumerate(vocabulary):
+        v = np.zeros(len(vocabulary) + len(names))
+        v[i] = 1.0
+        if word in groups:
+            v[len(vocabulary) + names.index(groups[word])] = weight
+        out[word] = v / np.linalg.norm(v)
+    return out
 
 
 def word_pieces(vocabulary: Sequence[str], ngram_range: tuple[int, int]) -> np.ndarray:
@@ -380,13 +417,16 @@ def word_pieces(vocabulary: Sequence[str], ngram_range: tuple[int, int]) -> np.n
 
 
 def pooled_word_conditioner(rng: np.random.Generator | int | None, texts: Sequence[str], dim: int = 32,
-                            subwords: tuple[int, int] | None = None, one_letter: bool = False) -> np.ndarray:
+                            subwords: tuple[int, int] | None = None, one_letter: bool = False,
+                            word_vectors: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
     """[P, dim] a text conditioner that reads words: the mean of per-word random embeddings.
 
     Like a text encoder's mean-pooled output, two wordings are alike as far as
     they share words (with ``subwords``, as far as their words share character
     n-grams, :func:`word_pieces`); the embeddings are independent of any
     activation model's word directions, as a real encoder's are of the music model's.
+    With ``word_vectors`` the table is those embeddings themselves: the conditioner is the
+    encoder whose embeddings a meaning-reading model reads (``bag_of_words_activations``).
     ``one_letter`` reads one-letter words too. A wording with no word of two or more letters
     ("x y") is read by its one-letter words whatever ``one_letter`` says: an encoder reads
     something of every prompt, and a mean over no words would be no embedding at all.
@@ -398,7 +438,9 @@ def pooled_word_conditioner(rng: np.random.Generator | int | None, texts: Sequen
     if not all(words):
         raise ValueError(f"wordings without a word: {[t for t, ws in zip(texts, words) if not ws]}")
     vocabulary = sorted({w for ws in words for w in ws})
-    if subwords is None:
+    if word_vectors is not None:
+        table = _word_features(vocabulary, None, word_vectors)
+    elif subwords is None:
         table = rng.standard_normal((len(vocabulary), dim))
     else:
         pieces = word_pieces(vocabulary, subwords)

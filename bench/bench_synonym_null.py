@@ -1,0 +1,112 @@
+"""Synonyms: does the lexical control's conditioner column cover a word-only model that reads meaning?
+
+A design whose tell-tales are synonyms that share no stem (``tests/data/synonym_wordings.toml``:
+each emotion's five synonyms, one per wording, all five in one wording of the next emotion)
+shows nothing to whole words, to subwords or to the per-word audit. A model that reads words
+by meaning (``synthetic.bag_of_words_activations(word_vectors=)``, the embeddings of
+``synthetic.meaning_vectors``: each synonym group shares a direction of weight W, cosine
+W^2 / (1 + W^2) between two synonyms) makes an emotion's wordings alike.
+
+``--control`` (default): the control's false-positive rate (p < 0.05, and Holm's first step
+over 4 layers, p < 0.0125) on that model, the conditioner reading the very embeddings the
+model reads, or whole words (``conditioner_subwords=False``), over ``--datasets`` datasets in
+the audit's blocks of 50.
+
+``--audit``: what ``design.audit`` returns given the word embeddings (``word_vectors=``), on
+the synonym design and, as nulls, on the shipped design with embeddings that carry no meaning
+(each word its own direction), with meaning groups crossed with the emotions (instruments,
+tempo, mode, texture: each group used under every emotion), and, for information, with the
+shipped design's affective words grouped by the emotion they suggest.
+
+    python bench/bench_synonym_null.py [--weights 0.5 1 2] [--datasets 300]
+    python bench/bench_synonym_null.py --audit [--seeds 0 1 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from emoprobe import design, lexical
+from emoprobe.config import REPO_ROOT, load_config
+from emoprobe.truth import synthetic
+
+SYNONYM = REPO_ROOT / "tests" / "data" / "synonym_wordings.toml"
+SHIPPED = REPO_ROOT / "configs" / "experiment.toml"
+# Meaning groups of the shipped design's words that cut across its emotions.
+CROSSED_GROUPS = {**dict.fromkeys(("piano", "strings", "bells", "synths"), "instrument"),
+                  **dict.fromkeys(("slow", "fast"), "tempo"), **dict.fromkeys(("minor", "major", "key"), "mode"),
+                  **dict.fromkeys(("chords", "melody", "rhythm", "song"), "texture")}
+# The shipped design's affective words by the emotion they suggest (what an encoder may read).
+AFFECTIVE_GROUPS = {**dict.fromkeys(("happy", "bright", "bouncy", "sunny", "warm"), "happy"),
+                    **dict.fromkeys(("sad", "dark", "heavy"), "sad"),
+                    **dict.fromkeys(("calm", "soft", "quiet", "gentle", "steady"), "calm"),
+                    **dict.fromkeys(("energetic",), "energetic")}
+
+
+def synonym_groups(wordings) -> dict[str, str]:
+    """word -> the emotion its synonyms name: the first word of each emotion's first five wordings."""
+    return {ws[i].split()[0]: e for e, ws in wordings.items() for i in range(5)}
+
+
+def vocabulary(wordings) -> list[str]:
+    return sorted({w for ws in wordings.values() for t in ws for w in lexical.tokens(t, one_letter=True)})
+
+
+def control(weights, n_datasets: int) -> None:
+    wordings = load_config(SYNONYM).emotions
+    print(f"synonym design, {n_datasets} datasets per cell, 199 permutations; control's rate at p < 0.05 / 0.0125")
+    print("| W | model | conditioner reads the embeddings | conditioner reads whole words |")
+    print("|---|---|---|---|")
+    for w in weights:
+        vectors = synthetic.meaning_vectors(synonym_groups(wordings), vocabulary(wordings), w)
+        for name in design.MEANING_MODELS:
+            model = {**synthetic.WORD_ONLY_MODELS[name], "word_vectors": vectors}
+            cells = []
+            for meaning in (True, False):
+                p = np.concatenate([design.word_only_pvalues(wordings, design.WORD_ONLY_BLOCK, model=model,
+                                                             seed=10 * b, conditioner_subwords=meaning)
+                                    for b in range(n_datasets // design.WORD_ONLY_BLOCK)])
+                cells.append(f"{np.mean(p < 0.05):.3f} / {np.mean(p < 0.0125):.3f}")
+            print(f"| {w} | {name} | {cells[0]} | {cells[1]} |", flush=True)
+
+
+def audit(seeds, weight: float) -> None:
+    shipped = load_config(SHIPPED)
+    synonym = load_config(SYNONYM).emotions
+    cases = {"synonym, synonyms read alike": (synonym, synonym_groups(synonym)),
+             "synonym, no meaning": (synonym, {}),
+             "shipped, no meaning": (shipped.emotions, {}),
+             "shipped, crossed meaning groups": (shipped.emotions, CROSSED_GROUPS),
+             "shipped, affective groups": (shipped.emotions, AFFECTIVE_GROUPS)}
+    print(f"design.audit(word_vectors=synthetic.meaning_vectors(groups, W={weight})), "
+          f"{shipped.thresholds.word_only_null_datasets} datasets per model")
+    print("| design, embeddings | seed | rate (worst model) | limit | flagged | s |")
+    print("|---|---|---|---|---|---|")
+    for name, (wordings, groups) in cases.items():
+        vectors = synthetic.meaning_vectors(groups, vocabulary(wordings), weight)
+        for seed in seeds:
+            start = time.perf_counter()
+            result = design.audit(wordings, shipped.thresholds, seed=seed, word_vectors=vectors)
+            print(f"| {name} | {seed} | {result.word_only_rate:.3f} | {result.word_only_limit:.3f} | "
+                  f"{'yes' if result.word_only_fooled else 'no'} | {time.perf_counter() - start:.1f} |", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--audit", action="store_true")
+    parser.add_argument("--weights", type=float, nargs="+", default=[0.5, 1.0, 2.0])
+    parser.add_argument("--weight", type=float, default=2.0, help="W of the audit's embeddings")
+    parser.add_argument("--datasets", type=int, default=300)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    args = parser.parse_args()
+    if args.audit:
+        audit(args.seeds, args.weight)
+    else:
+        control(args.weights, args.datasets)
+
+
+if __name__ == "__main__":
+    main()
