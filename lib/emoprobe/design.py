@@ -197,8 +197,9 @@ def word_only_null(emotions, alpha: float, n_datasets: int, *, n_permutations: i
     Each model of ``truth.synthetic.WORD_ONLY_MODELS`` (every word of a wording
     pushes the activations its own way, no emotion: words weighted
     log-normally with stop words at a tenth, unweighted, or weighted with stop
-    words like the rest; and the first two reading words by their character
-    n-grams, as a subword encoder does) runs on the design's own wordings for ``n_datasets``
+    words like the rest; the first two reading words by their character
+    n-grams, as a subword encoder does; and an unweighted one that reads
+    one-letter words, as a text encoder reads "C" in "C major") runs on the design's own wordings for ``n_datasets``
     independent datasets, each through ``lexical.lexical_control_many`` with a
     conditioner that reads what the model reads. The datasets come in blocks of
     ``WORD_ONLY_BLOCK``, each with its own conditioner and permutations: one

@@ -43,7 +43,9 @@ TOKEN_PATTERN = r"(?u)\b\w\w+\b"
 # and given columns in the control, the control's false-positive rate on the
 # previous design rose from 0.050 to 0.066 (mean of 4 x 500 datasets,
 # bench/RESULTS.md), and a design with a confined or concentrated one-letter
-# word cannot reach GO anyway (the audit stops it).
+# word cannot reach GO anyway (the audit stops it). One-letter words that lean
+# on the emotions only together (chord letters, tests/data/letter_wordings.toml)
+# are the audit's simulation's to catch: it runs a word-only model that reads them.
 AUDIT_TOKEN_PATTERN = r"(?u)\b\w+\b"
 
 
@@ -139,7 +141,9 @@ class DesignAudit:
       simulated (``design.word_only_null``) and flagged when the control's
       false-positive rate on it exceeds ``word_only_limit``. The simulated
       models read subwords too: a stem spread over word forms ("joyful",
-      "joyous") is invisible to whole-word tokens and to every row above.
+      "joyous") is invisible to whole-word tokens and to every row above;
+      one reads one-letter words ("C major"); and, given the conditioner's
+      word embeddings, one reads words by meaning (``design.word_only_null``).
     """
 
     confined: Mapping[str, tuple[str, ...]]
