@@ -18,8 +18,13 @@ the synonym design and, as nulls, on the shipped design with embeddings that car
 tempo, mode, texture: each group used under every emotion), and, for information, with the
 shipped design's affective words grouped by the emotion they suggest.
 
+``--verdicts``: whole verdicts (``verdicts.simulate_verdicts``, the ``lexical-meaning`` truth,
+4 layers, 399 permutations, seed 123) on the synonym design at ``--weight``, the weighted and the
+unweighted model, the control's conditioner and the audit given the model's embeddings.
+
     python bench/bench_synonym_null.py [--weights 0.5 1 2] [--datasets 300]
     python bench/bench_synonym_null.py --audit [--seeds 0 1 2]
+    python bench/bench_synonym_null.py --verdicts [--datasets 300]
 """
 
 from __future__ import annotations
@@ -94,9 +99,25 @@ def audit(seeds, weight: float) -> None:
                   f"{'yes' if result.word_only_fooled else 'no'} | {time.perf_counter() - start:.1f} |", flush=True)
 
 
+def whole_verdicts(n_datasets: int, weight: float) -> None:
+    from emoprobe import verdicts
+
+    wordings = load_config(SYNONYM).emotions
+    vectors = synthetic.meaning_vectors(synonym_groups(wordings), vocabulary(wordings), weight)
+    for name, weighting in (("weighted", {}), ("unweighted", {"word_weight_sigma": 0.0, "stop_word_weight": 1.0})):
+        start = time.perf_counter()
+        r = verdicts.simulate_verdicts("lexical-meaning", n_datasets, n_layers=4, seed=123, wordings=wordings,
+                                       word_size=1.5, word_vectors=vectors, **weighting)
+        print(f"synonym design, W={weight}, {name}: GO {r.n_go}/{r.n_datasets} (upper 95% {r.go_upper_95:.3f}); "
+              f"without the audit {r.n_go_without_audit}; without the control and the audit "
+              f"{r.n_go_without_lexical}; some layer significant {r.significant_rate:.3f} "
+              f"[{time.perf_counter() - start:.0f} s]", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--audit", action="store_true")
+    parser.add_argument("--verdicts", action="store_true")
     parser.add_argument("--weights", type=float, nargs="+", default=[0.5, 1.0, 2.0])
     parser.add_argument("--weight", type=float, default=2.0, help="W of the audit's embeddings")
     parser.add_argument("--datasets", type=int, default=300)
@@ -104,6 +125,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.audit:
         audit(args.seeds, args.weight)
+    elif args.verdicts:
+        whole_verdicts(args.datasets, args.weight)
     else:
         control(args.weights, args.datasets)
 
