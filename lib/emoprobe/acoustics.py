@@ -20,9 +20,13 @@ Feature definitions (all on mono float audio in [-1, 1]):
   the low- and full-band envelopes.  Hi-hats on eighth notes are what pull
   full-band estimators to double tempo at slow tempi; leaving them out of the
   first estimate is what made it right on drums (held-out click/drum set,
-  ``bench/bench_acoustics.py --accuracy``: within 4% on 96.7%).  On rendered
-  music without drums (``bench/bench_corpus.py``, bench/RESULTS.md) octave
-  choices remain the main error.  Reference estimators (librosa defaults,
+  ``bench/bench_acoustics.py --accuracy``: within 4% on 96.7%).  Where the
+  low band has no pulse at that beat (sustained music, chorales), the tempo is
+  the consensus of essentia's full-band beat trackers instead
+  (``tempo.consensus_tempo``; the metrical tempo is kept under
+  ``tempo_estimates["metrical"]``).  On rendered music without drums
+  (``bench/bench_corpus.py``, bench/RESULTS.md) octave choices that every
+  estimator shares remain the error.  Reference estimators (librosa defaults,
   essentia PercivalBpmEstimator, RhythmExtractor2013 degara) feed the
   ``tempo_estimators_disagree`` flag (see ``estimate_tempo``);
   ``tempo_octave_ambiguous`` is set when one of them sits an octave away;
@@ -90,7 +94,9 @@ __all__ = [
 # changes, so stale cached features are recomputed rather than silently reused.
 # 1.3: BLAS pinned to one thread; peak and DC-offset checks.  1.4: key and mode
 # from emoprobe.tonality (mode may be "uncertain"), tempo from emoprobe.tempo.
-EXTRACTOR_VERSION = "acoustics-1.4"
+# 1.5: where the low band has no pulse, the tempo is the consensus of essentia's
+# beat trackers (emoprobe.tempo.consensus_tempo).
+EXTRACTOR_VERSION = "acoustics-1.5"
 
 # --- extractor settings (engineering choices justified by measurement, see
 # module docstring; changing any of them requires bumping EXTRACTOR_VERSION) ---
@@ -104,8 +110,11 @@ _TEMPO_AC_WINDOW_S = 4.0
 _TEMPO_MAX_BPM = 320.0            # librosa's default ceiling
 _CENTROID_FRAME_FLOOR_DB = 60.0   # frames quieter than this below the loudest are ignored
 _RHYTHM_EXTRACTOR_RATE = 44100    # RhythmExtractor2013 assumes 44.1 kHz input
-_TEMPO_FLAG_MIN_DISAGREEING = 3   # of the 4 reference estimators
-_TEMPO_FLAG_PERIODICITY = 0.03    # tempo.choose_tempo periodicity under which no beat is evident
+_TEMPO_FLAG_REFERENCES = ("lowband_acf", "librosa_fullband", "essentia_percival", "essentia_rhythm2013")
+_TEMPO_FLAG_MIN_DISAGREEING = 3   # of the 4 _TEMPO_FLAG_REFERENCES
+_TEMPO_FLAG_PERIODICITY = 0.03    # tempo.choose_tempo periodicity under which no beat is evident ...
+_TEMPO_FLAG_BEAT_CONFIDENCE = 1.0  # ... unless RhythmExtractor2013 multifeature, run there, finds a beat
+                                   # with at least this confidence (essentia: under 1 is "very low")
 
 
 # A peak above this is not clipping but audio on another scale (PCM cast to float).
@@ -335,31 +344,42 @@ def estimate_tempo(audio: np.ndarray, sample_rate: int, *,
 
     Primary: ``emoprobe.tempo.choose_tempo`` (the low-band autocorrelation tempo,
     replaced by a rival metrical level when the low- and full-band onset
-    envelopes clearly favour it).  References: the acoustics-1.3 primary (low-band autocorrelation, ``lowband_acf``),
+    envelopes clearly favour it).  Where the low-band envelope has no pulse at
+    that beat (autocorrelation <= ``tempo.NO_PULSE_BELOW``: no kick or bass
+    marking it), the tempo is instead ``tempo.consensus_tempo`` of essentia
+    RhythmExtractor2013 multifeature, degara and PercivalBpmEstimator; the
+    metrical-check tempo is then kept as ``metrical`` and multifeature as
+    ``essentia_multifeature`` (acoustics-1.5; multifeature runs only there, it
+    costs about as much as the rest of the tempo estimate).  References: the
+    acoustics-1.3 primary (low-band autocorrelation, ``lowband_acf``),
     librosa.feature.tempo with full-band defaults, essentia
     PercivalBpmEstimator, essentia RhythmExtractor2013(method="degara") on audio
     resampled to 44.1 kHz.  A reference disagrees when
     |log2(other/final)| > log2(1 + agreement_tolerance).  ``estimators_disagree``
-    is set when at least ``_TEMPO_FLAG_MIN_DISAGREEING`` references disagree or
-    the envelopes show no periodicity at the chosen beat (``periodicity`` below
-    ``_TEMPO_FLAG_PERIODICITY``; a steady tone): on the corpus' train split that
-    fired on 13 of 22 misses and 2 of 30 right answers, where "any reference
-    disagrees" (acoustics-1.3) fired on 15 of 22 and 12 of 30; adding "the
-    metrical margin is negative" caught no further miss and 2 more right answers.  ``margin`` (``tempo.choose_tempo``) is kept
-    as the tempo's confidence.  Octave-ambiguous: a reference within the
-    tolerance of final*2 or final/2.
+    is set when at least ``_TEMPO_FLAG_MIN_DISAGREEING`` of those four disagree
+    with the final tempo, or the envelopes show no periodicity at the metrical
+    beat (``periodicity`` below ``_TEMPO_FLAG_PERIODICITY``; a steady tone)
+    and multifeature found no beat either (confidence under
+    ``_TEMPO_FLAG_BEAT_CONFIDENCE``).  Corpus train split, acoustics-1.4: fired on 12 of
+    23 misses and 1 of 29 right answers; acoustics-1.5: on 2 of 14 misses and
+    3 of 38 right answers -- the misses left are octave errors that every
+    estimator shares, which no agreement rule can see.  ``margin``
+    (``tempo.choose_tempo``) is kept as the metrical level's confidence.
+    Octave-ambiguous: an estimate within the tolerance of final*2 or final/2.
 
     Assumes ``audio`` is float32 mono that passed ``validate_audio``.
     """
     import librosa
 
-    from .tempo import choose_tempo
+    from .tempo import NO_PULSE_BELOW, choose_tempo, consensus_tempo, envelope_periodicity
 
     spec = _spec if _spec is not None else _spectra(np.asarray(audio, dtype=np.float32), sample_rate)
+    frames_per_s = sample_rate / _HOP
     lowband = _primary_tempo(spec.onset_env_lowband, sample_rate)
-    choice = choose_tempo([spec.onset_env_lowband, spec.onset_env_fullband], sample_rate / _HOP, lowband)
+    choice = choose_tempo([spec.onset_env_lowband, spec.onset_env_fullband], frames_per_s, lowband)
     primary = choice.bpm
-    estimates = {"primary": primary, "lowband_acf": lowband}
+    estimates = {"lowband_acf": lowband}
+    beat_confidence = float("nan")
     if reference_estimators:
         estimates["librosa_fullband"] = float(librosa.feature.tempo(
             onset_envelope=spec.onset_env_fullband, sr=sample_rate, hop_length=_HOP)[0])
@@ -367,16 +387,26 @@ def estimate_tempo(audio: np.ndarray, sample_rate: int, *,
             "PercivalBpmEstimator", audio, sampleRate=sample_rate))
         y44 = audio if sample_rate == _RHYTHM_EXTRACTOR_RATE else librosa.resample(
             audio, orig_sr=sample_rate, target_sr=_RHYTHM_EXTRACTOR_RATE, res_type="soxr_hq")
-        estimates["essentia_rhythm2013"] = float(run_essentia(
-            "RhythmExtractor2013", np.ascontiguousarray(y44, dtype=np.float32), method="degara")[0])
+        y44 = np.ascontiguousarray(y44, dtype=np.float32)
+        estimates["essentia_rhythm2013"] = float(run_essentia("RhythmExtractor2013", y44, method="degara")[0])
+        if envelope_periodicity(spec.onset_env_lowband, frames_per_s, primary) <= NO_PULSE_BELOW:
+            # No kick/bass pulse at the chosen beat: the full-band trackers' consensus
+            # (emoprobe.tempo, "Music without a low-band pulse").
+            multi = run_essentia("RhythmExtractor2013", y44, method="multifeature")
+            estimates["essentia_multifeature"] = float(multi[0])
+            beat_confidence = float(multi[2])
+            estimates["metrical"] = primary
+            primary = consensus_tempo([estimates["essentia_multifeature"], estimates["essentia_rhythm2013"],
+                                       estimates["essentia_percival"]], agreement_tolerance)
+    estimates = {"primary": primary, **estimates}
 
     tol = math.log2(1.0 + agreement_tolerance)
-    deviations = [math.log2(v / primary) for k, v in estimates.items()
-                  if k != "primary" and v > 0]
-    max_dev = max((abs(d) for d in deviations), default=0.0)
-    octave = any(abs(abs(d) - 1.0) <= tol for d in deviations)
-    n_disagreeing = sum(abs(d) > tol for d in deviations)
-    disagree = n_disagreeing >= _TEMPO_FLAG_MIN_DISAGREEING or choice.periodicity < _TEMPO_FLAG_PERIODICITY
+    deviations = {k: math.log2(v / primary) for k, v in estimates.items() if k != "primary" and v > 0}
+    max_dev = max((abs(d) for d in deviations.values()), default=0.0)
+    octave = any(abs(abs(d) - 1.0) <= tol for d in deviations.values())
+    n_disagreeing = sum(abs(deviations.get(k, 0.0)) > tol for k in _TEMPO_FLAG_REFERENCES)
+    no_beat = choice.periodicity < _TEMPO_FLAG_PERIODICITY and not beat_confidence >= _TEMPO_FLAG_BEAT_CONFIDENCE
+    disagree = n_disagreeing >= _TEMPO_FLAG_MIN_DISAGREEING or no_beat
     return TempoEstimate(primary, estimates, max_dev, disagree, octave, choice.margin, choice.periodicity)
 
 
