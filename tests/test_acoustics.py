@@ -399,7 +399,11 @@ def test_features_are_recomputed_when_the_extractor_code_changes(wav, store, mon
 
 
 @pytest.mark.parametrize("field, value", [("tempo_bpm", "fast"), ("rms", True), ("clipped", 0),
-                                          ("mode", 3), ("flags", [1]), ("sample_rate", 32000.5)])
+                                          ("mode", 3), ("flags", [1]), ("sample_rate", 32000.5),
+                                          ("tempo_bpm", float("nan")), ("tempo_bpm", float("inf")),
+                                          ("tempo_bpm", -120.0), ("flags", "clipped"), ("flags", {"clipped": 1}),
+                                          ("tempo_estimates", [120.0]), ("tempo_estimates", "120"),
+                                          ("tempo_estimates", {"primary": "120"})])
 def test_a_stored_value_of_the_wrong_type_is_recomputed_not_returned(wav, store, field, value):
     first = ac.load_or_extract(wav, store, SR)
     [entry] = _kept(store)

@@ -189,8 +189,15 @@ class AcousticFeatures:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "AcousticFeatures":
         d = dict(d)
+        # JSON gives lists for tuples; a string or a mapping would pass tuple() as letters or keys.
+        if not isinstance(d.get("flags", ()), (list, tuple)):
+            raise ValueError(f"AcousticFeatures.flags should be a list of strings, got {d['flags']!r}")
         d["flags"] = tuple(d.get("flags", ()))
-        d["tempo_estimates"] = {str(k): float(v) for k, v in d["tempo_estimates"].items()}
+        estimates = d["tempo_estimates"]
+        if not isinstance(estimates, Mapping) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in estimates.values()):
+            raise ValueError(f"AcousticFeatures.tempo_estimates should map names to numbers, got {estimates!r}")
+        d["tempo_estimates"] = {str(k): float(v) for k, v in estimates.items()}
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - names
         if unknown:
@@ -204,6 +211,8 @@ class AcousticFeatures:
                 raise ValueError(f"AcousticFeatures.{field.name} should be {field.type}, got {value!r}")
         if not all(isinstance(flag, str) for flag in d["flags"]):
             raise ValueError(f"AcousticFeatures.flags should be strings, got {d['flags']!r}")
+        if not (math.isfinite(d["tempo_bpm"]) and d["tempo_bpm"] > 0):  # the extractor never writes one
+            raise ValueError(f"AcousticFeatures.tempo_bpm should be a positive number, got {d['tempo_bpm']!r}")
         return cls(**d)
 
 
