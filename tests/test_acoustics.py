@@ -115,10 +115,19 @@ def test_shared_stft_gives_librosa_onset_envelopes():
     np.testing.assert_allclose(spec.onset_env_fullband, full, rtol=1e-5, atol=1e-5)
 
 
-def test_tempo_flags_rhythmless_audio():
-    # A steady tone has no beat: estimators scatter, and that must show as a flag.
-    t = ac.estimate_tempo(sa.sine_tone(440.0, 0.1, DUR, SR), SR)
-    assert t.estimators_disagree
+@pytest.mark.parametrize("freq", [440.0, 40.0])
+def test_tempo_flags_rhythmless_audio(freq):
+    # A steady tone has no beat: estimators scatter, and that must show as a flag. At 40 Hz the
+    # tone's period (800 samples) beats against the hop (512) into an envelope periodic at
+    # 150 BPM on which every estimator agreed: only the absence of any onset shows it.
+    t = ac.estimate_tempo(sa.sine_tone(freq, 0.1, DUR, SR), SR)
+    assert t.estimators_disagree, t
+
+
+def test_a_quiet_drum_pattern_has_onsets_and_is_not_flagged():
+    # The no-onset rule reads rises in dB, so a pattern played 26 dB down keeps its beat unflagged.
+    t = ac.estimate_tempo(0.05 * sa.drum_pattern(120, DUR, SR, pattern="backbeat_quarter_hats"), SR)
+    assert not t.estimators_disagree and abs(math.log2(t.tempo_bpm / 120)) < math.log2(1.04), t
 
 
 def test_cached_essentia_estimators_do_not_return_stale_results():

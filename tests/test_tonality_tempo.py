@@ -141,3 +141,12 @@ def test_consensus_tempo_takes_the_largest_agreeing_group():
     assert tp.consensus_tempo([80.0, 81.0, 160.0], 0.04) == pytest.approx(80.5)
     with pytest.raises(ValueError):
         tp.consensus_tempo([], 0.04)
+
+
+def test_consensus_tempo_leaves_out_trackers_that_found_no_beat():
+    # essentia's trackers return 0 where they find no beat; that was a division by zero.
+    assert tp.consensus_tempo([0.0, 120.0, 120.0], 0.04) == 120.0
+    assert tp.consensus_tempo([120.0, 0.0, 60.0], 0.04) == 120.0
+    assert tp.consensus_tempo([float("nan"), -1.0, 90.0], 0.04) == 90.0
+    with pytest.raises(ValueError):
+        tp.consensus_tempo([0.0, 0.0], 0.04)

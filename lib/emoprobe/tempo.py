@@ -132,9 +132,12 @@ def envelope_periodicity(envelope: np.ndarray, frames_per_s: float, bpm: float) 
 
 def consensus_tempo(tempi: list[float], tolerance: float) -> float:
     """The median of the largest group of ``tempi`` within ``tolerance``
-    (relative) of one member; ties go to the group of the earliest member."""
+    (relative) of one member; ties go to the group of the earliest member.
+    Tempi that are not positive and finite (essentia's trackers return 0 where
+    they find no beat) take no part; with none left it raises ValueError."""
+    tempi = [float(t) for t in tempi if np.isfinite(t) and t > 0]
     if not tempi:
-        raise ValueError("consensus_tempo needs at least one tempo")
+        raise ValueError("consensus_tempo needs at least one positive tempo")
     tol = np.log2(1.0 + tolerance)
     best: list[float] = []
     for t in tempi:
