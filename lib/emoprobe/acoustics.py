@@ -63,7 +63,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .fileio import sha256_file
+from .fileio import code_digest, sha256_file
 from .threads import single_threaded_blas
 from .essentia_run import run_essentia
 
@@ -549,20 +549,16 @@ def extractor_code_hash(folder: Path | None = None) -> str:
     nobody bumps the version by hand (the analysis memos hash their code the same way).
     ``folder`` holds the modules (default: this package).
     """
-    import hashlib
     from importlib import metadata
 
-    digest = hashlib.sha256()
     folder = folder or Path(__file__).resolve().parent
-    for module in EXTRACTOR_MODULES:
-        digest.update(module.encode() + b"\0" + (folder / module).read_bytes() + b"\0")
+    versions = []
     for package in ("librosa", "essentia", "numpy", "scipy", "soundfile"):
         try:
-            version = metadata.version(package)
+            versions.append(f"{package}=={metadata.version(package)}")
         except metadata.PackageNotFoundError:
-            version = "absent"
-        digest.update(f"{package}=={version}\0".encode())
-    return digest.hexdigest()[:16]
+            versions.append(f"{package}==absent")
+    return code_digest([folder / module for module in EXTRACTOR_MODULES], folder, versions)
 
 
 def load_or_extract(wav_path: str | os.PathLike,
