@@ -155,6 +155,17 @@ def parse_model_spec(name: str) -> tuple[str, dict[str, str]]:
     return kind, params
 
 
+def canonical_model_spec(name: str) -> str:
+    """The spec with blanks, empty items and the parameters' order gone: ``tiny:`` is ``tiny``,
+    ``planted:size=2;layers=1`` is ``planted:layers=1;size=2``. A malformed spec is returned as it is
+    (``describe_model`` says what is wrong with it)."""
+    try:
+        kind, params = parse_model_spec(name.strip())
+    except ValueError:
+        return name
+    return kind + "".join(f"{';' if i else ':'}{k}={params[k]}" for i, k in enumerate(sorted(params)))
+
+
 def tiny_shape(name: str) -> TinyShape | None:
     """``tiny`` or ``tiny:shape=small`` -> its TinyShape; None when ``name`` is not a tiny model.
 
