@@ -118,8 +118,8 @@ _TEMPO_FLAG_BEAT_CONFIDENCE = 1.0  # ... unless RhythmExtractor2013 multifeature
 # A clip whose loudest full-band onset rises less than this (librosa onset strength: mean dB rise
 # over mel bands) has no note onset at all, so no beat; its envelopes can still look periodic where
 # a steady tone's period beats against the hop (40 Hz: 800 samples against 512, a 0.4 s cycle read
-# as 150 BPM).  Corpus train split: music 3.8-31.8 dB (5th percentile 4.4, bench/onset_levels.py); steady sines, a chirp
-# and a sustained triad 0.06-0.57 dB.
+# as 150 BPM).  bench/onset_levels.py, corpus train split: music 3.8-31.8 dB (5th percentile 4.4);
+# steady sines, a chirp and a sustained triad 0.06-0.57 dB.
 _TEMPO_FLAG_MIN_ONSET_DB = 1.5
 
 
