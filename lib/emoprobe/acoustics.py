@@ -795,7 +795,7 @@ def _wording_level_agreement(a: np.ndarray, b: np.ndarray, sign: float, wordings
         return cross / (in_a.sum(axis=1) * (1.0 - in_a).sum(axis=1))
 
     observed = float(rates(side_of_wording[None, :])[0])
-    batches, exact = stats.permutation._label_batches(side_of_wording, n_permutations, rng, 2000)
+    batches, exact = stats.permutation.label_batches(side_of_wording, n_permutations, rng, 2000)
     null = np.concatenate([rates(batch) for batch in batches])
     hits = np.count_nonzero(null >= observed - 1e-12)
     pvalue = hits / null.size if exact else (1 + hits) / (1 + null.size)
