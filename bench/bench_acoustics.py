@@ -28,6 +28,7 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 from emoprobe import acoustics as ac  # noqa: E402
+from emoprobe.essentia_run import quiet_essentia  # noqa: E402
 from emoprobe.truth import synth_audio as sa  # noqa: E402
 from emoprobe.store import SampleStore  # noqa: E402
 
@@ -148,7 +149,7 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--accuracy", action="store_true", help="also re-measure estimator accuracy")
     args = ap.parse_args()
-    ac._quiet_essentia()
+    quiet_essentia()
     if args.accuracy:
         bench_accuracy(args.jobs)
         print()

@@ -33,8 +33,8 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 from emoprobe import acoustics as ac  # noqa: E402
+from emoprobe.essentia_run import quiet_essentia  # noqa: E402
 from emoprobe.tonality import PITCH_CLASSES, PROFILES  # noqa: E402
-from emoprobe.store import SampleStore  # noqa: E402
 
 KK_MAJOR, KK_MINOR = (np.array(p) for p in PROFILES["krumhansl"])
 
@@ -54,7 +54,7 @@ def librosa_baseline(y: np.ndarray, sr: int) -> dict:
 def essentia_baseline(y: np.ndarray, sr: int) -> dict:
     import librosa
 
-    es = ac._quiet_essentia()
+    es = quiet_essentia()
     y44 = np.ascontiguousarray(librosa.resample(y, orig_sr=sr, target_sr=44100), dtype=np.float32)
     tempo = float(es.RhythmExtractor2013()(y44)[0])
     key, scale, _ = es.KeyExtractor()(y44)
@@ -86,7 +86,7 @@ def emoprobe_before(y: np.ndarray, sr: int) -> dict:
             "flag": "tempo_estimators_disagree" in f.flags}
 
 
-BEFORE_REV = "b97a85e"  # main when issue 15 began
+BEFORE_REV = "b97a85e"  # main when issue 15 began; --before changes it
 
 
 def emoprobe_estimate(y: np.ndarray, sr: int) -> dict:
@@ -130,7 +130,7 @@ def score(records: list[dict], results: list[dict], name: str) -> dict:
     for m in ("major", "minor"):
         sel = [rec["mode"] == m for rec in records]
         out[f"mode_acc_{m}"] = float(np.mean(np.array(mode_ok)[sel]))
-    if flags[0] is not None:
+    if flags and flags[0] is not None:
         f = np.array(flags, dtype=bool)
         out["flag_on_misses"] = f"{int(f[~acc1].sum())}/{int((~acc1).sum())}"
         out["flag_on_correct"] = f"{int(f[acc1].sum())}/{int(acc1.sum())}"
@@ -153,24 +153,25 @@ def timing(n_jobs: int) -> dict[str, float]:
         for rnd in range(2):
             for label, mod in (("now", ac), ("before", before)):
                 t0 = time.perf_counter()
-                cache = Path(tmp) / f"cache_{label}_{rnd}"
-                # Today's extractor keeps features in the sample store; b97a85e's took a folder.
-                kept = SampleStore(cache) if mod is ac else cache
-                mod.load_or_extract_many(paths, kept, ba.SR, n_jobs=n_jobs)
+                mod.load_or_extract_many(paths, ba.SampleStore(Path(tmp) / f"store_{label}_{rnd}"), ba.SR,
+                                         n_jobs=n_jobs)
                 times[label].append(time.perf_counter() - t0)
     return {k: min(v) for k, v in times.items()}
 
 
 def main(argv=None) -> int:
+    global BEFORE_REV
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--corpus", default=".cache/acoustic_corpus")
-    ap.add_argument("--split", default="test", choices=["train", "test", "all"])
+    ap.add_argument("--split", default="test", choices=["train", "test", "all", "none"])
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--estimators", default=",".join(ESTIMATORS))
     ap.add_argument("--misses", action="store_true", help="list the clips each estimator gets wrong")
     ap.add_argument("--json", help="write per-clip results here")
     ap.add_argument("--timing", action="store_true", help="also time 80 clips of 10 s, now and before")
+    ap.add_argument("--before", default=BEFORE_REV, help="git revision of the 'before' extractor")
     args = ap.parse_args(argv)
+    BEFORE_REV = args.before
     corpus = Path(args.corpus)
     manifest = json.loads((corpus / "manifest.json").read_text())
     records = [m for m in manifest if args.split == "all" or m["split"] == args.split]
@@ -182,7 +183,7 @@ def main(argv=None) -> int:
     print(f"{len(records)} clips ({args.split}) in {time.perf_counter() - t0:.1f} s")
     if args.json:
         Path(args.json).write_text(json.dumps([{**m, "results": r} for m, r in zip(records, results)], indent=1))
-    for name in names:
+    for name in names if records else ():
         print(name, json.dumps(score(records, results, name)))
         if args.misses:
             for rec, res in zip(records, results):

@@ -84,7 +84,7 @@ def largest_batch(batches):
 def instrument() -> None:
     layers = stats.layers  # where analyse_layers looks these up
     layers._plan = record_plan_bytes(layers._plan)
-    layers._gap_engine = timed("permutation set-up", layers._gap_engine)
+    layers.gap_engine = timed("permutation set-up", layers.gap_engine)
     layers._control_engine = timed("permutation set-up", layers._control_engine)
     stats.permutation._PermutationEngine.run = timed("permutation evaluation", stats.permutation._PermutationEngine.run)
     layers.bootstrap_gap_ci = timed("bootstrap", layers.bootstrap_gap_ci)

@@ -35,7 +35,7 @@ def instrument() -> None:
     """Count the time of permutation work: engine construction (permuted label
     batches, one-hot matrices, gather indices) and evaluation on each layer."""
     layers = stats.layers  # where analyse_layers looks the engines up
-    layers._gap_engine = timed("permutation", layers._gap_engine)
+    layers.gap_engine = timed("permutation", layers.gap_engine)
     layers._control_engine = timed("permutation", layers._control_engine)
     stats.permutation._PermutationEngine.run = timed("permutation", stats.permutation._PermutationEngine.run)
     layers.bootstrap_gap_ci = timed("bootstrap", layers.bootstrap_gap_ci)

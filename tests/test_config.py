@@ -39,6 +39,18 @@ def test_overrides_win():
     assert [(c.first, c.second) for c in config.contrasts] == [("happy", "sad")]
 
 
+@pytest.mark.parametrize("models", [["tiny", "tiny"], ["tiny", "tiny:"], ["tiny", " tiny "],
+                                    ["planted:layers=1,3;size=2", "planted:size=2;layers=1,3"]])
+def test_one_model_given_twice_is_refused_however_it_is_spelled(models):
+    with pytest.raises(ConfigError, match="distinct models"):
+        load_config(overrides=Overrides(model=models))
+
+
+def test_different_models_and_parameters_are_distinct():
+    config = load_config(overrides=Overrides(model=["tiny", "tiny:shape=small", "planted:layers=1", "planted:layers=2"]))
+    assert len(config.models) == 4
+
+
 def test_plan_cycles_wordings_and_gives_every_sample_its_own_seed():
     config = load_config(overrides=Overrides(n_per_emotion=12))
     specs = [s for s in plan_samples(config) if s.study == "emotion"]

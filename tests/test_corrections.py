@@ -54,7 +54,7 @@ def test_maxt_holds_the_family_wise_error_rate_on_correlated_null_layers():
     # every dataset's layers (its permutations are independent of the data).
     rng = np.random.default_rng(3)
     emotions, prompts, _ = synthetic.design_labels()
-    engine = stats.permutation._gap_engine(stats.pairs._make_design(emotions, prompts, emotions.size), 199, rng)
+    engine = stats.permutation.gap_engine(stats.pairs.make_design(emotions, prompts, emotions.size), 199, rng)
     n = 500
     hits = 0
     for _ in range(n):

@@ -30,7 +30,7 @@ def _fpr_band(n: int) -> tuple[float, float]:
 def test_lowo_predictions_equal_sklearn_ridge_classifier(n_emotions, n_prompts, n_seeds, penalty):
     data = synthetic.planted_activations(n_emotions + n_prompts, 0.01, n_emotions=n_emotions,
                                          n_prompts_per_emotion=n_prompts, n_seeds_per_prompt=n_seeds, dim=40)
-    design = stats.pairs._make_design(data.emotions, data.prompts, len(data.X))
+    design = stats.pairs.make_design(data.emotions, data.prompts, len(data.X))
     unit_of_sample, _ = design.units()
     M = probe.lowo_operator(probe.probe_gram(data.X), unit_of_sample, penalty)
     names = np.array(design.emotion_names)

@@ -33,7 +33,7 @@ def _fpr_band(n: int) -> tuple[float, float]:
 
 def test_hierarchical_counts_keep_the_design():
     emotions, prompts, _ = synthetic.design_labels(3, 4, 5)
-    design = stats.pairs._make_design(emotions, prompts, emotions.size)
+    design = stats.pairs.make_design(emotions, prompts, emotions.size)
     counts = resampling.hierarchical_counts(design.prompt_codes, design.prompt_emotion, 2000, np.random.default_rng(0))
     # Every resample keeps each emotion's sample count and draws a wording's seeds only from that wording.
     for e in range(3):

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from chromium import CHROMIUM, Chromium
 
+from emoprobe import run_record
+
 REPO = Path(__file__).resolve().parents[1]
 
 SMALL = [("n_permutations = 10000", "n_permutations = 200"), ("n_bootstrap = 2000", "n_bootstrap = 100"),
@@ -96,6 +98,8 @@ def test_under_xdist_the_workers_report_the_planned_claims(small, whole):
     result, record, _ = run(small, "xdist-whole", workers=2)
     assert result.returncode == 1, result.stdout[-3000:]
     assert record["partial"] is False, record["partial_reason"]
+    claims = record["claims"]
+    assert claims == run_record.canonical_claim_order(claims)  # not the order in which workers finished
     result, record, _ = run(small, "xdist-keyword", "-k", "not sample_size", workers=2)
     assert record["partial"] is True and "did not run to an outcome" in record["partial_reason"]
 
@@ -217,3 +221,16 @@ def test_collecting_leaves_the_html_record_alone(tmp_path):
                             cwd=REPO, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert html.read_text() == "the last real run's record"
+
+
+def test_claims_are_recorded_by_claim_then_layer_whatever_order_workers_report_them():
+    rows = [{"claim": "permutation", "layer": 10, "nodeid": "h::t[tiny-10]"},
+            {"claim": "acoustic", "nodeid": "h::a[tiny-happy]"},
+            {"claim": "permutation", "layer": 2, "nodeid": "h::t[tiny-2]"},
+            {"claim": "lexical", "layer": 0, "nodeid": "h::l[tiny-0]"},
+            {"claim": "acoustic", "nodeid": "h::a[tiny-calm]"}]
+    ordered = run_record.canonical_claim_order(rows)
+    assert [(r["claim"], r.get("layer")) for r in ordered] == [
+        ("acoustic", None), ("acoustic", None), ("lexical", 0), ("permutation", 2), ("permutation", 10)]
+    assert [r["nodeid"] for r in ordered[:2]] == ["h::a[tiny-calm]", "h::a[tiny-happy]"]
+    assert run_record.canonical_claim_order(list(reversed(rows))) == ordered

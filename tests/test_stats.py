@@ -657,7 +657,7 @@ def test_stats_input_error_is_a_value_error():
 def test_streamed_label_batches_replay_the_eager_draws_and_leave_the_generator_where_they_did():
     labels = np.repeat(np.arange(8), 5)
     eager_rng, stream_rng = np.random.default_rng(11), np.random.default_rng(11)
-    eager, exact = st.permutation._label_batches(labels, 2500, eager_rng, 1000)
+    eager, exact = st.permutation.label_batches(labels, 2500, eager_rng, 1000)
     stream, stream_exact, count = st.permutation._label_stream(labels, 2500, stream_rng, 1000)
     assert (exact, stream_exact, count) == (False, False, 2500)
     for _ in range(2):  # every pass draws the same batches again
@@ -674,7 +674,7 @@ def test_streamed_analysis_gives_the_eager_engines_pvalues_bit_for_bit():
     activations, emotions, prompts = synthetic_layers(4, 5, {1: 0.03, 3: 0.01}, n_prompts_per_emotion=4,
                                                       n_seeds_per_prompt=3, dim=48)
     analysis = st.analyse_layers(activations, emotions, prompts, n_permutations=1500, n_boot=0, seed=4)
-    design = st.pairs._make_design(emotions, prompts, len(emotions))
+    design = st.pairs.make_design(emotions, prompts, len(emotions))
     plan = st.layers._plan(design, 1500, 4, True, True)
     engines = [("test", plan.gap), ("control", plan.control)]
     for name, engine in engines + [(k, e) for k, e in enumerate(plan.control_pairs)]:
@@ -699,7 +699,7 @@ def test_streamed_engine_holds_one_batch_not_every_permutation():
     import tracemalloc
 
     emotions, prompts, _ = design_labels(n_emotions=4, n_prompts_per_emotion=5, n_seeds_per_prompt=10)
-    design = st.pairs._make_design(emotions, prompts, len(emotions))
+    design = st.pairs.make_design(emotions, prompts, len(emotions))
     S = st.similarity_matrix(null_activations(0, n_prompts_per_emotion=5, n_seeds_per_prompt=10).X)
     sizes = [(sum(a.nbytes for a in payload), payload[0].shape[0])
              for payload in st.permutation._control_engine(design, 40_000, np.random.default_rng(0)).batches()]

@@ -114,3 +114,39 @@ def test_rhythmless_audio_has_no_periodicity():
     assert t.periodicity < ac._TEMPO_FLAG_PERIODICITY and t.estimators_disagree
     drums = ac.estimate_tempo(sa.drum_pattern(100, DUR, SR, pattern="rock"), SR)
     assert drums.periodicity > 10 * ac._TEMPO_FLAG_PERIODICITY and not drums.estimators_disagree
+
+
+@pytest.mark.parametrize("bpm", [91.0, 108.0])
+def test_no_lowband_pulse_hands_tempo_to_the_trackers_consensus(bpm):
+    # Eighth-plus-dotted-quarter melody over a pad, bass on half bars: the low
+    # band has no pulse at the beat the metrical check picks (twice the tempo);
+    # essentia's full-band trackers agree on the beat.  The rule must fire (the
+    # metrical tempo is the double) and give the beat.
+    y = sa.sustained_piece("E", "major", bpm, DUR, SR, melody_steps=(0.5, 1.5), seed=int(bpm) + 7)
+    t = ac.estimate_tempo(y, SR)
+    assert "metrical" in t.estimates and _within(t.estimates["metrical"], 2 * bpm, 0.06), t.estimates
+    assert _within(t.tempo_bpm, bpm), t.estimates
+
+
+def test_drum_pulse_keeps_the_metrical_tempo():
+    # The null: a kick on the beat is a low-band pulse, so the consensus is not consulted.
+    t = ac.estimate_tempo(sa.drum_pattern(97.0, DUR, SR, pattern="rock"), SR)
+    assert "metrical" not in t.estimates and "essentia_multifeature" not in t.estimates
+    assert _within(t.tempo_bpm, 97.0)
+
+
+def test_consensus_tempo_takes_the_largest_agreeing_group():
+    assert tp.consensus_tempo([150.0, 75.0, 75.5], 0.04) == pytest.approx(75.25)
+    assert tp.consensus_tempo([150.0, 100.0, 75.0], 0.04) == 150.0   # three-way split: the first
+    assert tp.consensus_tempo([80.0, 81.0, 160.0], 0.04) == pytest.approx(80.5)
+    with pytest.raises(ValueError):
+        tp.consensus_tempo([], 0.04)
+
+
+def test_consensus_tempo_leaves_out_trackers_that_found_no_beat():
+    # essentia's trackers return 0 where they find no beat; that was a division by zero.
+    assert tp.consensus_tempo([0.0, 120.0, 120.0], 0.04) == 120.0
+    assert tp.consensus_tempo([120.0, 0.0, 60.0], 0.04) == 120.0
+    assert tp.consensus_tempo([float("nan"), -1.0, 90.0], 0.04) == 90.0
+    with pytest.raises(ValueError):
+        tp.consensus_tempo([0.0, 0.0], 0.04)

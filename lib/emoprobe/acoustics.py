@@ -20,9 +20,13 @@ Feature definitions (all on mono float audio in [-1, 1]):
   the low- and full-band envelopes.  Hi-hats on eighth notes are what pull
   full-band estimators to double tempo at slow tempi; leaving them out of the
   first estimate is what made it right on drums (held-out click/drum set,
-  ``bench/bench_acoustics.py --accuracy``: within 4% on 96.7%).  On rendered
-  music without drums (``bench/bench_corpus.py``, bench/RESULTS.md) octave
-  choices remain the main error.  Reference estimators (librosa defaults,
+  ``bench/bench_acoustics.py --accuracy``: within 4% on 96.7%).  Where the
+  low band has no pulse at that beat (sustained music, chorales), the tempo is
+  the consensus of essentia's full-band beat trackers instead
+  (``tempo.consensus_tempo``; the metrical tempo is kept under
+  ``tempo_estimates["metrical"]``).  On rendered music without drums
+  (``bench/bench_corpus.py``, bench/RESULTS.md) octave choices that every
+  estimator shares remain the error.  Reference estimators (librosa defaults,
   essentia PercivalBpmEstimator, RhythmExtractor2013 degara) feed the
   ``tempo_estimators_disagree`` flag (see ``estimate_tempo``);
   ``tempo_octave_ambiguous`` is set when one of them sits an octave away;
@@ -59,7 +63,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .fileio import sha256_file
+from .fileio import code_digest, sha256_file
 from .threads import single_threaded_blas
 from .essentia_run import run_essentia
 
@@ -90,7 +94,9 @@ __all__ = [
 # changes, so stale cached features are recomputed rather than silently reused.
 # 1.3: BLAS pinned to one thread; peak and DC-offset checks.  1.4: key and mode
 # from emoprobe.tonality (mode may be "uncertain"), tempo from emoprobe.tempo.
-EXTRACTOR_VERSION = "acoustics-1.4"
+# 1.5: where the low band has no pulse, the tempo is the consensus of essentia's
+# beat trackers (emoprobe.tempo.consensus_tempo).
+EXTRACTOR_VERSION = "acoustics-1.5"
 
 # --- extractor settings (engineering choices justified by measurement, see
 # module docstring; changing any of them requires bumping EXTRACTOR_VERSION) ---
@@ -104,8 +110,17 @@ _TEMPO_AC_WINDOW_S = 4.0
 _TEMPO_MAX_BPM = 320.0            # librosa's default ceiling
 _CENTROID_FRAME_FLOOR_DB = 60.0   # frames quieter than this below the loudest are ignored
 _RHYTHM_EXTRACTOR_RATE = 44100    # RhythmExtractor2013 assumes 44.1 kHz input
-_TEMPO_FLAG_MIN_DISAGREEING = 3   # of the 4 reference estimators
-_TEMPO_FLAG_PERIODICITY = 0.03    # tempo.choose_tempo periodicity under which no beat is evident
+_TEMPO_FLAG_REFERENCES = ("lowband_acf", "librosa_fullband", "essentia_percival", "essentia_rhythm2013")
+_TEMPO_FLAG_MIN_DISAGREEING = 3   # of the 4 _TEMPO_FLAG_REFERENCES
+_TEMPO_FLAG_PERIODICITY = 0.03    # tempo.choose_tempo periodicity under which no beat is evident ...
+_TEMPO_FLAG_BEAT_CONFIDENCE = 1.0  # ... unless RhythmExtractor2013 multifeature, run there, finds a beat
+                                   # with at least this confidence (essentia: under 1 is "very low")
+# A clip whose loudest full-band onset rises less than this (librosa onset strength: mean dB rise
+# over mel bands) has no note onset at all, so no beat; its envelopes can still look periodic where
+# a steady tone's period beats against the hop (40 Hz: 800 samples against 512, a 0.4 s cycle read
+# as 150 BPM).  bench/onset_levels.py, corpus train split: music 3.8-31.8 dB (5th percentile 4.4);
+# steady sines, a chirp and a sustained triad 0.06-0.57 dB.
+_TEMPO_FLAG_MIN_ONSET_DB = 1.5
 
 
 # A peak above this is not clipping but audio on another scale (PCM cast to float).
@@ -180,8 +195,15 @@ class AcousticFeatures:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "AcousticFeatures":
         d = dict(d)
+        # JSON gives lists for tuples; a string or a mapping would pass tuple() as letters or keys.
+        if not isinstance(d.get("flags", ()), (list, tuple)):
+            raise ValueError(f"AcousticFeatures.flags should be a list of strings, got {d['flags']!r}")
         d["flags"] = tuple(d.get("flags", ()))
-        d["tempo_estimates"] = {str(k): float(v) for k, v in d["tempo_estimates"].items()}
+        estimates = d["tempo_estimates"]
+        if not isinstance(estimates, Mapping) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in estimates.values()):
+            raise ValueError(f"AcousticFeatures.tempo_estimates should map names to numbers, got {estimates!r}")
+        d["tempo_estimates"] = {str(k): float(v) for k, v in estimates.items()}
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - names
         if unknown:
@@ -195,6 +217,8 @@ class AcousticFeatures:
                 raise ValueError(f"AcousticFeatures.{field.name} should be {field.type}, got {value!r}")
         if not all(isinstance(flag, str) for flag in d["flags"]):
             raise ValueError(f"AcousticFeatures.flags should be strings, got {d['flags']!r}")
+        if not (math.isfinite(d["tempo_bpm"]) and d["tempo_bpm"] > 0):  # the extractor never writes one
+            raise ValueError(f"AcousticFeatures.tempo_bpm should be a positive number, got {d['tempo_bpm']!r}")
         return cls(**d)
 
 
@@ -335,31 +359,44 @@ def estimate_tempo(audio: np.ndarray, sample_rate: int, *,
 
     Primary: ``emoprobe.tempo.choose_tempo`` (the low-band autocorrelation tempo,
     replaced by a rival metrical level when the low- and full-band onset
-    envelopes clearly favour it).  References: the acoustics-1.3 primary (low-band autocorrelation, ``lowband_acf``),
+    envelopes clearly favour it).  Where the low-band envelope has no pulse at
+    that beat (autocorrelation <= ``tempo.NO_PULSE_BELOW``: no kick or bass
+    marking it), the tempo is instead ``tempo.consensus_tempo`` of essentia
+    RhythmExtractor2013 multifeature, degara and PercivalBpmEstimator; the
+    metrical-check tempo is then kept as ``metrical`` and multifeature as
+    ``essentia_multifeature`` (acoustics-1.5; multifeature runs only there, it
+    costs about as much as the rest of the tempo estimate).  References: the
+    acoustics-1.3 primary (low-band autocorrelation, ``lowband_acf``),
     librosa.feature.tempo with full-band defaults, essentia
     PercivalBpmEstimator, essentia RhythmExtractor2013(method="degara") on audio
     resampled to 44.1 kHz.  A reference disagrees when
     |log2(other/final)| > log2(1 + agreement_tolerance).  ``estimators_disagree``
-    is set when at least ``_TEMPO_FLAG_MIN_DISAGREEING`` references disagree or
-    the envelopes show no periodicity at the chosen beat (``periodicity`` below
-    ``_TEMPO_FLAG_PERIODICITY``; a steady tone): on the corpus' train split that
-    fired on 13 of 22 misses and 2 of 30 right answers, where "any reference
-    disagrees" (acoustics-1.3) fired on 15 of 22 and 12 of 30; adding "the
-    metrical margin is negative" caught no further miss and 2 more right answers.  ``margin`` (``tempo.choose_tempo``) is kept
-    as the tempo's confidence.  Octave-ambiguous: a reference within the
-    tolerance of final*2 or final/2.
+    is set when at least ``_TEMPO_FLAG_MIN_DISAGREEING`` of those four disagree
+    with the final tempo, or the envelopes show no periodicity at the metrical
+    beat (``periodicity`` below ``_TEMPO_FLAG_PERIODICITY``; a steady tone)
+    and multifeature found no beat either (confidence under
+    ``_TEMPO_FLAG_BEAT_CONFIDENCE``), or no onset in the clip rises
+    ``_TEMPO_FLAG_MIN_ONSET_DB`` (a steady tone whose period aliases with the
+    hop into a periodic envelope).  Corpus train split, acoustics-1.4: fired on 12 of
+    23 misses and 1 of 29 right answers; acoustics-1.5: on 2 of 14 misses and
+    3 of 38 right answers -- the misses left are octave errors that every
+    estimator shares, which no agreement rule can see.  ``margin``
+    (``tempo.choose_tempo``) is kept as the metrical level's confidence.
+    Octave-ambiguous: an estimate within the tolerance of final*2 or final/2.
 
     Assumes ``audio`` is float32 mono that passed ``validate_audio``.
     """
     import librosa
 
-    from .tempo import choose_tempo
+    from .tempo import NO_PULSE_BELOW, choose_tempo, consensus_tempo, envelope_periodicity
 
     spec = _spec if _spec is not None else _spectra(np.asarray(audio, dtype=np.float32), sample_rate)
+    frames_per_s = sample_rate / _HOP
     lowband = _primary_tempo(spec.onset_env_lowband, sample_rate)
-    choice = choose_tempo([spec.onset_env_lowband, spec.onset_env_fullband], sample_rate / _HOP, lowband)
+    choice = choose_tempo([spec.onset_env_lowband, spec.onset_env_fullband], frames_per_s, lowband)
     primary = choice.bpm
-    estimates = {"primary": primary, "lowband_acf": lowband}
+    estimates = {"lowband_acf": lowband}
+    beat_confidence = float("nan")
     if reference_estimators:
         estimates["librosa_fullband"] = float(librosa.feature.tempo(
             onset_envelope=spec.onset_env_fullband, sr=sample_rate, hop_length=_HOP)[0])
@@ -367,16 +404,29 @@ def estimate_tempo(audio: np.ndarray, sample_rate: int, *,
             "PercivalBpmEstimator", audio, sampleRate=sample_rate))
         y44 = audio if sample_rate == _RHYTHM_EXTRACTOR_RATE else librosa.resample(
             audio, orig_sr=sample_rate, target_sr=_RHYTHM_EXTRACTOR_RATE, res_type="soxr_hq")
-        estimates["essentia_rhythm2013"] = float(run_essentia(
-            "RhythmExtractor2013", np.ascontiguousarray(y44, dtype=np.float32), method="degara")[0])
+        y44 = np.ascontiguousarray(y44, dtype=np.float32)
+        estimates["essentia_rhythm2013"] = float(run_essentia("RhythmExtractor2013", y44, method="degara")[0])
+        if envelope_periodicity(spec.onset_env_lowband, frames_per_s, primary) <= NO_PULSE_BELOW:
+            # No kick/bass pulse at the chosen beat: the full-band trackers' consensus
+            # (emoprobe.tempo, "Music without a low-band pulse").
+            multi = run_essentia("RhythmExtractor2013", y44, method="multifeature")
+            estimates["essentia_multifeature"] = float(multi[0])
+            beat_confidence = float(multi[2])
+            estimates["metrical"] = primary
+            trackers = [estimates["essentia_multifeature"], estimates["essentia_rhythm2013"],
+                        estimates["essentia_percival"]]
+            if any(t > 0 for t in trackers):  # where none found a beat, the metrical tempo stands
+                primary = consensus_tempo(trackers, agreement_tolerance)
+    estimates = {"primary": primary, **estimates}
 
     tol = math.log2(1.0 + agreement_tolerance)
-    deviations = [math.log2(v / primary) for k, v in estimates.items()
-                  if k != "primary" and v > 0]
-    max_dev = max((abs(d) for d in deviations), default=0.0)
-    octave = any(abs(abs(d) - 1.0) <= tol for d in deviations)
-    n_disagreeing = sum(abs(d) > tol for d in deviations)
-    disagree = n_disagreeing >= _TEMPO_FLAG_MIN_DISAGREEING or choice.periodicity < _TEMPO_FLAG_PERIODICITY
+    deviations = {k: math.log2(v / primary) for k, v in estimates.items() if k != "primary" and v > 0}
+    max_dev = max((abs(d) for d in deviations.values()), default=0.0)
+    octave = any(abs(abs(d) - 1.0) <= tol for d in deviations.values())
+    n_disagreeing = sum(abs(deviations.get(k, 0.0)) > tol for k in _TEMPO_FLAG_REFERENCES)
+    no_beat = ((choice.periodicity < _TEMPO_FLAG_PERIODICITY and not beat_confidence >= _TEMPO_FLAG_BEAT_CONFIDENCE)
+               or float(np.max(spec.onset_env_fullband, initial=0.0)) < _TEMPO_FLAG_MIN_ONSET_DB)
+    disagree = n_disagreeing >= _TEMPO_FLAG_MIN_DISAGREEING or no_beat
     return TempoEstimate(primary, estimates, max_dev, disagree, octave, choice.margin, choice.periodicity)
 
 
@@ -499,20 +549,16 @@ def extractor_code_hash(folder: Path | None = None) -> str:
     nobody bumps the version by hand (the analysis memos hash their code the same way).
     ``folder`` holds the modules (default: this package).
     """
-    import hashlib
     from importlib import metadata
 
-    digest = hashlib.sha256()
     folder = folder or Path(__file__).resolve().parent
-    for module in EXTRACTOR_MODULES:
-        digest.update(module.encode() + b"\0" + (folder / module).read_bytes() + b"\0")
+    versions = []
     for package in ("librosa", "essentia", "numpy", "scipy", "soundfile"):
         try:
-            version = metadata.version(package)
+            versions.append(f"{package}=={metadata.version(package)}")
         except metadata.PackageNotFoundError:
-            version = "absent"
-        digest.update(f"{package}=={version}\0".encode())
-    return digest.hexdigest()[:16]
+            versions.append(f"{package}==absent")
+    return code_digest([folder / module for module in EXTRACTOR_MODULES], folder, versions)
 
 
 def load_or_extract(wav_path: str | os.PathLike,
@@ -749,7 +795,7 @@ def _wording_level_agreement(a: np.ndarray, b: np.ndarray, sign: float, wordings
         return cross / (in_a.sum(axis=1) * (1.0 - in_a).sum(axis=1))
 
     observed = float(rates(side_of_wording[None, :])[0])
-    batches, exact = stats.permutation._label_batches(side_of_wording, n_permutations, rng, 2000)
+    batches, exact = stats.permutation.label_batches(side_of_wording, n_permutations, rng, 2000)
     null = np.concatenate([rates(batch) for batch in batches])
     hits = np.count_nonzero(null >= observed - 1e-12)
     pvalue = hits / null.size if exact else (1 + hits) / (1 + null.size)

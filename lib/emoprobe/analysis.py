@@ -22,7 +22,7 @@ from . import stats
 from .config import ExperimentConfig
 from .dataset import SampleSet
 from . import datacodec
-from .fileio import atomic_write_bytes
+from .fileio import atomic_write_bytes, code_digest
 from .threads import single_threaded_blas
 
 T = TypeVar("T")
@@ -45,11 +45,7 @@ def code_hash(compute: Callable | None = None) -> str:
         files.append(Path(extra).resolve())
     cache_key = "\n".join(map(str, files))
     if cache_key not in _code_hashes:
-        digest = hashlib.sha256()
-        for path in files:
-            name = path.relative_to(_PACKAGE_DIR) if path.is_relative_to(_PACKAGE_DIR) else path.name
-            digest.update(str(name).encode() + b"\0" + path.read_bytes() + b"\0")
-        _code_hashes[cache_key] = digest.hexdigest()[:16]
+        _code_hashes[cache_key] = code_digest(files, _PACKAGE_DIR)
     return _code_hashes[cache_key]
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from . import config_schema, lexical
+from .modelspec import canonical_model_spec
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG_PATH = REPO_ROOT / "configs" / "experiment.toml"
@@ -306,8 +307,9 @@ def load_config(path: str | Path | None = None, overrides: Overrides | None = No
 
     models = ov.model or raw.get("model", {}).get("name", "facebook/musicgen-large")
     models = (models,) if isinstance(models, str) else tuple(models)
-    if not models or len(set(models)) != len(models):
-        raise ConfigError(f"models must be one or more distinct names, got {list(models)}")
+    if not models or len(set(map(canonical_model_spec, models))) != len(models):
+        # "tiny" and "tiny:" (or one spec with its parameters reordered) are one model: it would run twice.
+        raise ConfigError(f"models must be one or more distinct models, got {list(models)}")
 
     config = ExperimentConfig(
         model=models[0],

@@ -156,7 +156,7 @@ def detection_power(gap: float, n_emotions: int, n_wordings: int, n_seeds: int, 
     del correction  # both need alpha / n_layers for one true layer among independent ones
     rng = np.random.default_rng(seed)
     emotions, prompts, _ = synthetic.design_labels(n_emotions, n_wordings, n_seeds)
-    engine = stats.permutation._gap_engine(stats.pairs._make_design(emotions, prompts, emotions.size), n_permutations, rng)
+    engine = stats.permutation.gap_engine(stats.pairs.make_design(emotions, prompts, emotions.size), n_permutations, rng)
     params = {**synthetic.seed_like_geometry(), **geometry}
     hits = 0
     for _ in range(n_sim):

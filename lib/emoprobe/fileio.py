@@ -1,4 +1,4 @@
-"""Small file helpers shared by the caches: checksums and atomic writes."""
+"""Small file helpers shared by the caches: checksums, code hashes and atomic writes."""
 
 from __future__ import annotations
 
@@ -14,6 +14,23 @@ def sha256_file(path: str | os.PathLike) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def code_digest(files, root: Path, extra=()) -> str:
+    """16 hex digits of sha256 over each file's name (relative to ``root`` where it
+    lies under it) and bytes, then each string of ``extra`` (library versions, say).
+
+    What keys a cached result to the code that computed it, so that an edit to
+    that code recomputes it and nobody has to bump a version by hand.
+    """
+    digest = hashlib.sha256()
+    for path in files:
+        path = Path(path)
+        name = path.relative_to(root) if path.is_relative_to(root) else path.name
+        digest.update(str(name).encode() + b"\0" + path.read_bytes() + b"\0")
+    for item in extra:
+        digest.update(f"{item}\0".encode())
+    return digest.hexdigest()[:16]
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

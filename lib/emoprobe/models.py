@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from .modelspec import parse_model_spec
+
 TINY = "tiny"
 
 # Architecture of the published checkpoints, so that layer indices can be
@@ -138,21 +140,6 @@ TINY_SHAPES = {
     "small": TinyShape("small", 24, 1024, 16, 4, 2048, musicgen_sizes=True),
     "large": TinyShape("large", 48, 2048, 32, 4, 2048, musicgen_sizes=True),
 }
-
-
-def parse_model_spec(name: str) -> tuple[str, dict[str, str]]:
-    """``kind:key=value;key=value`` -> (kind, params); ValueError on an item without ``=`` or a key
-    given twice (last-one-wins would let ``shape=small;shape=large`` load the larger model)."""
-    kind, _, rest = name.partition(":")
-    params = {}
-    for item in filter(None, (p.strip() for p in rest.split(";"))):
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"{name!r}: expected key=value, got {item!r}")
-        if key.strip() in params:
-            raise ValueError(f"{name!r}: {key.strip()!r} is given twice")
-        params[key.strip()] = value.strip()
-    return kind, params
 
 
 def tiny_shape(name: str) -> TinyShape | None:

@@ -128,11 +128,11 @@ def probe_test(
     if not ridge > 0:
         raise stats.StatsInputError(f"ridge must be positive, got {ridge}")
     n = np.asarray(next(iter(layers.values()))).shape[0]
-    design = stats.pairs._make_design(emotions, prompts, n)
+    design = stats.pairs.make_design(emotions, prompts, n)
     unit_of_sample, unit_labels = design.units()
-    n_permutations = stats.pairs._check_count(n_permutations, "n_permutations")
+    n_permutations = stats.pairs.check_count(n_permutations, "n_permutations")
     batch = max(1, 2_000_000 // max(1, n * design.n_emotions))
-    batches, exact = stats.permutation._label_batches(unit_labels, n_permutations, np.random.default_rng(seed), batch)
+    batches, exact = stats.permutation.label_batches(unit_labels, n_permutations, np.random.default_rng(seed), batch)
     out = {}
     for layer, X in layers.items():
         K = probe_gram(X, standardize)

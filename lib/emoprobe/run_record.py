@@ -25,6 +25,19 @@ if TYPE_CHECKING:
 ClaimRows = Callable[[str], list]  # claim name -> this model's recorded rows of that claim
 
 
+def canonical_claim_order(claims: Sequence[Mapping]) -> list[Mapping]:
+    """The claims sorted by claim, then layer, then test id: the order of the record and the report.
+
+    Under xdist the rows reach the controller as workers finish, so two runs on
+    the same data would otherwise write differently ordered records.
+    """
+    def key(c: Mapping):
+        layer = c.get("layer")
+        return (str(c.get("claim", "")), layer if isinstance(layer, int) else -1, str(c.get("nodeid", "")))
+
+    return sorted(claims, key=key)
+
+
 def decide_model(experiment: ExperimentConfig, claim_rows: ClaimRows, family: Family, partial: bool,
                  listening: Callable[[], tuple]) -> Decision:
     """The go/no-go rule (``decision.decide``) on one model's claim numbers, then its listening check."""

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import scipy.stats
 
-from .pairs import _check_count, _design_and_matrix, _Design, _pair_masks, _rng
+from .pairs import check_count, _design_and_matrix, _Design, _pair_masks, _rng
 from .records import DEFAULT_N_BOOT, BootstrapCI, StatsInputError, _single_threaded_blas
 from .resampling import hierarchical_counts
 
@@ -51,7 +51,7 @@ def bootstrap_gap_ci(
     ``method`` is scipy's: "BCa" (default), "percentile" or "basic".
     """
     S, design = _design_and_matrix(S, emotions, prompts)
-    n_boot = _check_count(n_boot, "n_boot", minimum=2)
+    n_boot = check_count(n_boot, "n_boot", minimum=2)
     if not 0.0 < confidence < 1.0:
         raise StatsInputError(f"confidence must be in (0, 1), got {confidence}")
     if unit not in ("sample", "prompt", "hierarchical"):

@@ -10,7 +10,7 @@ import numpy as np
 import pingouin
 import scipy.stats
 
-from .pairs import (_as_activations, _check_count, _Design, _design_and_matrix, _gap_layout, _GapLayout, _make_design,
+from .pairs import (_as_activations, check_count, _Design, _design_and_matrix, _gap_layout, _GapLayout, make_design,
                     _pair_subset, _rng)
 from .records import (_BATCH_ELEMENTS, DEFAULT_ALPHA, EFFECT_THRESHOLDS, DimensionTestResult, DimsShareResult,
                       StatsInputError, _single_threaded_blas)
@@ -23,7 +23,7 @@ from .records import (_BATCH_ELEMENTS, DEFAULT_ALPHA, EFFECT_THRESHOLDS, Dimensi
 
 def _two_emotions(X: Any, emotions: Any, a: str, b: str, prompts: Any = None) -> tuple[np.ndarray, _Design, int, int]:
     X = _as_activations(X)
-    design = _make_design(emotions, prompts, X.shape[0], need_within=False)
+    design = make_design(emotions, prompts, X.shape[0], need_within=False)
     keep, sub = _pair_subset(design, (a, b))
     return X[keep], sub, sub.emotion_names.index(str(a)), sub.emotion_names.index(str(b))
 
@@ -61,7 +61,7 @@ def dims_differing_share(
     The valid per-dimension test is :func:`per_dimension_test`.
     """
     Xab, design, ia, ib = _two_emotions(X, emotions, a, b)
-    n_shuffles = _check_count(n_shuffles, "n_shuffles")
+    n_shuffles = check_count(n_shuffles, "n_shuffles")
     codes = design.emotion_codes
     n_a, n_b = int((codes == ia).sum()), int((codes == ib).sum())
 

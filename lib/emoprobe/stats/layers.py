@@ -14,9 +14,9 @@ import numpy as np
 from .bootstrap import _hierarchical_ci, _hierarchical_resamples, _WeightedGap, bootstrap_gap_ci
 from .corrections import correct_across_layers, maxt_stepdown
 from .diagnostics import _check_thresholds, _cohens_d, effect_class
-from .pairs import (_as_activations, _check_count, _Design, _gap_layout, _gap_summary, _make_design, _rng,
+from .pairs import (_as_activations, check_count, _Design, _gap_layout, _gap_summary, make_design, _rng,
                     similarity_matrix)
-from .permutation import _control_engine, _gap_engine, _layer_workers, _PermutationEngine
+from .permutation import _control_engine, gap_engine, _layer_workers, _PermutationEngine
 from .records import (_BOUNDED_METRICS, DEFAULT_ALPHA, DEFAULT_MIN_GAP, DEFAULT_N_BOOT, DEFAULT_N_PERMUTATIONS, METRICS,
                       BootstrapCI, GapSummary, LayerResult, LayersAnalysis, StatsInputError, _single_threaded_blas)
 
@@ -40,7 +40,7 @@ class _LayerPlan:
 
 
 def _plan(design: _Design, n_permutations: int, seed: int | None, control: bool, control_pairs: bool) -> _LayerPlan:
-    n_permutations = _check_count(n_permutations, "n_permutations")
+    n_permutations = check_count(n_permutations, "n_permutations")
     names = design.emotion_names
     pairs = [(names[i], names[j]) for i in range(len(names)) for j in range(i + 1, len(names))]
     # Fixed child order: 0 gap, 1 bootstrap, 2 control, 3.. control per pair.
@@ -52,7 +52,7 @@ def _plan(design: _Design, n_permutations: int, seed: int | None, control: bool,
         pair_engines = [_control_engine(design, n_permutations, _rng(children[3 + k]), pair) for k, pair in enumerate(pairs)]
     return _LayerPlan(
         design=design,
-        gap=_gap_engine(design, n_permutations, _rng(children[0])),
+        gap=gap_engine(design, n_permutations, _rng(children[0])),
         control=control_engine,
         control_pairs=pair_engines,
         bootstrap_seed=children[1],
@@ -152,7 +152,7 @@ def _check_layer_settings(metric: str, alpha: float, n_boot: int, confidence: fl
     if not 0.0 < alpha < 1.0:
         raise StatsInputError(f"alpha must be in (0, 1), got {alpha}")
     if n_boot:
-        _check_count(n_boot, "n_boot", minimum=2)
+        check_count(n_boot, "n_boot", minimum=2)
     if not 0.0 < confidence < 1.0:
         raise StatsInputError(f"confidence must be in (0, 1), got {confidence}")
 
@@ -189,7 +189,7 @@ def analyse_layer(
     _check_layer_settings(metric, alpha, n_boot, confidence)
     thresholds = _check_thresholds(effect_thresholds)
     X = _as_activations(X)
-    plan = _plan(_make_design(emotions, prompts, X.shape[0]), n_permutations, seed, control, control_pairs)
+    plan = _plan(make_design(emotions, prompts, X.shape[0]), n_permutations, seed, control, control_pairs)
     return _analyse_with_plan(
         [(layer, X)], emotions, prompts, plan, metric=metric, n_boot=n_boot, confidence=confidence, alpha=alpha,
         min_gap=min_gap, thresholds=thresholds, bootstrap_unit=bootstrap_unit, bootstrap_method=bootstrap_method,
@@ -231,7 +231,7 @@ def analyse_layers(
     thresholds = _check_thresholds(effect_thresholds)
     layers = sorted(activations)
     first = _as_activations(activations[layers[0]], f"activations[{layers[0]}]")
-    plan = _plan(_make_design(emotions, prompts, first.shape[0]), n_permutations, seed, control, control_pairs)
+    plan = _plan(make_design(emotions, prompts, first.shape[0]), n_permutations, seed, control, control_pairs)
     results = _analyse_with_plan(
         [(int(layer), activations[layer]) for layer in layers], emotions, prompts, plan, metric=metric, n_boot=n_boot,
         confidence=confidence, alpha=alpha, min_gap=min_gap, thresholds=thresholds,

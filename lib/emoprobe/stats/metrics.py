@@ -9,7 +9,7 @@ import numpy as np
 from scipy.spatial.distance import pdist, squareform
 
 from .corrections import correct_across_layers
-from .pairs import _as_activations, _check_count, _Design, _make_design, _pair_subset, _rng
+from .pairs import _as_activations, check_count, _Design, make_design, _pair_subset, _rng
 from .permutation import _label_engine, _onehot, _PermutationEngine, _pair_tuple, _same_class_sums, _class_block_sums, _unit_aggregate
 from .records import _BATCH_ELEMENTS, DEFAULT_ALPHA, DEFAULT_N_PERMUTATIONS, PermutationResult, StatsInputError, _single_threaded_blas
 
@@ -165,8 +165,8 @@ def emotion_cka_test(
     in :func:`permutation_gap_test` (whole wordings when prompts are given).
     """
     X = _as_activations(X)
-    design = _make_design(emotions, prompts, X.shape[0])
-    engine = _cka_engine(design, _check_count(n_permutations, "n_permutations"), _rng(seed))
+    design = make_design(emotions, prompts, X.shape[0])
+    engine = _cka_engine(design, check_count(n_permutations, "n_permutations"), _rng(seed))
     return engine.run(_centred_gram(X), scale=1.0)
 
 
@@ -188,12 +188,12 @@ def emotion_mmd_test(
     :func:`permutation_gap_test`.
     """
     X = _as_activations(X)
-    design = _make_design(emotions, prompts, X.shape[0])
+    design = make_design(emotions, prompts, X.shape[0])
     if pair is not None:
         keep, design = _pair_subset(design, pair)
         X = X[keep]
     bandwidth = median_bandwidth(X) if bandwidth is None else float(bandwidth)
-    engine = _mmd_engine(design, _check_count(n_permutations, "n_permutations"), _rng(seed))
+    engine = _mmd_engine(design, check_count(n_permutations, "n_permutations"), _rng(seed))
     engine.pair = _pair_tuple(pair)
     return engine.run(_rbf_kernel(X, bandwidth), scale=1.0)
 
@@ -218,8 +218,8 @@ def compare_emotion_groups_by_layer(
     if not layers:
         raise StatsInputError("activations is empty")
     first = _as_activations(activations[layers[0]])
-    design = _make_design(emotions, prompts, first.shape[0])
-    n_permutations = _check_count(n_permutations, "n_permutations")
+    design = make_design(emotions, prompts, first.shape[0])
+    n_permutations = check_count(n_permutations, "n_permutations")
     streams = [_rng(s) for s in np.random.SeedSequence(seed).spawn(2)]
     cka_engine = _cka_engine(design, n_permutations, streams[0])
     mmd_engine = _mmd_engine(design, n_permutations, streams[1])

@@ -110,7 +110,7 @@ def _labels(values: Any, n: int, name: str) -> list[str]:
     return labels
 
 
-def _make_design(emotions: Any, prompts: Any, n: int, *, need_within: bool = True) -> _Design:
+def make_design(emotions: Any, prompts: Any, n: int, *, need_within: bool = True) -> _Design:
     em = _labels(emotions, n, "emotions")
     names = tuple(dict.fromkeys(em))  # order of first appearance
     if len(names) < 2:
@@ -167,7 +167,7 @@ def _check_alternative(alternative: str) -> str:
     return alternative
 
 
-def _check_count(value: int, name: str, minimum: int = 1) -> int:
+def check_count(value: int, name: str, minimum: int = 1) -> int:
     try:
         valid = int(value) == value and value >= minimum
     except (TypeError, ValueError, OverflowError):
@@ -225,7 +225,7 @@ def pair_classes(emotions: Any, prompts: Any = None) -> PairClasses:
     if emotions is None or isinstance(emotions, (str, bytes)):
         raise StatsInputError("emotions must be a sequence of N labels")
     n = int(np.asarray(emotions, dtype=object).size)
-    return _pair_masks(_make_design(emotions, prompts, n, need_within=False))
+    return _pair_masks(make_design(emotions, prompts, n, need_within=False))
 
 
 def _pair_masks(design: _Design) -> PairClasses:
@@ -250,7 +250,7 @@ def _pair_masks(design: _Design) -> PairClasses:
 def _design_and_matrix(S: Any, emotions: Any, prompts: Any, *, need_within: bool = True) -> tuple[np.ndarray, _Design]:
     """Validated similarity matrix and the integer-coded design of its labels."""
     S = _as_similarity(S)
-    return S, _make_design(emotions, prompts, S.shape[0], need_within=need_within)
+    return S, make_design(emotions, prompts, S.shape[0], need_within=need_within)
 
 
 def gap(S: Any, emotions: Any, prompts: Any = None) -> GapSummary:

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .pairs import (_as_similarity, _check_alternative, _check_count, _design_and_matrix, _Design, _labels, _make_design,
+from .pairs import (_as_similarity, _check_alternative, check_count, _design_and_matrix, _Design, _labels, make_design,
                     _pair_subset, _rng)
 from .records import (_BATCH_ELEMENTS, _TIE_RTOL, DEFAULT_N_PERMUTATIONS, PermutationResult, StatsInputError,
                       _single_threaded_blas)
@@ -96,7 +96,7 @@ def _unit_aggregate(S: np.ndarray, unit_of_sample: np.ndarray, n_units: int, *, 
     return T
 
 
-def _label_batches(labels: np.ndarray, n_permutations: int, rng: np.random.Generator, batch: int) -> tuple[list[np.ndarray], bool]:
+def label_batches(labels: np.ndarray, n_permutations: int, rng: np.random.Generator, batch: int) -> tuple[list[np.ndarray], bool]:
     """Batches of permuted label vectors: all distinct arrangements when there are at most
     ``n_permutations`` (exact test), else ``n_permutations`` uniformly random permutations."""
     stream, exact, _ = _label_stream(labels, n_permutations, rng, batch)
@@ -110,7 +110,7 @@ def _random_batches(labels: np.ndarray, sizes: list[int], rng: np.random.Generat
 
 def _label_stream(labels: np.ndarray, n_permutations: int, rng: np.random.Generator,
                   batch: int) -> tuple[Callable[[], Iterator[np.ndarray]], bool, int]:
-    """The batches of :func:`_label_batches` as a replayable stream: (batches, exact, count).
+    """The batches of :func:`label_batches` as a replayable stream: (batches, exact, count).
 
     Each call of ``batches()`` draws the same batches again, one at a time, from
     a copy of ``rng``'s state taken here; ``rng`` itself is moved past them as
@@ -296,7 +296,7 @@ def _label_engine(name: str, design: _Design, unit_labels: np.ndarray, n_classes
     )
 
 
-def _gap_engine(design: _Design, n_permutations: int, rng: np.random.Generator, pair: Sequence[str] | None = None) -> _PermutationEngine:
+def gap_engine(design: _Design, n_permutations: int, rng: np.random.Generator, pair: Sequence[str] | None = None) -> _PermutationEngine:
     """Gap = within - between under permutations of the emotion labels of units.
 
     Units are wordings when prompts are known, samples otherwise. Same-unit
@@ -405,8 +405,8 @@ def gaps_under_labellings(matrices: Sequence[Any], emotions: Any, prompts: Any, 
     matrix product.
     """
     first = _as_similarity(matrices[0])
-    design = _make_design(emotions, prompts, first.shape[0])
-    engine = _gap_engine(design, 1, np.random.default_rng(0))
+    design = make_design(emotions, prompts, first.shape[0])
+    engine = gap_engine(design, 1, np.random.default_rng(0))
     unit_of_sample, _ = design.units()
     code = {name: k for k, name in enumerate(design.emotion_names)}
     unit_labels = np.full((len(labellings), int(unit_of_sample.max()) + 1), -1)
@@ -450,7 +450,7 @@ def permutation_gap_test(
     ``seed`` is an int, a ``numpy.random.Generator`` or None.
     """
     S, design = _design_and_matrix(S, emotions, prompts)
-    engine = _gap_engine(design, _check_count(n_permutations, "n_permutations"), _rng(seed), pair)
+    engine = gap_engine(design, check_count(n_permutations, "n_permutations"), _rng(seed), pair)
     return engine.run(S, alternative=_check_alternative(alternative))
 
 
@@ -485,5 +485,5 @@ def control_test(
     if prompts is None:
         raise StatsInputError("control_test needs prompts: the control pairs are same-prompt, different-seed")
     S, design = _design_and_matrix(S, emotions, prompts, need_within=False)
-    engine = _control_engine(design, _check_count(n_permutations, "n_permutations"), _rng(seed), pair)
+    engine = _control_engine(design, check_count(n_permutations, "n_permutations"), _rng(seed), pair)
     return engine.run(S, alternative=_check_alternative(alternative))

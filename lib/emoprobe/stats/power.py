@@ -9,8 +9,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .pairs import _check_count, _make_design, _rng, similarity_matrix
-from .permutation import _gap_engine
+from .pairs import check_count, make_design, _rng, similarity_matrix
+from .permutation import gap_engine
 from .records import DEFAULT_ALPHA, DEFAULT_MIN_GAP, PowerCurve, StatsInputError, _single_threaded_blas
 
 
@@ -56,8 +56,8 @@ def power_curve(
     if n_per_emotion % n_seeds_per_prompt:
         raise StatsInputError(f"n_per_emotion={n_per_emotion} must be a multiple of n_seeds_per_prompt={n_seeds_per_prompt}")
     n_prompts = n_per_emotion // n_seeds_per_prompt
-    n_sim = _check_count(n_sim, "n_sim")
-    n_layers = _check_count(n_layers, "n_layers")
+    n_sim = check_count(n_sim, "n_sim")
+    n_layers = check_count(n_layers, "n_layers")
     threshold = alpha / n_layers
     rng = _rng(seed)
     power, power_se, power_min, mean_gap = [], [], [], []
@@ -73,8 +73,8 @@ def power_curve(
             used_geometry = data.geometry
             S = similarity_matrix(data.X, metric)
             if engine is None:
-                design = _make_design(data.emotions, data.prompts, S.shape[0])
-                engine = _gap_engine(design, _check_count(n_permutations, "n_permutations"), rng)
+                design = make_design(data.emotions, data.prompts, S.shape[0])
+                engine = gap_engine(design, check_count(n_permutations, "n_permutations"), rng)
             res = engine.run(S)
             detected += res.pvalue < threshold
             detected_min += (res.pvalue < threshold) and (res.statistic >= min_gap)

@@ -46,7 +46,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ..models import TINY_DIM, TINY_LAYERS, ModelInfo, build_tiny, parse_model_spec
+from ..models import TINY_DIM, TINY_LAYERS, ModelInfo, build_tiny
+from ..modelspec import parse_model_spec
 
 KINDS = ("planted", "null", "seed-like", "paraphrase", "lexical", "planted+lexical")
 LEXICAL_KINDS = ("lexical", "planted+lexical")
