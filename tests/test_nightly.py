@@ -13,7 +13,6 @@ from emoprobe import exports, nightly
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOW = REPO / ".github" / "workflows" / "nightly.yml"
-EXPERIMENT = REPO / "tests" / "data" / "known_truth.toml"
 DATES = ("2026-11-24", "2026-11-25")
 
 
@@ -54,9 +53,9 @@ def test_the_seed_is_a_function_of_the_date():
         nightly.seed_for_date("25/11/2026")
 
 
-def run_nightly(tmp_path, date, **env):
+def run_nightly(tmp_path, date, experiment, **env):
     variables = {**os.environ, "EMOPROBE_DATE": date, "EMOPROBE_MODEL": "tiny", "EMOPROBE_N_PER_EMOTION": "6",
-                 "EMOPROBE_EXPERIMENT": str(EXPERIMENT), "EMOPROBE_CACHE_DIR": str(tmp_path / "cache"),
+                 "EMOPROBE_EXPERIMENT": str(experiment), "EMOPROBE_CACHE_DIR": str(tmp_path / "cache"),
                  "EMOPROBE_HISTORY": str(tmp_path / "persistent" / "history.jsonl"),
                  "EMOPROBE_REPORTS_DIR": str(tmp_path / "reports"), "EMOPROBE_WORKERS": "2",
                  "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"), **env}
@@ -65,9 +64,11 @@ def run_nightly(tmp_path, date, **env):
 
 
 @pytest.fixture(scope="module")
-def two_nights(tmp_path_factory):
+def two_nights(tmp_path_factory, small_experiment):
+    """Two nights of the small experiment (tests/conftest.py): seeds, history and archive,
+    not the statistics, are checked here."""
     tmp_path = tmp_path_factory.mktemp("nightly")
-    return tmp_path, [run_nightly(tmp_path, date) for date in DATES]
+    return tmp_path, [run_nightly(tmp_path, date, small_experiment) for date in DATES]
 
 
 def test_two_nights_leave_two_history_lines_with_different_seeds(two_nights):
@@ -127,11 +128,11 @@ def test_decision_record_follows_its_json_schema(two_nights):
         jsonschema.validate(broken, exports.decision_schema())
 
 
-def test_a_run_that_fails_itself_fails_the_night(tmp_path):
+def test_a_run_that_fails_itself_fails_the_night(tmp_path, small_experiment):
     bad = tmp_path / "bad.toml"
-    bad.write_text(EXPERIMENT.read_text().replace("[sampling]", "[sampling]\nn_per_emotion_typo = 3", 1)
+    bad.write_text(small_experiment.read_text().replace("[sampling]", "[sampling]\nn_per_emotion_typo = 3", 1)
                    .replace("n_per_emotion = 20", "n_per_emotion = -1"))
-    result = run_nightly(tmp_path, DATES[0], EMOPROBE_EXPERIMENT=str(bad))
+    result = run_nightly(tmp_path, DATES[0], bad)
     assert result.returncode >= 2, result.stdout[-2000:] + result.stderr[-2000:]
     assert "the run failed" in result.stderr
     assert not (tmp_path / "summary.md").exists()

@@ -1,4 +1,8 @@
-"""The go/no-go report end to end: the tiny model, a fresh cache, two workers."""
+"""The go/no-go report end to end: the tiny model, a fresh cache, two workers.
+
+On the small experiment (tests/conftest.py), its clips longer than the report's 4 s
+players so that the cut shows: the report's parts, not the statistics' power, are checked.
+"""
 
 import json
 import re
@@ -13,13 +17,19 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def suite_run(tmp_path_factory):
+def experiment(small_experiment_of):
+    return small_experiment_of(duration_s=5.0)
+
+
+@pytest.fixture(scope="module")
+def suite_run(tmp_path_factory, experiment):
     """One whole run of hypotheses/ on the tiny model; its report, record and console."""
     out = tmp_path_factory.mktemp("run")
     html = out / "report.html"
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "hypotheses/", "-n", "2", "--model", "tiny", "--n-per-emotion", "10",
-         "--cache-dir", str(out / "cache"), f"--html={html}", "--self-contained-html", "-p", "no:cacheprovider",
+         "--experiment", str(experiment), "--cache-dir", str(out / "cache"), f"--html={html}",
+         "--self-contained-html", "-p", "no:cacheprovider",
          "-q", "-rA"],
         cwd=REPO, capture_output=True, text=True, timeout=1200)
     return result, html, json.loads((out / "decision.json").read_text()), out
@@ -61,12 +71,13 @@ def test_decision_record_matches_the_test_outcomes(suite_run):
     assert record["provenance"]["model_is_random"] is True
 
 
-def test_subset_run_says_its_verdict_is_partial(suite_run, tmp_path):
+def test_subset_run_says_its_verdict_is_partial(suite_run, experiment, tmp_path):
     _, _, _, out = suite_run
     html = tmp_path / "subset.html"
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "hypotheses/", "-p", "no:xdist", "--model", "tiny", "--n-per-emotion", "10",
-         "--cache-dir", str(out / "cache"), "-k", "permuted", f"--html={html}", "-p", "no:cacheprovider", "-q"],
+         "--experiment", str(experiment), "--cache-dir", str(out / "cache"), "-k", "permuted", f"--html={html}",
+         "-p", "no:cacheprovider", "-q"],
         cwd=REPO, capture_output=True, text=True, timeout=600)
     assert result.returncode in (0, 1), result.stdout[-3000:]
     assert "partial run" in result.stdout

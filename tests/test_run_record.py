@@ -1,13 +1,14 @@
 """The run's record: complete only when every decisive claim ran to an outcome,
 no history line from an interrupted or failed run, and exit codes that mean one thing each.
 
-Every run here is a small experiment on the tiny model (few samples and
+Every run here is the small experiment (tests/conftest.py) on the tiny model (few samples and
 permutations) sharing one cache, so after the first only the claims run.
 """
 
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,9 +20,6 @@ from emoprobe import run_record
 
 REPO = Path(__file__).resolve().parents[1]
 
-SMALL = [("n_permutations = 10000", "n_permutations = 200"), ("n_bootstrap = 2000", "n_bootstrap = 100"),
-         ("probe_permutations = 100", "probe_permutations = 5"), ("n_per_prompt = 10", "n_per_prompt = 3"),
-         ("duration_s = 10.0", "duration_s = 3.0")]
 ARGS = ["--model", "tiny", "--n-per-emotion", "6", "--layers", "0,2"]
 
 INTERRUPT_PLUGIN = '''
@@ -49,13 +47,9 @@ analysis.emotion_layers = _broken
 
 
 @pytest.fixture(scope="module")
-def small(tmp_path_factory):
+def small(tmp_path_factory, small_experiment):
     root = tmp_path_factory.mktemp("record")
-    text = (REPO / "configs" / "experiment.toml").read_text()
-    for old, new in SMALL:
-        assert old in text
-        text = text.replace(old, new)
-    (root / "experiment.toml").write_text(text)
+    shutil.copy(small_experiment, root / "experiment.toml")
     (root / "plugins").mkdir()
     (root / "plugins" / "interrupt_after.py").write_text(INTERRUPT_PLUGIN)
     (root / "plugins" / "full_disk.py").write_text(FULL_DISK_PLUGIN)
