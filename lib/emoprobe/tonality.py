@@ -22,7 +22,9 @@ the estimate is made in two steps:
    spectrally tilted timbres, e.g. ``synth_audio.synthesise_emotion_audio``,
    where the constant-Q chroma alone left major clips "uncertain").  The weights were
    fitted on the ``train`` split of ``scripts/build_acoustic_corpus.py`` only
-   (``bench/bench_corpus.py --fit-mode``); the ``test`` split was not used.
+   (and the planted models' audio); the ``test`` split was not used.  That fit
+   was not committed; ``bench/fit_mode.py`` refits them from the repo and scores
+   the same on the train split at the estimated pair (bench/RESULTS.md).
 
 ``confidence`` is the logistic probability of the chosen mode; below
 ``UNCERTAIN_BELOW`` the mode is reported as "uncertain" (the key field still
