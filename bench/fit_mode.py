@@ -8,7 +8,7 @@ The training set is the corpus' ``train`` split plus ``--planted`` clips per
 emotion of the planted models' audio (``synth_audio.synthesise_emotion_audio``
 at ``known_truth.EMOTION_ACOUSTICS``, seeds 100 onwards, tonic = seed mod 12),
 without which the weights read the planted "calm" clips (70 BPM, dark, major)
-as minor.  Each clip's evidence (``tonality._mode_evidence``) is measured
+as minor.  Each clip's evidence (``tonality.mode_evidence``) is measured
 within its *true* relative pair, so the label is the mode and nothing else;
 the key-pair step is scored separately by ``bench_corpus``.  The fit is
 scikit-learn's LogisticRegression on standardised evidence, mapped back to raw
@@ -41,14 +41,9 @@ PLANTED_DURATION_S = 10.0
 
 
 def evidence_at_pair(audio: np.ndarray, sample_rate: int, tonic: str, mode: str) -> list[float]:
-    chroma, bass = tonality._chromas(np.asarray(audio, dtype=np.float32), sample_rate)
-    corr = tonality._key_correlations(chroma.mean(axis=1))
     pc = PITCH_CLASSES.index(tonic)
     major_tonic = pc if mode == "major" else (pc + 3) % 12
-    edma = tonality._edma_key(audio, sample_rate)
-    ev = tonality._mode_evidence(chroma, bass, major_tonic, corr, sample_rate / tonality._HOP,
-                                 tonality._edma_vote(edma, major_tonic))
-    return list(ev.values())
+    return list(tonality.mode_evidence(audio, sample_rate, major_tonic).values())
 
 
 def _corpus_item(args):

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["PITCH_CLASSES", "KeyEstimate", "estimate_key", "UNCERTAIN_BELOW"]
+__all__ = ["PITCH_CLASSES", "KeyEstimate", "estimate_key", "mode_evidence", "UNCERTAIN_BELOW"]
 
 PITCH_CLASSES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 
@@ -192,6 +192,23 @@ def _mode_evidence(chroma: np.ndarray, bass: np.ndarray, major_tonic: int, corr:
     }
 
 
+def _measurements(audio: np.ndarray, sample_rate: int) -> tuple:
+    """(chroma, bass chroma, key correlations [2, 12], edma key): what key and mode are read from."""
+    chroma, bass = _chromas(np.asarray(audio, dtype=np.float32), sample_rate)
+    return chroma, bass, _key_correlations(chroma.mean(axis=1)), _edma_key(audio, sample_rate)
+
+
+def _evidence_within(measure: tuple, major_tonic: int, sample_rate: int) -> dict[str, float]:
+    chroma, bass, corr, edma = measure
+    return _mode_evidence(chroma, bass, major_tonic, corr, sample_rate / _HOP, _edma_vote(edma, major_tonic))
+
+
+def mode_evidence(audio: np.ndarray, sample_rate: int, major_tonic: int) -> dict[str, float]:
+    """The mode measurements of ``audio`` within the relative pair of ``major_tonic`` (a pitch-class
+    index), as ``estimate_key`` takes them within the pair it estimates: what the weights are fitted on."""
+    return _evidence_within(_measurements(audio, sample_rate), major_tonic, sample_rate)
+
+
 def mode_probability(evidence: dict[str, float]) -> float:
     """P(minor) from the evidence, by the fitted logistic weights."""
     z = _MODE_WEIGHTS[0] + float(np.dot(_MODE_WEIGHTS[1:], list(evidence.values())))
@@ -201,13 +218,12 @@ def mode_probability(evidence: dict[str, float]) -> float:
 def estimate_key(audio: np.ndarray, sample_rate: int, *,
                  uncertain_below: float = UNCERTAIN_BELOW) -> KeyEstimate:
     """Key, mode and confidence of mono float ``audio`` (see the module docstring)."""
-    chroma, bass = _chromas(np.asarray(audio, dtype=np.float32), sample_rate)
-    corr = _key_correlations(chroma.mean(axis=1))
-    edma = _edma_key(audio, sample_rate)
+    measure = _measurements(audio, sample_rate)
+    corr, edma = measure[2], measure[3]
     pair = corr[0] + np.roll(corr[1], -9)       # pair k: k major + (k+9) minor
     pair[edma[0] if edma[1] == "major" else (edma[0] + 3) % 12] += _EDMA_PAIR_BONUS
     major_tonic = int(np.argmax(pair))
-    evidence = _mode_evidence(chroma, bass, major_tonic, corr, sample_rate / _HOP, _edma_vote(edma, major_tonic))
+    evidence = _evidence_within(measure, major_tonic, sample_rate)
     p_minor = mode_probability(evidence)
     best = "minor" if p_minor >= 0.5 else "major"
     tonic = (major_tonic + 9) % 12 if best == "minor" else major_tonic

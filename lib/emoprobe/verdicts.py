@@ -99,19 +99,19 @@ def _bag_of_words(**fixed) -> LayerGenerator:
     return generate
 
 
+# The audit's weighted word-only model, at the truths' own word size (set by ``_bag_of_words``'s defaults).
+_WEIGHTED_WORDS = {k: v for k, v in synthetic.WORD_ONLY_WEIGHTED.items() if k != "word_size"}
+
 TRUTHS: dict[str, LayerGenerator] = {
     "null": _layers(prompt_share=0.0),
     "seed-like": _layers(**synthetic.seed_like_geometry()),
     "paraphrase": _layers(prompt_share=0.6),
     "planted": _layers(prompt_share=0.1),
     "lexical": _bag_of_words(emotion_size=0.0),
-    "lexical-weighted": _bag_of_words(emotion_size=0.0, **{k: v for k, v in synthetic.WORD_ONLY_WEIGHTED.items()
-                                                          if k != "word_size"}),
+    "lexical-weighted": _bag_of_words(emotion_size=0.0, **_WEIGHTED_WORDS),
     "lexical-plus-emotion": _bag_of_words(emotion_size=0.6),
-    "lexical-subword": _bag_of_words(emotion_size=0.0, **{k: v for k, v in synthetic.WORD_ONLY_WEIGHTED.items()
-                                                         if k != "word_size"}, subwords=synthetic.SUBWORDS),
-    "lexical-meaning": _bag_of_words(emotion_size=0.0, **{k: v for k, v in synthetic.WORD_ONLY_WEIGHTED.items()
-                                                          if k != "word_size"}),
+    "lexical-subword": _bag_of_words(emotion_size=0.0, **_WEIGHTED_WORDS, subwords=synthetic.SUBWORDS),
+    "lexical-meaning": _bag_of_words(emotion_size=0.0, **_WEIGHTED_WORDS),
 }
 #: The known truths with no emotion effect: the verdict must not say GO on them.
 #: ``lexical-meaning`` is one too, but needs its design's word embeddings (``word_vectors=``);
