@@ -248,11 +248,9 @@ def test_the_audit_reads_one_letter_words_as_a_text_encoder_does():
 
 
 def _synonym_vectors(wordings, groups, weight):
-    from emoprobe import lexical
     from emoprobe.truth import synthetic
 
-    vocabulary = {w for ws in wordings.values() for t in ws for w in lexical.tokens(t, one_letter=True)}
-    return synthetic.meaning_vectors(groups, sorted(vocabulary), weight)
+    return synthetic.meaning_vectors(groups, design.conditioner_words(wordings), weight)
 
 
 def test_the_conditioner_column_is_what_stops_a_model_that_reads_synonyms():

@@ -228,3 +228,40 @@ def test_claims_are_recorded_by_claim_then_layer_whatever_order_workers_report_t
         ("acoustic", None), ("acoustic", None), ("lexical", 0), ("permutation", 2), ("permutation", 10)]
     assert [r["nodeid"] for r in ordered[:2]] == ["h::a[tiny-calm]", "h::a[tiny-happy]"]
     assert run_record.canonical_claim_order(list(reversed(rows))) == ordered
+
+
+def test_the_verdict_reads_the_conditioners_word_embeddings_where_the_run_stored_them():
+    # tests/data/synonym_wordings.toml: no word, stem or letter gives the emotions away, so only a
+    # word-only model that reads meaning shows the confound (tests/test_design.py). The verdict
+    # sees it only when the run hands it the conditioner's embedding of each word.
+    import dataclasses
+
+    from emoprobe import design
+    from emoprobe.config import load_config, planned_wordings
+    from emoprobe.truth import synthetic
+
+    experiment = load_config(REPO / "tests" / "data" / "synonym_wordings.toml")
+    experiment = dataclasses.replace(experiment, thresholds=dataclasses.replace(experiment.thresholds,
+                                                                               word_only_null_datasets=100))
+    wordings = planned_wordings(experiment)
+    groups = {ws[i].split()[0]: e for e, ws in wordings.items() for i in range(5)}
+    reads_meaning = synthetic.meaning_vectors(groups, design.conditioner_words(wordings), 2.0)
+
+    def crossed(word_vectors):
+        decision = run_record.decide_model(experiment, lambda claim: [], None, False, lambda: (None, None),
+                                           word_vectors)
+        return {c.name: c for c in decision.criteria}["wordings cross words with emotions"]
+
+    flagged = crossed(reads_meaning)
+    assert flagged.passed is False and "word-only model" in flagged.value, flagged
+    unseen = crossed(None)
+    assert unseen.passed is None and "not by meaning" in unseen.value, unseen
+    # Embeddings that read no meaning leave the design crossed, and say that they were read.
+    plain = crossed(synthetic.meaning_vectors({}, design.conditioner_words(wordings), 2.0))
+    assert plain.passed is None and "by meaning, through the model's conditioner" in plain.value, plain
+
+
+def test_a_whole_run_stores_the_word_embeddings_and_its_verdict_reads_them(whole):
+    _, record, _ = whole
+    row = {c["name"]: c for c in record["criteria"]}["wordings cross words with emotions"]
+    assert "through the model's conditioner" in row["value"], row

@@ -17,7 +17,8 @@ from typing import Sequence, TextIO
 import numpy as np
 
 from .capture import generate_batch, resolve_batch_size
-from .config import ConfigError, ExperimentConfig, SampleSpec, plan_samples
+from . import design
+from .config import ConfigError, ExperimentConfig, SampleSpec, plan_samples, planned_wordings
 from .fileio import atomic_write_bytes
 from .models import ModelInfo, load_model
 from .store import EnsureReport, KeyParams, SampleStore, StoredSample, ensure_samples
@@ -120,8 +121,10 @@ def collect_samples(config: ExperimentConfig, info: ModelInfo, store: SampleStor
         store.record_model_load(info.label)
         model = load_model(info, device=device, prompt_emotions=_prompt_emotions(config))
         # While the model is loaded: its text conditioning of every wording, so
-        # that the lexical control never loads the model on a warm cache.
-        text_conditioning(config, info, [p for prompts in config.emotions.values() for p in prompts], model=model)
+        # that the lexical control never loads the model on a warm cache, and of
+        # every word, which the word-overlap audit reads (``conditioner_word_vectors``).
+        text_conditioning(config, info, [*(p for prompts in config.emotions.values() for p in prompts),
+                                         *design.conditioner_words(planned_wordings(config))], model=model)
         return model
 
     stored, report = ensure_samples(store, specs, params, load, capture_generate_fn(config, layers),
@@ -144,12 +147,13 @@ TEXT_CONDITIONING_VERSION = 1
 
 
 def text_conditioning(config: ExperimentConfig, info: ModelInfo, wordings: Sequence[str],
-                      model=None) -> np.ndarray:
+                      model=None, *, compute_missing: bool = True) -> np.ndarray | None:
     """[P, D] the model's mean-pooled text conditioning of each wording (``lexical.conditioner_embeddings``).
 
     Kept per model and wording under ``cache_dir/text``; what is missing is
     computed with ``model``, or with the model loaded here when none is given
-    (only on a cache filled before this record existed).
+    (only on a cache filled before this record existed). With ``compute_missing``
+    False nothing is computed: None when any wording is missing.
     """
     from filelock import FileLock
 
@@ -166,10 +170,17 @@ def text_conditioning(config: ExperimentConfig, info: ModelInfo, wordings: Seque
         found = {}
         for wording in wordings:
             try:
-                found[wording] = np.load(path(wording))
+                row = np.load(path(wording))
             except (OSError, ValueError):  # missing or damaged: recomputed, never trusted
-                pass
+                continue
+            if row.ndim == 1 and row.dtype.kind == "f" and np.isfinite(row).all() and row.any():
+                found[wording] = row
+        widths = {row.size for row in found.values()}
+        if len(widths) > 1:  # rows of two models or a damaged file: keep none of them rather than guess
+            found = {}
         missing = [w for w in dict.fromkeys(wordings) if w not in found]
+        if missing and not compute_missing:
+            return None
         if missing:
             if model is None:
                 model = load_model(info, prompt_emotions=_prompt_emotions(config))
@@ -179,3 +190,16 @@ def text_conditioning(config: ExperimentConfig, info: ModelInfo, wordings: Seque
                 atomic_write_bytes(path(wording), buffer.getvalue())
                 found[wording] = row
     return np.stack([found[w] for w in wordings])
+
+
+def conditioner_word_vectors(config: ExperimentConfig, info: ModelInfo) -> dict[str, np.ndarray] | None:
+    """word -> the model's text conditioning of that word alone, for every word of the design.
+
+    What ``design.audit(word_vectors=)`` reads to simulate a word-only model that reads
+    words by meaning as this model's conditioner does. Stored when the samples were
+    generated; never computed here (the controller of a run has no model loaded): None
+    when the store lacks any of them, e.g. on a cache filled before they were kept.
+    """
+    words = design.conditioner_words(planned_wordings(config))
+    vectors = text_conditioning(config, info, words, compute_missing=False)
+    return None if vectors is None else dict(zip(words, vectors))

@@ -103,6 +103,9 @@ class Outcome:
     # to or concentrated in one emotion (``lexical.audit_warning``); None for a crossed design
     # or when not known.
     words_confined: str | None = None
+    # Whether that audit's word-only null read words by meaning, through the model's own text
+    # conditioning of each word (``design.audit(word_vectors=)``); None when not known.
+    audit_read_word_embeddings: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,14 @@ def lower_bound(lo: LayerOutcome, alpha: float, n_layers: int) -> float:
     from statistics import NormalDist
 
     return lo.gap - NormalDist().inv_cdf(1.0 - alpha / max(1, n_layers)) * lo.gap_se
+
+
+def _crossed(read_word_embeddings: bool | None) -> str:
+    if read_word_embeddings is None:
+        return "yes or not known"
+    if read_word_embeddings:
+        return "yes (its word-only null also read words by meaning, through the model's conditioner)"
+    return "yes, by words and subwords (the conditioner's word embeddings were not stored, so not by meaning)"
 
 
 def decide(outcome: Outcome, *, alpha: float, min_gap: float, min_n: int, acoustic_threshold: float,
@@ -188,7 +199,7 @@ def decide(outcome: Outcome, *, alpha: float, min_gap: float, min_n: int, acoust
                   + (f" ({outcome.acoustic_worst_contrast})" if outcome.acoustic_worst_contrast else ""),
                   f"> {acoustic_threshold}", outcome.acoustic_pass),
         Criterion("wordings cross words with emotions", "no: " + outcome.words_confined.split(" (")[0]
-                  if outcome.words_confined else "yes or not known", "no word but an emotion's own name confined to or concentrated in one",
+                  if outcome.words_confined else _crossed(outcome.audit_read_word_embeddings), "no word but an emotion's own name confined to or concentrated in one",
                   False if outcome.words_confined else None),
         Criterion("family tested", "not known" if family is None else family.describe(),
                   "the experiment's layers and emotions", None if family is None else family.complete),

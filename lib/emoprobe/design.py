@@ -237,23 +237,33 @@ WORD_ONLY_BLOCK = 50
 MEANING_MODELS = ("unweighted",)
 
 
-@functools.lru_cache(maxsize=32)
 def _word_only_null(design: tuple, alpha: float, n_datasets: int, n_permutations: int,
                     seed: int, vectors: tuple | None = None) -> tuple[float, float]:
     from .truth import synthetic
 
-    models = list(synthetic.WORD_ONLY_MODELS.values())
+    models = [(name, None) for name in synthetic.WORD_ONLY_MODELS]
     if vectors is not None:
-        word_vectors = {w: np.array(v) for w, v in vectors}
-        models += [{**synthetic.WORD_ONLY_MODELS[name], "word_vectors": word_vectors} for name in MEANING_MODELS]
-    wordings = {e: list(ws) for e, ws in design}
-    rates = []
-    for m, model in enumerate(models):
-        blocks = [word_only_pvalues(wordings, min(WORD_ONLY_BLOCK, n_datasets - start), model=model,
-                                    n_permutations=n_permutations, seed=seed + 1000 * m + 10 * b)
-                  for b, start in enumerate(range(0, n_datasets, WORD_ONLY_BLOCK))]
-        rates.append(float(np.mean(np.concatenate(blocks) < alpha)))
+        models += [(name, vectors) for name in MEANING_MODELS]
+    # One cached rate per model, so that the verdict's audit with the conditioner's embeddings
+    # simulates only the models that read them, not again the ones the start-up audit ran.
+    rates = [_word_only_rate(design, alpha, n_datasets, n_permutations, seed + 1000 * m, name, model_vectors)
+             for m, (name, model_vectors) in enumerate(models)]
     return max(rates), alpha + 3 * math.sqrt(alpha * (1 - alpha) / n_datasets)
+
+
+@functools.lru_cache(maxsize=64)
+def _word_only_rate(design: tuple, alpha: float, n_datasets: int, n_permutations: int, seed: int,
+                    name: str, vectors: tuple | None) -> float:
+    from .truth import synthetic
+
+    model = dict(synthetic.WORD_ONLY_MODELS[name])
+    if vectors is not None:
+        model["word_vectors"] = {w: np.array(v) for w, v in vectors}
+    wordings = {e: list(ws) for e, ws in design}
+    blocks = [word_only_pvalues(wordings, min(WORD_ONLY_BLOCK, n_datasets - start), model=model,
+                                n_permutations=n_permutations, seed=seed + 10 * b)
+              for b, start in enumerate(range(0, n_datasets, WORD_ONLY_BLOCK))]
+    return float(np.mean(np.concatenate(blocks) < alpha))
 
 
 def word_only_pvalues(wordings, n_datasets: int, *, model: str | Mapping = "weighted", n_permutations: int = 199,
@@ -301,4 +311,16 @@ def audit(emotions, thresholds, *, seed: int = 0, word_vectors: Mapping[str, np.
                                      word_vectors=word_vectors)
     except lexical.NotSeparable:  # the simulated conditioner took the last dimension the audit left
         return dataclasses.replace(words, separable=False)
-    return dataclasses.replace(words, word_only_rate=rate, word_only_limit=limit)
+    return dataclasses.replace(words, word_only_rate=rate, word_only_limit=limit,
+                               read_word_embeddings=word_vectors is not None)
+
+
+def conditioner_words(emotions) -> list[str]:
+    """Every word of the design the audit's word-only models may read, one-letter words included.
+
+    The words whose text-conditioner embeddings ``audit(word_vectors=)`` needs.
+    """
+    from .lexical import tokens
+
+    return sorted({w for wordings in dict(emotions).values() for text in wordings
+                   for w in tokens(text, one_letter=True)})

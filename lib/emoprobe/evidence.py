@@ -37,7 +37,8 @@ class Evidence:
 
     def __init__(self, experiment: ExperimentConfig, model: ModelInfo, layers: Sequence[int],
                  claims: Sequence[Mapping], history: Sequence[Mapping], replication: Mapping | None,
-                 listening: Callable[[], tuple], causal_evidence: str | None = None):
+                 listening: Callable[[], tuple], causal_evidence: str | None = None,
+                 word_vectors: Mapping | None = None):
         self.experiment = experiment
         self.model = model
         self.layers = layers
@@ -46,6 +47,7 @@ class Evidence:
         self.replication = replication
         self.listening = listening
         self.causal_evidence = causal_evidence  # the record's word (steering), when the record has one
+        self.word_vectors = word_vectors  # the conditioner's word embeddings the verdict's audit read (or None)
 
     def claim_rows(self, claim: str) -> list[Mapping]:
         return [c for c in self.claims if c["claim"] == claim]
@@ -136,7 +138,8 @@ class Evidence:
         from .lexical import word_audit
 
         max_share = self.experiment.thresholds.max_word_same_emotion_share
-        audit = design.audit(planned_wordings(self.experiment), self.experiment.thresholds)
+        audit = design.audit(planned_wordings(self.experiment), self.experiment.thresholds,
+                             word_vectors=self.word_vectors)
         flagged = {w for words in audit.confined.values() for w in words} | \
             {w for words in audit.concentrated.values() for w, _ in words}
 
@@ -155,7 +158,11 @@ class Evidence:
             "<p>No word other than an emotion's own name is confined to one emotion, none has more than "
             f"{max_share:.2f} of the wording pairs sharing it within one emotion, and on word-only models of "
             f"these wordings the lexical control fired in at most {audit.word_only_rate:.3f} of simulated "
-            f"datasets ({audit.word_only_limit:.3f} allowed).</p>")
+            f"datasets ({audit.word_only_limit:.3f} allowed)"
+            + (", one of them reading words by meaning through this model's text conditioning of each word"
+               if audit.read_word_embeddings else
+               "; none read words by meaning: the model's text conditioning of each word was not stored")
+            + ".</p>")
         return [note, report.table(["word", "emotions using it", "wordings", "same-emotion share of its pairs",
                                     "status"], rows, "emoprobe-audit")]
 

@@ -154,6 +154,9 @@ class DesignAudit:
     # most it may be (``design.word_only_null``); None where not simulated.
     word_only_rate: float | None = None
     word_only_limit: float | None = None
+    # Whether the simulated models included one reading words through the conditioner's own
+    # word embeddings (by meaning); False where the run had none to give.
+    read_word_embeddings: bool = False
 
     @property
     def word_only_fooled(self) -> bool:

@@ -39,13 +39,19 @@ def canonical_claim_order(claims: Sequence[Mapping]) -> list[Mapping]:
 
 
 def decide_model(experiment: ExperimentConfig, claim_rows: ClaimRows, family: Family, partial: bool,
-                 listening: Callable[[], tuple]) -> Decision:
-    """The go/no-go rule (``decision.decide``) on one model's claim numbers, then its listening check."""
+                 listening: Callable[[], tuple], word_vectors: Mapping | None = None) -> Decision:
+    """The go/no-go rule (``decision.decide``) on one model's claim numbers, then its listening check.
+
+    ``word_vectors``: the model's text conditioning of each word of the design
+    (``dataset.conditioner_word_vectors``); the word-overlap audit then also simulates a
+    word-only model that reads words by meaning as this conditioner does.
+    """
     thresholds = experiment.thresholds
     sizes = claim_rows("sample_size")
     acoustic = claim_rows("acoustic")
     worst = min(acoustic, key=lambda r: r["agreement"], default=None)
     lexical_p = {r["layer"]: r["pvalue_holm"] for r in claim_rows("lexical")}
+    audit = design.audit(planned_wordings(experiment), thresholds, word_vectors=word_vectors)
     outcome = Outcome(
         min_n_per_emotion_seen=sizes[0]["min_n"] if sizes else None,
         layers=tuple(LayerOutcome(r["layer"], r["gap"], r["pvalue"], r["pvalue_holm"], r.get("pvalue_maxt"),
@@ -54,7 +60,8 @@ def decide_model(experiment: ExperimentConfig, claim_rows: ClaimRows, family: Fa
         acoustic_worst_agreement=worst["agreement"] if worst else None,
         acoustic_worst_contrast=f"{' vs '.join(worst['contrast'])}, {worst['feature']}" if worst else None,
         family=family,
-        words_confined=design.audit(planned_wordings(experiment), thresholds).warning(),
+        words_confined=audit.warning(),
+        audit_read_word_embeddings=audit.read_word_embeddings,
     )
     decision = decide(outcome, alpha=thresholds.alpha, min_gap=thresholds.min_gap,
                       min_n=thresholds.min_n_per_emotion, acoustic_threshold=thresholds.acoustic_agreement,

@@ -1,0 +1,54 @@
+"""The dataset's text records: what the model's conditioner makes of each wording and word."""
+
+import numpy as np
+import pytest
+
+from emoprobe import dataset, design, lexical
+from emoprobe.config import Overrides, load_config, planned_wordings
+from emoprobe.models import describe_model
+
+from conftest import REPO
+
+
+@pytest.fixture
+def tiny_run(tmp_path):
+    config = load_config(REPO / "configs" / "experiment.toml", Overrides(cache_dir=str(tmp_path)))
+    return config, describe_model("tiny")
+
+
+def test_the_word_embeddings_the_audit_reads_are_read_from_the_store_and_never_computed(tiny_run, tiny_model,
+                                                                                          monkeypatch):
+    config, info = tiny_run
+    words = design.conditioner_words(planned_wordings(config))
+    assert "happy" in words and "a" in words  # the design's words, stop words included
+    # The controller that decides has no model: before the samples' generation stored them, none.
+    monkeypatch.setattr(dataset, "load_model", lambda *a, **k: pytest.fail("the model was loaded"))
+    assert dataset.conditioner_word_vectors(config, info) is None
+    dataset.text_conditioning(config, info, words, model=tiny_model)
+    vectors = dataset.conditioner_word_vectors(config, info)
+    assert sorted(vectors) == words
+    expected = lexical.conditioner_embeddings(tiny_model, ["melody", "happy"])
+    np.testing.assert_allclose(np.stack([vectors["melody"], vectors["happy"]]), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("damage", ["missing", "nan", "zeros", "other width", "not numbers"])
+def test_a_damaged_word_record_is_not_read(tiny_run, tiny_model, damage):
+    config, info = tiny_run
+    words = design.conditioner_words(planned_wordings(config))
+    dataset.text_conditioning(config, info, words, model=tiny_model)
+    before = set((config.cache_dir / "text").glob("*.npy"))
+    dataset.text_conditioning(config, info, ["melody"], model=tiny_model)  # already there: nothing new
+    assert set((config.cache_dir / "text").glob("*.npy")) == before
+    path = next(p for p in before if np.allclose(np.load(p), dataset.text_conditioning(config, info, ["melody"])[0]))
+    row = np.load(path)
+    if damage == "missing":
+        path.unlink()
+    else:
+        bad = {"nan": np.full_like(row, np.nan), "zeros": np.zeros_like(row), "other width": row[:-1],
+               "not numbers": np.array(["x"] * row.size)}[damage]
+        np.save(path, bad)
+    assert dataset.conditioner_word_vectors(config, info) is None
+    # Where the model is at hand, what was damaged is computed again.
+    again = dataset.text_conditioning(config, info, words, model=tiny_model)
+    np.testing.assert_allclose(again[words.index("melody")], row, rtol=1e-5, atol=1e-6)
+    assert sorted(dataset.conditioner_word_vectors(config, info)) == words
