@@ -92,6 +92,21 @@ def test_no_go_when_the_wordings_confine_words_to_one_emotion():
     assert decide(Outcome(20, layers((0.05, 1e-4, 1e-4)), True, 0.9, FULL), **RULE).verdict == GO
 
 
+def test_no_go_when_the_audit_could_not_read_the_conditioners_word_embeddings():
+    # A run whose store lost the model's text conditioning of a word: the audit could not
+    # simulate a model that reads words by meaning, so a synonym design is not ruled out.
+    blind = decide(Outcome(20, layers((0.05, 1e-4, 1e-4)), True, 0.9, FULL, audit_read_word_embeddings=False),
+                   **RULE)
+    assert blind.verdict == INCONCLUSIVE and "text conditioning of each word" in blind.reason
+    row = {c.name: c for c in blind.criteria}["wordings cross words with emotions"]
+    assert row.passed is None and "not by meaning" in row.value
+    read = decide(Outcome(20, layers((0.05, 1e-4, 1e-4)), True, 0.9, FULL, audit_read_word_embeddings=True), **RULE)
+    assert read.verdict == GO and "by meaning" in {c.name: c for c in read.criteria}[row.name].value
+    # Below GO nothing changes: the audit only ever stands between a gap and a GO.
+    assert decide(Outcome(20, layers((0.05, 0.5, 0.5)), True, 0.9, FULL, audit_read_word_embeddings=False),
+                  **RULE).verdict == NO_GO
+
+
 def test_family_names_layers_and_emotions():
     assert Family(6, 48, ("happy", "sad"), FULL.emotions_total).describe() == "6 of 48 layers, 2 of 4 emotions"
 

@@ -265,3 +265,15 @@ def test_a_whole_run_stores_the_word_embeddings_and_its_verdict_reads_them(whole
     _, record, _ = whole
     row = {c["name"]: c for c in record["criteria"]}["wordings cross words with emotions"]
     assert "through the model's conditioner" in row["value"], row
+
+
+def test_word_embeddings_lost_from_the_store_are_computed_again_by_the_lexical_control(small, whole):
+    # The controller that decides has no model; the worker that runs the lexical control has one
+    # at hand when it must, so a store that lost them (or filled before they were kept) regains them.
+    cache = small / "cache-without-text"
+    shutil.copytree(small / "cache", cache)
+    shutil.rmtree(cache / "text")
+    _, record, _ = run(small, "text-lost", "-k", "lexical", cache=cache)
+    row = {c["name"]: c for c in record["criteria"]}["wordings cross words with emotions"]
+    assert "through the model's conditioner" in row["value"], row
+    assert len(list((cache / "text").glob("*.npy"))) >= len(list((small / "cache" / "text").glob("*.npy")))

@@ -241,6 +241,12 @@ def decide(outcome: Outcome, *, alpha: float, min_gap: float, min_n: int, acoust
                                          f"the design confounds words with emotions ({outcome.words_confined}): "
                                          "no text model separates them reliably. Rerun on a crossed design "
                                          "(configs/experiment.toml)")
+        if outcome.audit_read_word_embeddings is False:
+            return verdict(INCONCLUSIVE, f"layer {top.layer} reaches the gap and survives the lexical control, but "
+                                         "the word-overlap audit could not read the model's text conditioning "
+                                         "of each word of the design (missing or damaged under the cache's "
+                                         "text/), so wordings whose words lean on the emotions by meaning are "
+                                         "not ruled out. Rerun: the lexical control stores them again")
         reason = (f"layer {top.layer}: gap {top.gap:.4f}, lower bound {bounds[top.layer]:.4f} >= {min_gap}, "
                   f"{name} p {corrected(top):.2g} < {alpha}")
         if partial:
