@@ -31,7 +31,27 @@ def test_the_word_embeddings_the_audit_reads_are_read_from_the_store_and_never_c
     np.testing.assert_allclose(np.stack([vectors["melody"], vectors["happy"]]), expected, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("damage", ["missing", "nan", "zeros", "other width", "not numbers"])
+def _claims_more_than_it_holds(path):
+    with open(path, "wb") as out:  # a 100-odd byte file whose header claims 64 GiB
+        np.lib.format.write_array_header_1_0(out, {"descr": "<f8", "fortran_order": False, "shape": (2**33,)})
+
+
+def _damaged(path, row, damage):
+    if damage == "missing":
+        path.unlink()
+    elif damage == "claims 64 GiB":
+        _claims_more_than_it_holds(path)
+    elif damage == "a pickle":
+        np.save(path, np.array([object()] * 2, dtype=object), allow_pickle=True)
+    else:
+        np.save(path, {"nan": np.full_like(row, np.nan), "zeros": np.zeros_like(row), "other width": row[:-1],
+                       "not numbers": np.array(["x"] * row.size), "2-D": row[None, :],
+                       # Values float32 cannot hold: their norm under- or overflows downstream.
+                       "1e-200": row * 1e-200, "1e200": row * 1e200}[damage])
+
+
+@pytest.mark.parametrize("damage", ["missing", "nan", "zeros", "other width", "not numbers", "2-D", "1e-200",
+                                    "1e200", "claims 64 GiB", "a pickle"])
 def test_a_damaged_word_record_is_not_read(tiny_run, tiny_model, damage):
     config, info = tiny_run
     words = design.conditioner_words(planned_wordings(config))
@@ -41,14 +61,20 @@ def test_a_damaged_word_record_is_not_read(tiny_run, tiny_model, damage):
     assert set((config.cache_dir / "text").glob("*.npy")) == before
     path = next(p for p in before if np.allclose(np.load(p), dataset.text_conditioning(config, info, ["melody"])[0]))
     row = np.load(path)
-    if damage == "missing":
-        path.unlink()
-    else:
-        bad = {"nan": np.full_like(row, np.nan), "zeros": np.zeros_like(row), "other width": row[:-1],
-               "not numbers": np.array(["x"] * row.size)}[damage]
-        np.save(path, bad)
+    _damaged(path, row, damage)
     assert dataset.conditioner_word_vectors(config, info) is None
     # Where the model is at hand, what was damaged is computed again.
     again = dataset.text_conditioning(config, info, words, model=tiny_model)
     np.testing.assert_allclose(again[words.index("melody")], row, rtol=1e-5, atol=1e-6)
     assert sorted(dataset.conditioner_word_vectors(config, info)) == words
+
+
+@pytest.mark.parametrize("damage", ["text is a file", "its lock is a folder"])
+def test_a_text_folder_that_is_not_the_stores_reads_as_missing(tiny_run, damage):
+    config, info = tiny_run
+    config.cache_dir.mkdir(parents=True, exist_ok=True)
+    if damage == "text is a file":
+        (config.cache_dir / "text").write_text("not a folder")
+    else:
+        (config.cache_dir / "text" / "text.lock").mkdir(parents=True)
+    assert dataset.conditioner_word_vectors(config, info) is None  # the decision goes on, and says so

@@ -146,6 +146,28 @@ def _prompt_emotions(config: ExperimentConfig) -> dict[str, str]:
 TEXT_CONDITIONING_VERSION = 1
 
 
+def _stored_row(path: Path) -> np.ndarray | None:
+    """One stored conditioning row, or None where it is missing or is not what the conditioner writes.
+
+    The conditioner writes float32 values (``lexical.conditioner_embeddings``), so a row
+    that float32 does not hold exactly (1e-200, 1e200, NaN), that is empty or all zero,
+    or that is not one flat float array was not written by it: recomputed, never trusted.
+    Read through a memory map, so a header that claims more than the file holds fails
+    here rather than allocating it; pickles are refused.
+    """
+    try:
+        row = np.array(np.load(path, mmap_mode="r", allow_pickle=False))
+    except (OSError, ValueError, MemoryError):
+        return None
+    if row.ndim != 1 or row.dtype.kind != "f" or not row.size:
+        return None
+    with np.errstate(over="ignore", under="ignore"):
+        as_float32 = row.astype(np.float32)
+    if not np.isfinite(as_float32).all() or not np.array_equal(as_float32, row) or not as_float32.any():
+        return None
+    return row.astype(np.float64)
+
+
 def text_conditioning(config: ExperimentConfig, info: ModelInfo, wordings: Sequence[str],
                       model=None, *, compute_missing: bool = True) -> np.ndarray | None:
     """[P, D] the model's mean-pooled text conditioning of each wording (``lexical.conditioner_embeddings``).
@@ -169,11 +191,8 @@ def text_conditioning(config: ExperimentConfig, info: ModelInfo, wordings: Seque
     with FileLock(str(folder / "text.lock")):
         found = {}
         for wording in wordings:
-            try:
-                row = np.load(path(wording))
-            except (OSError, ValueError):  # missing or damaged: recomputed, never trusted
-                continue
-            if row.ndim == 1 and row.dtype.kind == "f" and np.isfinite(row).all() and row.any():
+            row = _stored_row(path(wording))
+            if row is not None:
                 found[wording] = row
         widths = {row.size for row in found.values()}
         if len(widths) > 1:  # rows of two models or a damaged file: keep none of them rather than guess
@@ -201,5 +220,8 @@ def conditioner_word_vectors(config: ExperimentConfig, info: ModelInfo) -> dict[
     when the store lacks any of them, e.g. on a cache filled before they were kept.
     """
     words = design.conditioner_words(planned_wordings(config))
-    vectors = text_conditioning(config, info, words, compute_missing=False)
+    try:
+        vectors = text_conditioning(config, info, words, compute_missing=False)
+    except OSError:  # the folder or its lock is not what the store made: read as missing
+        return None
     return None if vectors is None else dict(zip(words, vectors))
