@@ -9,7 +9,7 @@ from audiocraft.quantization import core_vq
 from emoprobe import models
 from emoprobe.capture import generate_batch
 from emoprobe.config import ConfigError
-from emoprobe.models import (SHORT_NAMES, ModelNotFoundError, build_tiny, check_layers, describe_model,
+from emoprobe.models import (SHORT_NAMES, ModelNotFoundError, build_tiny, check_layers, describe_model, load_model,
                              write_checkpoint_folder)
 
 GEN = dict(duration_s=0.5, top_k=250, top_p=0.0, temperature=1.0, cfg_coef=3.0, layers=[0], n_time_bins=1)
@@ -169,3 +169,16 @@ def test_plain_tiny_keeps_its_identity_and_size():
     """The default shape is the store's existing tiny model: its key must not move."""
     info = describe_model("tiny")
     assert (info.n_layers, info.dim, info.identity) == (4, 32, "tiny-v2")
+
+
+@pytest.mark.parametrize("name, decodes", [("planted:layers=1;size=2", False), ("lexical:size=2", False),
+                                           ("null", True)])
+def test_known_truth_models_decode_tokens_only_when_they_keep_the_decoders_audio(name, decodes):
+    """Planted and lexical clips are synthesised (truth.known_truth.synthesised_audio): their tokens go undecoded."""
+    model = load_model(describe_model(name), device="cpu", prompt_emotions={"a happy song": "happy"})
+    decoded = []
+    decode = model.compression_model.decode
+    model.compression_model.decode = lambda *args, **kwargs: decoded.append(1) or decode(*args, **kwargs)
+    batch = generate_batch(model, ["a happy song", "x"], [5, 6], **{**GEN, "duration_s": 1.0})
+    assert bool(decoded) == decodes
+    assert batch.audio.shape == (2, model.sample_rate) and np.all(np.abs(batch.audio).max(axis=1) > 0)
