@@ -61,3 +61,14 @@ def kept_tiny_builds(tmp_path_factory):
         os.environ.pop(TINY_CACHE_ENV, None)
     else:
         os.environ[TINY_CACHE_ENV] = before
+
+
+@pytest.fixture(scope="session")
+def crossed_run(tmp_path_factory):
+    """(decision.json, the completed process, its folder) of one run of the suite over every
+    known-truth model on the crossed design (tests/test_known_truth.py, test_known_truth_lexical.py)."""
+    from test_known_truth import CROSSED_MODELS, run_suite
+
+    out = tmp_path_factory.mktemp("crossed")
+    record, result = run_suite(list(CROSSED_MODELS), out)
+    return record, result, out
