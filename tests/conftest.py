@@ -1,5 +1,6 @@
 """Shared fixtures of the engineering tests."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -45,3 +46,29 @@ def tiny_model():
 
     torch.set_num_threads(1)
     return build_tiny(seed=0)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def kept_tiny_builds(tmp_path_factory):
+    """One folder of built tiny models for the session, its subprocess runs included:
+    each builds the same few, and a build's k-means takes seconds (models.build_tiny)."""
+    from emoprobe.models import TINY_CACHE_ENV
+
+    before = os.environ.get(TINY_CACHE_ENV)
+    os.environ[TINY_CACHE_ENV] = str(tmp_path_factory.mktemp("tiny-builds"))
+    yield
+    if before is None:
+        os.environ.pop(TINY_CACHE_ENV, None)
+    else:
+        os.environ[TINY_CACHE_ENV] = before
+
+
+@pytest.fixture(scope="session")
+def crossed_run(tmp_path_factory):
+    """(decision.json, the completed process, its folder) of one run of the suite over every
+    known-truth model on the crossed design (tests/test_known_truth.py, test_known_truth_lexical.py)."""
+    from test_known_truth import CROSSED_MODELS, run_suite
+
+    out = tmp_path_factory.mktemp("crossed")
+    record, result = run_suite(list(CROSSED_MODELS), out)
+    return record, result, out

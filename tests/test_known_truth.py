@@ -27,6 +27,12 @@ EXPERIMENT = REPO / "tests" / "data" / "known_truth_crossed.toml"
 PREVIOUS_DESIGN = REPO / "tests" / "data" / "known_truth.toml"
 PLANTED_GO = "planted:layers=1,3;size=2"
 PLANTED_PIVOT = "planted:layers=1,3;size=0.45;wording=off"
+LEXICAL = "lexical:size=2"
+PLANTED_LEXICAL = "planted+lexical:layers=1,3;size=2;words=2"
+# Every known-truth model on the crossed design, in one run of the suite (the session's
+# crossed_run fixture, tests/conftest.py): each model's record, verdict and report section
+# are its own, and one run's start-up (workers importing torch and audiocraft) is paid once.
+CROSSED_MODELS = (PLANTED_GO, "null", PLANTED_PIVOT, LEXICAL, PLANTED_LEXICAL)
 
 
 def run_suite(models, out, *extra, experiment=EXPERIMENT):
@@ -36,7 +42,7 @@ def run_suite(models, out, *extra, experiment=EXPERIMENT):
         [sys.executable, "-m", "pytest", "hypotheses/", "-n", "2", *model_options, "--experiment", str(experiment),
          "--cache-dir", str(out / "cache"), f"--html={html}", "--self-contained-html", "-p", "no:cacheprovider",
          "-q", *extra],
-        cwd=REPO, capture_output=True, text=True, timeout=1500)
+        cwd=REPO, capture_output=True, text=True, timeout=2400)
     assert result.returncode in (0, 1), result.stdout[-4000:] + result.stderr[-4000:]
     return json.loads((out / "decision.json").read_text()), result
 
@@ -46,10 +52,9 @@ def claim_outcomes(record, claim):
 
 
 @pytest.fixture(scope="module")
-def planted_and_null(tmp_path_factory):
-    """One run of the suite over two models: the planted one and the null one."""
-    out = tmp_path_factory.mktemp("planted_and_null")
-    record, result = run_suite([PLANTED_GO, "null"], out)
+def planted_and_null(crossed_run):
+    """One run of the suite over several models, the planted one first and the null one among them."""
+    record, result, out = crossed_run
     return record, result, (out / "report.html").read_text()
 
 
@@ -63,7 +68,7 @@ def test_planted_signal_gives_go_at_exactly_the_planted_layers(planted_go):
     record, result = planted_go
     assert record["verdict"] == GO, record["reason"]
     assert record["significant_layers"] == [1, 3]
-    assert "VERDICT: GO" in result.stdout
+    assert "VERDICT: GO" in result.stdout and f"emoprobe: {PLANTED_GO}: VERDICT GO:" in result.stdout
 
 
 def test_planted_audio_passes_every_acoustic_claim(planted_go):
@@ -82,8 +87,8 @@ def test_other_metrics_and_the_probe_find_the_planted_layers_too(planted_go):
         assert {1, 3} <= found, (claim, found)
 
 
-def test_planted_below_the_line_gives_pivot(tmp_path):
-    record, _ = run_suite(PLANTED_PIVOT, tmp_path)
+def test_planted_below_the_line_gives_pivot(crossed_run):
+    record = crossed_run[0]["models"][PLANTED_PIVOT]
     assert record["verdict"] == PIVOT, record["reason"]
     assert set(record["significant_layers"]) <= {1, 3} and record["significant_layers"]
 
@@ -92,12 +97,13 @@ def test_null_model_gives_no_go_in_the_same_run_with_its_own_report_section(plan
     record, result, html = planted_and_null
     null = record["models"]["null"]
     assert null["verdict"] == NO_GO, null["reason"]
-    assert "VERDICT: NO-GO" in result.stdout
-    # Each model has its own verdict, tests and section.
-    assert record["verdict"] == GO and set(record["models"]) == {PLANTED_GO, "null"}
+    assert "VERDICT: NO-GO" in result.stdout and "emoprobe: null: VERDICT NO-GO:" in result.stdout
+    # Each model has its own verdict, tests and section; the top level is the first model's.
+    assert record["verdict"] == GO and set(record["models"]) == set(CROSSED_MODELS)
     assert all(nodeid.split("[")[1].startswith("null") for nodeid in null["tests"])
-    assert html.count('class="emoprobe-model"') == 2 and html.count('class="emoprobe-verdict"') == 2 \
-        and 'id="emoprobe-verdict"' in html and 'id="emoprobe-verdict-2"' in html
+    n = len(CROSSED_MODELS)
+    assert html.count('class="emoprobe-model"') == n and html.count('class="emoprobe-verdict"') == n \
+        and 'id="emoprobe-verdict"' in html and f'id="emoprobe-verdict-{n}"' in html
 
 
 def library_verdict(model, seed, cache_dir, duration_s=2.0, n_permutations=999):

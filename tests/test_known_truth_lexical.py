@@ -1,7 +1,8 @@
 """Known-answer runs for wording: a model of pure words never gives GO; emotion beyond the words does.
 
 Both run through ``pytest hypotheses/ --model ...`` on the crossed design (the
-shipped experiment's wordings, short clips), in one run of the suite.
+shipped experiment's wordings, short clips), in one run of the suite with the
+other known-truth models (``crossed_run``, tests/conftest.py).
 """
 
 import numpy as np
@@ -10,18 +11,12 @@ import pytest
 from emoprobe.truth import known_truth
 from emoprobe.decision import GO
 
-from test_known_truth import REPO, claim_outcomes, run_suite
-
-EXPERIMENT = REPO / "tests" / "data" / "known_truth_crossed.toml"
-LEXICAL = "lexical:size=2"
-PLANTED_LEXICAL = "planted+lexical:layers=1,3;size=2;words=2"
+from test_known_truth import CROSSED_MODELS, LEXICAL, PLANTED_LEXICAL, claim_outcomes
 
 
 @pytest.fixture(scope="module")
-def lexical_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("lexical")
-    record, result = run_suite([LEXICAL, PLANTED_LEXICAL], out, experiment=EXPERIMENT)
-    return record, result, out
+def lexical_run(crossed_run):
+    return crossed_run
 
 
 def test_pure_wording_never_gives_go(lexical_run):
@@ -46,7 +41,9 @@ def test_the_report_shows_the_effect_before_and_after_the_text_and_the_audit(lex
     record, _, out = lexical_run
     assert all("explained_by_wording" in r for r in record["models"].values())
     html = (out / "report.html").read_text()
-    assert html.count('class="emoprobe-lexical"') == 2 and html.count('class="emoprobe-audit"') == 2
+    # One of each per model's section.
+    n = len(CROSSED_MODELS)
+    assert html.count('class="emoprobe-lexical"') == n and html.count('class="emoprobe-audit"') == n
 
 
 def test_lexical_offsets_follow_the_words_and_nothing_else():

@@ -4,19 +4,63 @@ import numpy as np
 import pytest
 import torch
 from audiocraft.models import MusicGen
+from audiocraft.quantization import core_vq
 
+from emoprobe import models
 from emoprobe.capture import generate_batch
 from emoprobe.config import ConfigError
-from emoprobe.models import (SHORT_NAMES, ModelNotFoundError, build_tiny, check_layers, describe_model,
+from emoprobe.models import (SHORT_NAMES, ModelNotFoundError, build_tiny, check_layers, describe_model, load_model,
                              write_checkpoint_folder)
 
 GEN = dict(duration_s=0.5, top_k=250, top_p=0.0, temperature=1.0, cfg_coef=3.0, layers=[0], n_time_bins=1)
 
 
-def test_tiny_weights_are_seeded():
-    a, b, c = build_tiny(seed=0), build_tiny(seed=0), build_tiny(seed=1)
-    wa, wb, wc = (m.lm.transformer.layers[0].linear1.weight for m in (a, b, c))
+def test_tiny_weights_are_seeded(monkeypatch):
+    # Built afresh each time (no copy of an earlier build in this process or on disk).
+    monkeypatch.delenv(models.TINY_CACHE_ENV, raising=False)
+    builds = []
+    for seed in (0, 0, 1):
+        monkeypatch.setattr(models, "_TINY_BUILDS", {})
+        builds.append(build_tiny(seed=seed))
+    wa, wb, wc = (m.lm.transformer.layers[0].linear1.weight for m in builds)
     assert torch.equal(wa, wb) and not torch.equal(wa, wc)
+
+
+def _weights(model) -> dict:
+    return {**model.lm.state_dict(), **{f"codec.{k}": v for k, v in model.compression_model.state_dict().items()}}
+
+
+def test_a_kept_tiny_build_is_the_fresh_one(monkeypatch, tmp_path):
+    """build_tiny's copies (of this process's build, or read from the folder) equal the fresh build."""
+    monkeypatch.setenv(models.TINY_CACHE_ENV, str(tmp_path))
+    monkeypatch.setattr(models, "_TINY_BUILDS", {})
+    fresh = build_tiny(seed=2)  # k-means runs, and its result is written to the folder
+    assert len(list(tmp_path.glob("tiny-*.pt"))) == 1
+
+    def no_kmeans(*_args, **_kwargs):
+        raise AssertionError("k-means ran again: the kept build was not used")
+
+    monkeypatch.setattr(core_vq, "kmeans", no_kmeans)
+    copied = build_tiny(seed=2)
+    monkeypatch.setattr(models, "_TINY_BUILDS", {})
+    read = build_tiny(seed=2)
+    assert copied is not fresh and copied.lm is not fresh.lm and read.lm is not fresh.lm
+    expected = _weights(fresh)
+    for model in (copied, read):
+        weights = _weights(model)
+        assert weights.keys() == expected.keys()
+        assert all(torch.equal(weights[k], expected[k]) for k in expected)
+    # The codebooks were filled (k-means ran, or its result was read), not left empty.
+    assert all(bool(layer._codebook.inited) for layer in read.compression_model.quantizer.vq.layers)
+    runs = [generate_batch(m, ["x", "a happy song"], [5, 6], **GEN) for m in (fresh, copied, read)]
+    for run in runs[1:]:
+        np.testing.assert_array_equal(run.codes, runs[0].codes)
+        np.testing.assert_array_equal(run.audio, runs[0].audio)
+    # Another seed or size is another file.
+    lm_cfg, codec_cfg = models.tiny_lm_config(), models.tiny_compression_config()
+    names = {models._tiny_weights_file(seed, cfg, codec_cfg)
+             for seed, cfg in ((2, lm_cfg), (3, lm_cfg), (2, models.tiny_lm_config(n_layers=2)))}
+    assert len(names) == 3 and models._tiny_weights_file(2, lm_cfg, codec_cfg) in set(tmp_path.glob("tiny-*.pt"))
 
 
 def test_tiny_is_labelled_random():
@@ -125,3 +169,16 @@ def test_plain_tiny_keeps_its_identity_and_size():
     """The default shape is the store's existing tiny model: its key must not move."""
     info = describe_model("tiny")
     assert (info.n_layers, info.dim, info.identity) == (4, 32, "tiny-v2")
+
+
+@pytest.mark.parametrize("name, decodes", [("planted:layers=1;size=2", False), ("lexical:size=2", False),
+                                           ("null", True)])
+def test_known_truth_models_decode_tokens_only_when_they_keep_the_decoders_audio(name, decodes):
+    """Planted and lexical clips are synthesised (truth.known_truth.synthesised_audio): their tokens go undecoded."""
+    model = load_model(describe_model(name), device="cpu", prompt_emotions={"a happy song": "happy"})
+    decoded = []
+    decode = model.compression_model.decode
+    model.compression_model.decode = lambda *args, **kwargs: decoded.append(1) or decode(*args, **kwargs)
+    batch = generate_batch(model, ["a happy song", "x"], [5, 6], **{**GEN, "duration_s": 1.0})
+    assert bool(decoded) == decodes
+    assert batch.audio.shape == (2, model.sample_rate) and np.all(np.abs(batch.audio).max(axis=1) > 0)

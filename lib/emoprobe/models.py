@@ -203,25 +203,75 @@ def tiny_compression_config(device: str = "cpu", shape: TinyShape | None = None)
     }
 
 
+# Tiny models already built in this process, by build_tiny's arguments: building one
+# runs k-means on the codec's codebooks (seconds), and one run builds the same model
+# once per study and model. Real-sized shapes are not kept (gigabytes).
+_TINY_BUILDS: dict[tuple, Any] = {}
+
+# A folder where built tiny models' weights are kept between processes (the test
+# suite's subprocess runs each build the same few); unset, nothing is written.
+TINY_CACHE_ENV = "EMOPROBE_TINY_CACHE"
+
+
 def build_tiny(seed: int = 0, device: str = "cpu", n_layers: int = TINY_LAYERS, shape: TinyShape | None = None):
     """The tiny random MusicGen; the same ``seed`` gives the same weights.
 
     ``shape`` (a ``TINY_SHAPES`` entry) gives it a published model's sizes; ``n_layers``
-    applies to the default shape only.
+    applies to the default shape only. Each call returns a model of its own (a copy
+    of one built before with the same arguments, if any).
     """
+    import copy
+
+    key = (seed, device, n_layers, shape)
+    kept = shape is None or not shape.musicgen_sizes
+    if kept and key in _TINY_BUILDS:
+        return copy.deepcopy(_TINY_BUILDS[key])
+    model = _build_tiny(seed, device, n_layers, shape, kept)
+    if kept:
+        _TINY_BUILDS[key] = copy.deepcopy(model)
+    return model
+
+
+def _tiny_weights_file(seed: int, lm_cfg: dict, compression_cfg: dict) -> Path | None:
+    folder = os.environ.get(TINY_CACHE_ENV)
+    if not folder:
+        return None
+    import hashlib
+    import json
+
+    import audiocraft
+    import torch
+
+    what = json.dumps([seed, lm_cfg, compression_cfg, torch.__version__, audiocraft.__version__], sort_keys=True)
+    return Path(folder) / f"tiny-{hashlib.sha256(what.encode()).hexdigest()[:20]}.pt"
+
+
+def _build_tiny(seed: int, device: str, n_layers: int, shape: TinyShape | None, may_keep: bool):
     import torch
     from audiocraft.models import MusicGen, builders
     from omegaconf import OmegaConf
 
     lm_cfg = tiny_lm_config(n_layers, device=device, shape=shape)
     compression_cfg = tiny_compression_config(device, shape)
+    weights = _tiny_weights_file(seed, lm_cfg, compression_cfg) if may_keep else None
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         lm = builders.get_lm_model(OmegaConf.create(lm_cfg)).eval()
         compression = builders.get_compression_model(OmegaConf.create(compression_cfg))
-        # RVQ codebooks start empty and are filled by k-means on the first
-        # training-mode forward; without this every code decodes to the same sound.
-        compression.quantizer(torch.randn(8, compression.quantizer.dimension, 128, device=device), 1)
+        if weights is not None and weights.is_file():
+            # The k-means below, as a process with this seed ran it (its result is all in buffers).
+            state = torch.load(weights, map_location=device, weights_only=True)
+            lm.load_state_dict(state["lm"])
+            compression.load_state_dict(state["compression"])
+        else:
+            # RVQ codebooks start empty and are filled by k-means on the first
+            # training-mode forward; without this every code decodes to the same sound.
+            compression.quantizer(torch.randn(8, compression.quantizer.dimension, 128, device=device), 1)
+            if weights is not None:
+                weights.parent.mkdir(parents=True, exist_ok=True)
+                staging = weights.with_name(f"{weights.name}.{os.getpid()}.tmp")
+                torch.save({"lm": lm.state_dict(), "compression": compression.state_dict()}, staging)
+                os.replace(staging, weights)
         compression = compression.eval()
     lm.cfg = OmegaConf.create(lm_cfg)
     compression.cfg = OmegaConf.create(compression_cfg)

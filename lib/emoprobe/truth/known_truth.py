@@ -243,6 +243,10 @@ SEED_LIKE_SHARED = 6.0
 SEED_LIKE_WORDING = 0.5
 
 
+# Kinds whose clips are synthesised (synthesised_audio), not decoded from their tokens.
+SYNTHESISED_KINDS = ("planted", "planted+lexical", "lexical")
+
+
 def synthesised_audio(spec: KnownTruthSpec, prompts: Sequence[str], codes, prompt_emotions: Mapping[str, str],
                       duration_s: float, sample_rate: int,
                       weights: Sequence[Mapping[str, float]] | None = None) -> np.ndarray | None:
@@ -254,7 +258,7 @@ def synthesised_audio(spec: KnownTruthSpec, prompts: Sequence[str], codes, promp
     (per row, emotion -> weight read from the residual stream, see
     ``emoprobe.truth.residual_readout``) replace the label's acoustics of ``planted``.
     """
-    if spec.kind not in ("planted", "planted+lexical", "lexical"):
+    if spec.kind not in SYNTHESISED_KINDS:
         return None
     from .synth_audio import synthesise_emotion_audio
 
@@ -342,6 +346,13 @@ def build(spec: KnownTruthSpec, prompt_emotions: Mapping[str, str], device: str 
             if synthetic is not None:
                 audio = torch.as_tensor(synthetic, device=audio.device)[:, None, :]
             return (audio, tokens) if return_tokens else audio
+
+        def generate_audio(self, gen_tokens):
+            if spec.kind in SYNTHESISED_KINDS:
+                # generate replaces the codec's audio with the synthesised clips: decoding
+                # the tokens (a third of the tiny model's generation time) would be thrown away.
+                return torch.zeros(gen_tokens.shape[0], 1, 0, device=gen_tokens.device)
+            return super().generate_audio(gen_tokens)
 
     model = KnownTruthMusicGen(spec.kind, base.compression_model, base.lm, max_duration=base.max_duration)
     model.planter = ResidualPlanter(base.lm, offsets_function(spec, prompt_emotions, len(base.lm.transformer.layers),
