@@ -45,6 +45,13 @@ def _broken(*args, **kwargs):
 analysis.emotion_layers = _broken
 '''
 
+BROKEN_DECISION_PLUGIN = '''
+from emoprobe import run_record
+def _broken(*args, **kwargs):
+    raise RuntimeError("a planted failure of the decision")
+run_record.decide = _broken
+'''
+
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory, small_experiment):
@@ -54,6 +61,7 @@ def small(tmp_path_factory, small_experiment):
     (root / "plugins" / "interrupt_after.py").write_text(INTERRUPT_PLUGIN)
     (root / "plugins" / "full_disk.py").write_text(FULL_DISK_PLUGIN)
     (root / "plugins" / "broken_analysis.py").write_text(BROKEN_ANALYSIS_PLUGIN)
+    (root / "plugins" / "broken_decision.py").write_text(BROKEN_DECISION_PLUGIN)
     return root
 
 
@@ -277,3 +285,15 @@ def test_word_embeddings_lost_from_the_store_are_computed_again_by_the_lexical_c
     row = {c["name"]: c for c in record["criteria"]}["wordings cross words with emotions"]
     assert "through the model's conditioner" in row["value"], row
     assert len(list((cache / "text").glob("*.npy"))) >= len(list((small / "cache" / "text").glob("*.npy")))
+
+
+def test_a_decision_that_raises_still_leaves_a_record_that_says_there_is_no_verdict(small, whole):
+    # Once, a bad file the decision read raised in pytest_sessionfinish, and the run left no
+    # decision.json, no report and no verdict line (review 24).
+    result, record, history = run(small, "decision-raises", "-p", "broken_decision", "-k", "sample_size")
+    assert result.returncode == 6, result.stdout[-3000:] + result.stderr[-3000:]
+    assert record["verdict"] == "INCONCLUSIVE" and "a planted failure of the decision" in record["reason"], record
+    assert record["partial"] is True and "could not be made" in record["partial_reason"]
+    assert history == []  # no verdict, so no line for the replication record
+    assert (small / "decision-raises" / "report.html").exists()
+    assert "VERDICT INCONCLUSIVE" in result.stdout and "no verdict" in result.stdout
