@@ -124,7 +124,7 @@ def collect_samples(config: ExperimentConfig, info: ModelInfo, store: SampleStor
         # that the lexical control never loads the model on a warm cache, and of
         # every word, which the word-overlap audit reads (``conditioner_word_vectors``).
         text_conditioning(config, info, [*(p for prompts in config.emotions.values() for p in prompts),
-                                         *design.conditioner_words(planned_wordings(config))], model=model)
+                                         *audit_words(config)], model=model)
         return model
 
     stored, report = ensure_samples(store, specs, params, load, capture_generate_fn(config, layers),
@@ -211,6 +211,11 @@ def text_conditioning(config: ExperimentConfig, info: ModelInfo, wordings: Seque
     return np.stack([found[w] for w in wordings])
 
 
+def audit_words(config: ExperimentConfig) -> list[str]:
+    """The words whose text conditioning the run stores for the word-overlap audit."""
+    return design.conditioner_words(planned_wordings(config))
+
+
 def conditioner_word_vectors(config: ExperimentConfig, info: ModelInfo) -> dict[str, np.ndarray] | None:
     """word -> the model's text conditioning of that word alone, for every word of the design.
 
@@ -219,7 +224,7 @@ def conditioner_word_vectors(config: ExperimentConfig, info: ModelInfo) -> dict[
     generated; never computed here (the controller of a run has no model loaded): None
     when the store lacks any of them, e.g. on a cache filled before they were kept.
     """
-    words = design.conditioner_words(planned_wordings(config))
+    words = audit_words(config)
     try:
         vectors = text_conditioning(config, info, words, compute_missing=False)
     except OSError:  # the folder or its lock is not what the store made: read as missing
