@@ -2,7 +2,7 @@
 
 import pytest
 
-from emoprobe.decision import GO, GO_PARTIAL, GO_REDUCED, INCONCLUSIVE, NO_GO, PIVOT, Family, LayerOutcome, Outcome, decide
+from emoprobe.decision import GO, GO_PARTIAL, GO_REDUCED, INCONCLUSIVE, NO_GO, PIVOT, Family, LayerOutcome, Outcome, decide, no_verdict
 
 RULE = dict(alpha=0.05, min_gap=0.02, min_n=20, acoustic_threshold=0.8)
 
@@ -188,3 +188,11 @@ def test_the_decision_reads_layers_in_layer_order_whatever_order_they_arrive_in(
     backward = decide(Outcome(20, tuple(reversed(rows)), True, 0.9), **RULE)
     assert forward.significant_layers == backward.significant_layers == (0, 2, 3)
     assert forward == backward
+
+
+def test_a_decision_that_could_not_be_made_is_recorded_as_no_verdict_not_as_a_result():
+    record = no_verdict("ValueError: bad row", correction="maxt")
+    assert record.verdict == INCONCLUSIVE and record.partial
+    assert record.reason == "no verdict: the decision could not be made (ValueError: bad row)"
+    assert record.criteria == () and record.significant_layers == () and record.best_layer is None
+    assert record.correction == "maxt"

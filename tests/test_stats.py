@@ -692,6 +692,36 @@ def test_streamed_analysis_gives_the_eager_engines_pvalues_bit_for_bit():
     assert analysis.layer(1).pvalue < 0.01 and analysis.layer(4).pvalue > 0.01
 
 
+@pytest.mark.parametrize("which", ["gap", "control"])
+def test_streamed_analysis_gives_scipys_exact_pvalue_at_every_layer(which):
+    """The test above compares streaming with the engine's own arithmetic; this one
+    with scipy's. On a design small enough to enumerate, the exact p-value does not
+    depend on the draws, so the streamed multi-layer analysis must give scipy's
+    exact p (and statistic) in every layer, null and planted alike."""
+    if which == "gap":
+        emotions, prompts = np.repeat(["a", "b", "c"], 4), np.repeat(["w1", "w2", "w3", "w4", "w5", "w6"], 2)
+    else:
+        emotions, prompts = np.repeat(["a", "b"], 4), np.repeat(["w1", "w2", "w3", "w4"], 2)
+    rng = np.random.default_rng(8)
+    base = rng.standard_normal((emotions.size, 8)) + 3.0
+    shift = (emotions[:, None] == np.unique(emotions)[None, :]) @ rng.standard_normal((np.unique(emotions).size, 8))
+    activations = {layer: base + strength * shift + 0.3 * rng.standard_normal(base.shape)
+                   for layer, strength in enumerate((0.0, 0.8, 0.1))}
+    analysis = st.analyse_layers(activations, emotions, prompts, n_permutations=100_000, n_boot=0, seed=3)
+    reference = scipy_gap_test if which == "gap" else scipy_control_test
+    pvalues = []
+    for layer, record in zip(sorted(activations), analysis.layers):
+        result = record.test if which == "gap" else record.control
+        ref = reference(st.similarity_matrix(activations[layer]), emotions, prompts, n_resamples=np.inf, seed=0)
+        assert result.exact
+        assert result.statistic == pytest.approx(float(ref.statistic), abs=1e-13)
+        # ties counted with the engine's tolerance (see the exact gap test above)
+        assert result.pvalue == pytest.approx(float(np.mean(ref.null_distribution >= ref.statistic - 1e-10)),
+                                              abs=1e-12)
+        pvalues.append(result.pvalue)
+    assert len(set(pvalues)) > 1, "the layers should differ, or the test cannot tell them apart"
+
+
 def test_streamed_engine_holds_one_batch_not_every_permutation():
     """40,000 control permutations of 200 samples: the eager engine held every
     payload (about 0.4 GB of pair indices and one-hot labels); streamed, the

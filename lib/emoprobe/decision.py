@@ -133,6 +133,16 @@ class Decision:
         return asdict(self)
 
 
+def no_verdict(why: str, *, correction: str = "holm") -> Decision:
+    """The record of a run whose decision could not be made: INCONCLUSIVE and partial, with no criteria.
+
+    ``why`` is the failure (an exception's type and message); the reason says that
+    the record holds no verdict, so that no reader takes it for a research result.
+    """
+    return Decision(INCONCLUSIVE, f"no verdict: the decision could not be made ({why})", (), partial=True,
+                    correction=correction)
+
+
 def lower_bound(lo: LayerOutcome, alpha: float, n_layers: int) -> float:
     """The gap's lower confidence bound, simultaneous over ``n_layers`` (Bonferroni); the point gap without an SE."""
     if lo.gap_se is None:
