@@ -118,6 +118,30 @@ def estimate(args) -> int:
     return 0
 
 
+def estimate_tempocnn(args) -> int:
+    """tempocnn's tempo per clip (Schreiber & Müller; its venv: tensorflow 2.17,
+    numpy 1.26). Its packaged models only; written in the shape ``estimate``
+    writes, with no key."""
+    from tempocnn.classifier import TempoClassifier
+    from tempocnn.feature import read_features
+
+    corpus = Path(args.corpus)
+    records = _records(corpus, args.split)
+    t0 = time.perf_counter()
+    models = {name: TempoClassifier(name) for name in args.models.split(",")}
+    load_s = time.perf_counter() - t0
+    out = []
+    for m in records:
+        t = time.perf_counter()
+        feats = read_features(str(corpus / m["wav"]))
+        tempi = {f"tempo_{name}": float(c.estimate_tempo(feats, interpolate=True)) for name, c in models.items()}
+        out.append({"wav": m["wav"], **tempi, "seconds": time.perf_counter() - t})
+    Path(args.out).write_text(json.dumps({"load_seconds": load_s, "clips": out}))
+    print(f"tempocnn: {len(out)} clips, models loaded in {load_s:.1f} s, "
+          f"{np.mean([c['seconds'] for c in out]):.2f} s per clip ({len(models)} models)")
+    return 0
+
+
 # --- half 2: scoring beside emoprobe (project venv) --------------------------------------------
 
 def _emoprobe_full(y: np.ndarray, sr: int) -> dict:
@@ -182,6 +206,8 @@ def score_cmd(args) -> int:
     records = _records(corpus, args.split)
     mm = {c["wav"]: c for c in json.loads(Path(args.madmom).read_text())["clips"]}
     base = emoprobe_results(records, corpus, Path(args.cache) if args.cache else None, args.jobs)
+    tc = {c["wav"]: c for c in json.loads(Path(args.tempocnn).read_text())["clips"]} if args.tempocnn else {}
+    tc_names = sorted(k for k in next(iter(tc.values()), {}) if k.startswith("tempo_"))
     results = []
     for rec, b in zip(records, base):
         m = mm[rec["wav"]]
@@ -190,8 +216,11 @@ def score_cmd(args) -> int:
         r["madmom_dbn"] = _madmom_as(m, "tempo_dbn")
         for name, rule in COMBINATIONS.items():
             r[name] = rule(b["emoprobe"], m)
+        for k in tc_names:  # tempo only: the key columns are emoprobe's
+            r[f"tempocnn_{k[6:]}"] = {**b["emoprobe"], "tempo": tc[rec["wav"]][k], "flag": None}
         results.append(r)
-    names = ["emoprobe", "essentia", "librosa", "madmom_comb", "madmom_dbn", *COMBINATIONS]
+    names = ["emoprobe", "essentia", "librosa", "madmom_comb", "madmom_dbn", *COMBINATIONS,
+             *(f"tempocnn_{k[6:]}" for k in tc_names)]
     print(f"{len(records)} clips ({args.split})")
     for name in names:
         print(f"{name:24s}", json.dumps({k: (round(v, 3) if isinstance(v, float) else v)
@@ -289,10 +318,16 @@ def main(argv=None) -> int:
     e.add_argument("--split", default="train", choices=["train", "test", "all", "none"])
     e.add_argument("--wav", nargs="*", help="extra audio files")
     e.add_argument("--out", required=True)
+    c = sub.add_parser("estimate-tempocnn", help="tempocnn's tempo per clip (run in its venv)")
+    c.add_argument("--corpus", default=".cache/acoustic_corpus")
+    c.add_argument("--split", default="train", choices=["train", "test", "all"])
+    c.add_argument("--models", default="fcn,cnn,ismir2018")
+    c.add_argument("--out", required=True)
     s = sub.add_parser("score", help="score madmom beside emoprobe and the baselines (project venv)")
     s.add_argument("--corpus", default=".cache/acoustic_corpus")
     s.add_argument("--split", default="train", choices=["train", "test", "all"])
     s.add_argument("--madmom", required=True, help="JSON written by 'estimate'")
+    s.add_argument("--tempocnn", help="JSON written by 'estimate-tempocnn'")
     s.add_argument("--cache", help="JSON cache of emoprobe's and the baselines' results")
     s.add_argument("--jobs", type=int, default=2)
     s.add_argument("--misses", action="store_true")
@@ -300,7 +335,7 @@ def main(argv=None) -> int:
     t.add_argument("--madmom-python", required=True)
     t.add_argument("--n", type=int, default=16, help="how many of bench_acoustics' clips")
     args = ap.parse_args(argv)
-    return {"estimate": estimate, "score": score_cmd, "timing": timing_cmd}[args.cmd](args)
+    return {"estimate": estimate, "estimate-tempocnn": estimate_tempocnn, "score": score_cmd, "timing": timing_cmd}[args.cmd](args)
 
 
 if __name__ == "__main__":
