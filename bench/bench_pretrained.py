@@ -87,12 +87,16 @@ class MadmomEstimator:
         g = np.gcd(int(sr), 44100)
         y44 = resample_poly(y, 44100 // g, int(sr) // g).astype(np.float32)  # the models' rate
         sig = self.Signal(y44, sample_rate=44100, num_channels=1)
+        t0 = time.perf_counter()
         probs = self.key(sig)[0]
+        t1 = time.perf_counter()
         act = self.rnn(sig)
+        t2 = time.perf_counter()
         peaks = self.tempo(act)
         beats = self.dbn(act)
         best = self.labels[int(np.argmax(probs))].split()
         return {"tonic": best[0], "mode": best[1], "key_probs": [float(p) for p in probs],
+                "key_seconds": t1 - t0, "rnn_seconds": t2 - t1, "post_seconds": time.perf_counter() - t2,
                 "tempo_comb": float(peaks[0, 0]) if len(peaks) else 0.0,
                 "tempo_peaks": [[float(b), float(s)] for b, s in peaks[:5]],
                 "tempo_dbn": float(60.0 / np.median(np.diff(beats))) if len(beats) > 2 else 0.0}
@@ -289,7 +293,7 @@ def timing_cmd(args) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         with ProcessPoolExecutor(2) as pool:
             paths = list(pool.map(ba._make_clip, [(i, tmp) for i in range(args.n)]))
-        ep, mm, load = [], [], []
+        ep, mm, load, parts = [], [], [], []
         for _ in range(2):
             t0 = time.perf_counter()
             for p in paths:
@@ -301,10 +305,13 @@ def timing_cmd(args) -> int:
                             "--wav", *paths], check=True, env=env)
             got = json.loads(out.read_text())
             mm.append(float(np.mean([c["seconds"] for c in got["clips"]])))
+            parts.append({k: float(np.mean([c[f"{k}_seconds"] for c in got["clips"]])) for k in ("key", "rnn", "post")})
             load.append(got["load_seconds"])
     print(f"{args.n} clips of {ba.DUR:.0f} s, one thread each, best of 2 rounds: "
           f"emoprobe {min(ep):.2f} s/clip, madmom (key + RNN beats + comb tempo + DBN) {min(mm):.2f} s/clip, "
           f"ratio {min(mm) / min(ep):.2f}; madmom model load {min(load):.1f} s per process")
+    fast = parts[int(np.argmin(mm))]
+    print("madmom's parts (s/clip, its faster round): " + ", ".join(f"{k} {v:.2f}" for k, v in fast.items()))
     print(f"80 clips on 2 workers, extrapolated: emoprobe {80 * min(ep) / 2:.0f} s, "
           f"emoprobe + madmom {80 * (min(ep) + min(mm)) / 2:.0f} s")
     return 0
