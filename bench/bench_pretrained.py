@@ -1,4 +1,4 @@
-"""A pretrained key/tempo model whose weights ship in a PyPI package (madmom)
+"""Pretrained key/tempo models whose weights ship in a PyPI package (madmom, tempocnn)
 against emoprobe's extractor, on the rendered validation corpus (issue 15).
 
 madmom is not a project dependency: it runs in a scratch venv, so this script
@@ -15,9 +15,14 @@ has two halves that run under two interpreters.
     # 2. score beside emoprobe (project venv; bench_corpus' scorer)
     PYTHONPATH=lib .venv/bin/python bench/bench_pretrained.py score --corpus /tmp/corpus \
         --split train --madmom .cache/madmom_train.json
-    # 3. time both on the same 10 s excerpts, one thread each, in one run
-    PYTHONPATH=lib .venv/bin/python bench/bench_pretrained.py timing --corpus /tmp/corpus \
-        --madmom-python /work/scratch/mmvenv/bin/python
+    # 3. time both on the same 10 s clips, one thread each, in one run
+    PYTHONPATH=lib .venv/bin/python bench/bench_pretrained.py timing \
+        --madmom-python /work/scratch/mmvenv/bin/python --n 10
+
+    # tempocnn (tempo only) needs its own venv: it pins tensorflow 2.17, hence numpy 1.26
+    python3 -m venv /work/scratch/tcvenv && /work/scratch/tcvenv/bin/pip install tempocnn==0.0.8 soundfile
+    /work/scratch/tcvenv/bin/python bench/bench_pretrained.py estimate-tempocnn --corpus /tmp/corpus \
+        --split train --out .cache/tempocnn_train.json      # then: score ... --tempocnn that file
 
 madmom's estimators:
 
