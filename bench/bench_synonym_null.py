@@ -25,6 +25,15 @@ unweighted model, the control's conditioner and the audit given the model's embe
     python bench/bench_synonym_null.py [--weights 0.5 1 2] [--datasets 300]
     python bench/bench_synonym_null.py --audit [--seeds 0 1 2]
     python bench/bench_synonym_null.py --verdicts [--datasets 300]
+
+``--vectors words.npz`` (word -> a real text encoder's embedding, every word of the shipped
+design; ``bench/embed_words.py`` writes one from a packaged sentence encoder) runs ``--audit``
+and ``--verdicts`` on the shipped design with those embeddings instead: how the audit and a
+no-emotion model that reads words by meaning fare where the meaning is an encoder's, not planted.
+``--sizes`` then gives the model's word effect sizes for ``--verdicts``.
+
+    python bench/bench_synonym_null.py --vectors /tmp/minilm_words.npz --audit --seeds 0 1 2
+    python bench/bench_synonym_null.py --vectors /tmp/minilm_words.npz --verdicts --sizes 1.5 4 8
 """
 
 from __future__ import annotations
@@ -99,6 +108,44 @@ def audit(seeds, weight: float) -> None:
                   f"{'yes' if result.word_only_fooled else 'no'} | {time.perf_counter() - start:.1f} |", flush=True)
 
 
+def encoder_vectors(path) -> dict[str, np.ndarray]:
+    """word -> embedding from an ``.npz`` (no pickles), checked to cover the shipped design."""
+    with np.load(path, allow_pickle=False) as stored:
+        vectors = {w: stored[w] for w in stored.files}
+    missing = sorted(set(vocabulary(load_config(SHIPPED).emotions)) - set(vectors))
+    if missing:
+        raise SystemExit(f"{path} lacks the embeddings of {missing}")
+    return vectors
+
+
+def audit_with_encoder(vectors, seeds) -> None:
+    shipped = load_config(SHIPPED)
+    print(f"design.audit(shipped design, word_vectors=the encoder's), {shipped.thresholds.word_only_null_datasets} "
+          "datasets per model")
+    print("| seed | rate (worst model) | limit | flagged | s |")
+    print("|---|---|---|---|---|")
+    for seed in seeds:
+        start = time.perf_counter()
+        result = design.audit(shipped.emotions, shipped.thresholds, seed=seed, word_vectors=vectors)
+        print(f"| {seed} | {result.word_only_rate:.3f} | {result.word_only_limit:.3f} | "
+              f"{'yes' if result.word_only_fooled else 'no'} | {time.perf_counter() - start:.1f} |", flush=True)
+
+
+def verdicts_with_encoder(vectors, n_datasets: int, sizes) -> None:
+    from emoprobe import verdicts
+
+    wordings = load_config(SHIPPED).emotions
+    for size in sizes:
+        start = time.perf_counter()
+        r = verdicts.simulate_verdicts("lexical-meaning", n_datasets, n_layers=4, seed=123, wordings=wordings,
+                                       word_size=size, word_vectors=vectors, word_weight_sigma=0.0,
+                                       stop_word_weight=1.0)
+        print(f"shipped design, encoder's embeddings, unweighted, word size {size}: GO {r.n_go}/{r.n_datasets} "
+              f"(upper 95% {r.go_upper_95:.3f}); without the audit {r.n_go_without_audit}; without the control "
+              f"and the audit {r.n_go_without_lexical}; some layer significant {r.significant_rate:.3f} "
+              f"[{time.perf_counter() - start:.0f} s]", flush=True)
+
+
 def whole_verdicts(n_datasets: int, weight: float) -> None:
     from emoprobe import verdicts
 
@@ -122,8 +169,16 @@ def main() -> None:
     parser.add_argument("--weight", type=float, default=2.0, help="W of the audit's embeddings")
     parser.add_argument("--datasets", type=int, default=300)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--vectors", help="a real encoder's word embeddings (.npz) for the shipped design")
+    parser.add_argument("--sizes", type=float, nargs="+", default=[1.5, 4.0, 8.0])
     args = parser.parse_args()
-    if args.audit:
+    if args.vectors:
+        vectors = encoder_vectors(args.vectors)
+        if args.verdicts:
+            verdicts_with_encoder(vectors, args.datasets, args.sizes)
+        else:
+            audit_with_encoder(vectors, args.seeds)
+    elif args.audit:
         audit(args.seeds, args.weight)
     elif args.verdicts:
         whole_verdicts(args.datasets, args.weight)
