@@ -72,3 +72,44 @@ def crossed_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("crossed")
     record, result = run_suite(list(CROSSED_MODELS), out)
     return record, result, out
+
+
+# `make test` runs these files on two xdist workers (-n 2 --dist loadgroup). A worker
+# builds its own session fixtures, so the files that share a heavy one run on one worker;
+# any other file's tests stay together, so that its module fixtures are built once.
+SHARED_SESSION_FIXTURES = ("crossed_run",)
+# Longest first, so that neither worker is left with a long file at the end (seconds in one
+# process, make test of 2026-11-26); files not named follow in collection order.
+LONGEST_FIRST = ("test_steering_known_truth", "crossed_run", "test_steering_calibration", "test_run_record",
+                 "test_suite_smoke", "test_nightly", "test_verdicts", "test_report", "test_shard", "test_stats",
+                 "test_listen")
+
+
+def pytest_configure(config):
+    if hasattr(config, "workerinput"):
+        # Two workers on two cores: a worker's BLAS or OpenMP threads, or those of the suite
+        # runs it starts, would only wait on each other's cores (numbers are pinned to one
+        # BLAS thread where they must not depend on it: emoprobe.threads).
+        for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[variable] = "1"
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+        import torch
+
+        torch.set_num_threads(1)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(config, items):
+    if not getattr(config.option, "loadgroup", False):
+        return
+    group = {}
+    for item in items:
+        shared = [name for name in SHARED_SESSION_FIXTURES if name in getattr(item, "fixturenames", ())]
+        if shared:
+            group[item.path] = shared[0]
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(group.setdefault(item.path, item.path.stem)))
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(group[item.path], len(rank)))
