@@ -22,11 +22,14 @@ listen: setup
 	@for m in $(MODEL); do $(PY) -m emoprobe.listen build --model "$$m" || exit 1; done
 
 # The suite's own engineering tests (what CI runs), on two xdist workers: CI's box has two
-# cores, and one process kept one of them mostly idle. Each worker runs BLAS, OpenMP and
-# torch on one thread, as do the suite runs it starts (tests/conftest.py): a first try with
-# their default two threads each took 83 min on a loaded box, one calibration 29 s -> 923 s.
-# --dist loadfile with tests/conftest.py's scheduler keeps each file (and the files sharing
+# cores and one process kept one of them mostly idle. Each worker runs BLAS, OpenMP and torch
+# on one thread, as do the suite runs it starts (tests/conftest.py): a first try with their
+# default two threads each took 83 min on a loaded box, one calibration 29 s -> 923 s.
+# --dist loadfile with tests/conftest.py's scheduler keeps each file (and the two files sharing
 # crossed_run) on one worker, longest first; --no-loadscope-reorder keeps that order.
+# Measured on 2026-11-26 on a box shared with other jobs, same files back to back:
+# test_suite_smoke, test_report, test_verdicts, test_threads (26 tests) took 811 s on two
+# workers (load 7 to 10) and 1811 s in one process (load 3.5 to 7).
 test: setup
 	@bash scripts/install-browser.sh
 	@bash scripts/install-tools.sh

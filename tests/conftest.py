@@ -79,8 +79,8 @@ def crossed_run(tmp_path_factory):
 # its module fixtures are built once (--dist loadfile). A worker builds its own session
 # fixtures, so the files that share a heavy one count as one file: crossed_run's.
 SAME_WORKER = {"test_known_truth_lexical": "test_known_truth"}
-# Longest first, so that no worker is left with a long file at the end (seconds in one
-# process, make test of 2026-11-26); files not named follow in collection order.
+# Longest first (by make test's durations of 2026-11-26), so that no worker is left with a
+# long file at the end; the files not named follow in collection order.
 LONGEST_FIRST = ("test_steering_known_truth", "test_known_truth", "test_steering_calibration", "test_run_record",
                  "test_suite_smoke", "test_nightly", "test_verdicts", "test_report", "test_shard", "test_stats",
                  "test_listen")
@@ -116,8 +116,9 @@ def pytest_collection_modifyitems(config, items):
 def pytest_xdist_make_scheduler(config, log):
     if config.getvalue("dist") != "loadfile":
         return None
-    # xdist's loadgroup would do, but under pytest 9 its groups are lost (it renames
-    # Item._nodeid, which pytest 9 no longer reads): loadfile, with SAME_WORKER's files as one.
+    # xdist's loadgroup would do, but under pytest 9 its groups are silently lost (it renames
+    # Item._nodeid, which pytest 9 no longer reads: pytest-xdist issue 1386). So: loadfile,
+    # with SAME_WORKER's files as one.
     from xdist.scheduler import LoadFileScheduling
 
     class LoadFileGroups(LoadFileScheduling):
