@@ -29,7 +29,9 @@ listen: setup
 # crossed_run) on one worker, longest first; --no-loadscope-reorder keeps that order.
 # Measured on 2026-11-26 on a box shared with other jobs, same files back to back:
 # test_suite_smoke, test_report, test_verdicts, test_threads (26 tests) took 811 s on two
-# workers (load 7 to 10) and 1811 s in one process (load 3.5 to 7).
+# workers (load 7 to 10) and 1811 s in one process (load 3.5 to 7); test_nightly and
+# test_shard (99 tests), one process first, 502 s (load 2.1 to 4.5), then two workers 315 s
+# (load 3.0 to 4.2). A whole fresh-clone run on two workers is yet to be timed.
 test: setup
 	@bash scripts/install-browser.sh
 	@bash scripts/install-tools.sh
