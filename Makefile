@@ -21,14 +21,21 @@ report: setup
 listen: setup
 	@for m in $(MODEL); do $(PY) -m emoprobe.listen build --model "$$m" || exit 1; done
 
-# The suite's own engineering tests (what CI runs).
-# One process. Two xdist workers (-n 2 --dist loadfile) were tried once, on a box
-# loaded by other jobs (load 6-11): 83 min, and one calibration that takes 29 s
-# alone took 923 s, so the gain, if any, was not shown.
+# The suite's own engineering tests (what CI runs), on two xdist workers: CI's box has two
+# cores and one process kept one of them mostly idle. Each worker runs BLAS, OpenMP and torch
+# on one thread, as do the suite runs it starts (tests/conftest.py): a first try with their
+# default two threads each took 83 min on a loaded box, one calibration 29 s -> 923 s.
+# --dist loadfile with tests/conftest.py's scheduler keeps each file (and the two files sharing
+# crossed_run) on one worker, longest first; --no-loadscope-reorder keeps that order.
+# Measured on 2026-11-26 on a box shared with other jobs, same files back to back:
+# test_suite_smoke, test_report, test_verdicts, test_threads (26 tests) took 811 s on two
+# workers (load 7 to 10) and 1811 s in one process (load 3.5 to 7); test_nightly and
+# test_shard (99 tests), one process first, 502 s (load 2.1 to 4.5), then two workers 315 s
+# (load 3.0 to 4.2). A whole fresh-clone run on two workers is yet to be timed.
 test: setup
 	@bash scripts/install-browser.sh
 	@bash scripts/install-tools.sh
-	$(PY) -m pytest tests/ --durations=25
+	$(PY) -m pytest tests/ -n 2 --dist loadfile --no-loadscope-reorder --durations=25
 
 bench: setup
 	$(PY) bench/bench_capture.py

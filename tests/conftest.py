@@ -72,3 +72,57 @@ def crossed_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("crossed")
     record, result = run_suite(list(CROSSED_MODELS), out)
     return record, result, out
+
+
+
+# `make test` runs these files on two xdist workers, each file's tests on one worker so that
+# its module fixtures are built once (--dist loadfile). A worker builds its own session
+# fixtures, so the files that share a heavy one count as one file: crossed_run's.
+SAME_WORKER = {"test_known_truth_lexical": "test_known_truth"}
+# Longest first (by make test's durations of 2026-11-26), so that no worker is left with a
+# long file at the end; the files not named follow in collection order.
+LONGEST_FIRST = ("test_steering_known_truth", "test_known_truth", "test_steering_calibration", "test_run_record",
+                 "test_suite_smoke", "test_nightly", "test_verdicts", "test_report", "test_shard", "test_stats",
+                 "test_listen")
+
+
+def _file_group(path: str) -> str:
+    stem = Path(path).stem
+    return SAME_WORKER.get(stem, stem)
+
+
+def pytest_configure(config):
+    if hasattr(config, "workerinput"):
+        # Two workers on two cores: a worker's BLAS or OpenMP threads, or those of the suite
+        # runs it starts, would only wait for each other's cores (numbers that must not depend
+        # on the thread count are pinned to one BLAS thread anyway: emoprobe.threads).
+        for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[variable] = "1"
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+        import torch
+
+        torch.set_num_threads(1)
+
+
+def pytest_collection_modifyitems(config, items):
+    if hasattr(config, "workerinput"):  # the order in which the controller hands out the files
+        rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+        items.sort(key=lambda item: rank.get(_file_group(str(item.path)), len(rank)))
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own choice
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "loadfile":
+        return None
+    # xdist's loadgroup would do, but under pytest 9 its groups are silently lost (it renames
+    # Item._nodeid, which pytest 9 no longer reads: pytest-xdist issue 1386). So: loadfile,
+    # with SAME_WORKER's files as one.
+    from xdist.scheduler import LoadFileScheduling
+
+    class LoadFileGroups(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _file_group(nodeid.split("::", 1)[0])
+
+    return LoadFileGroups(config, log)
