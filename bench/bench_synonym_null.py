@@ -95,15 +95,21 @@ def audit(seeds, weight: float) -> None:
              "shipped, no meaning": (shipped.emotions, {}),
              "shipped, crossed meaning groups": (shipped.emotions, CROSSED_GROUPS),
              "shipped, affective groups": (shipped.emotions, AFFECTIVE_GROUPS)}
-    print(f"design.audit(word_vectors=synthetic.meaning_vectors(groups, W={weight})), "
-          f"{shipped.thresholds.word_only_null_datasets} datasets per model")
+    audit_table(f"design.audit(word_vectors=synthetic.meaning_vectors(groups, W={weight}))",
+                {name: (wordings, synthetic.meaning_vectors(groups, vocabulary(wordings), weight))
+                 for name, (wordings, groups) in cases.items()}, seeds)
+
+
+def audit_table(title: str, cases, seeds) -> None:
+    """One row per case (name -> (wordings, word_vectors)) and seed: what ``design.audit`` returns."""
+    thresholds = load_config(SHIPPED).thresholds
+    print(f"{title}, {thresholds.word_only_null_datasets} datasets per model")
     print("| design, embeddings | seed | rate (worst model) | limit | flagged | s |")
     print("|---|---|---|---|---|---|")
-    for name, (wordings, groups) in cases.items():
-        vectors = synthetic.meaning_vectors(groups, vocabulary(wordings), weight)
+    for name, (wordings, vectors) in cases.items():
         for seed in seeds:
             start = time.perf_counter()
-            result = design.audit(wordings, shipped.thresholds, seed=seed, word_vectors=vectors)
+            result = design.audit(wordings, thresholds, seed=seed, word_vectors=vectors)
             print(f"| {name} | {seed} | {result.word_only_rate:.3f} | {result.word_only_limit:.3f} | "
                   f"{'yes' if result.word_only_fooled else 'no'} | {time.perf_counter() - start:.1f} |", flush=True)
 
@@ -119,16 +125,8 @@ def encoder_vectors(path) -> dict[str, np.ndarray]:
 
 
 def audit_with_encoder(vectors, seeds) -> None:
-    shipped = load_config(SHIPPED)
-    print(f"design.audit(shipped design, word_vectors=the encoder's), {shipped.thresholds.word_only_null_datasets} "
-          "datasets per model")
-    print("| seed | rate (worst model) | limit | flagged | s |")
-    print("|---|---|---|---|---|")
-    for seed in seeds:
-        start = time.perf_counter()
-        result = design.audit(shipped.emotions, shipped.thresholds, seed=seed, word_vectors=vectors)
-        print(f"| {seed} | {result.word_only_rate:.3f} | {result.word_only_limit:.3f} | "
-              f"{'yes' if result.word_only_fooled else 'no'} | {time.perf_counter() - start:.1f} |", flush=True)
+    audit_table("design.audit(word_vectors=the encoder's)",
+                {"shipped, the encoder's embeddings": (load_config(SHIPPED).emotions, vectors)}, seeds)
 
 
 def verdicts_with_encoder(vectors, n_datasets: int, sizes) -> None:
@@ -140,10 +138,13 @@ def verdicts_with_encoder(vectors, n_datasets: int, sizes) -> None:
         r = verdicts.simulate_verdicts("lexical-meaning", n_datasets, n_layers=4, seed=123, wordings=wordings,
                                        word_size=size, word_vectors=vectors, word_weight_sigma=0.0,
                                        stop_word_weight=1.0)
-        print(f"shipped design, encoder's embeddings, unweighted, word size {size}: GO {r.n_go}/{r.n_datasets} "
-              f"(upper 95% {r.go_upper_95:.3f}); without the audit {r.n_go_without_audit}; without the control "
-              f"and the audit {r.n_go_without_lexical}; some layer significant {r.significant_rate:.3f} "
-              f"[{time.perf_counter() - start:.0f} s]", flush=True)
+        print_verdicts(f"shipped design, encoder's embeddings, unweighted, word size {size}", r, start)
+
+
+def print_verdicts(label: str, r, start: float) -> None:
+    print(f"{label}: GO {r.n_go}/{r.n_datasets} (upper 95% {r.go_upper_95:.3f}); without the audit "
+          f"{r.n_go_without_audit}; without the control and the audit {r.n_go_without_lexical}; some layer "
+          f"significant {r.significant_rate:.3f} [{time.perf_counter() - start:.0f} s]", flush=True)
 
 
 def whole_verdicts(n_datasets: int, weight: float) -> None:
@@ -155,10 +156,7 @@ def whole_verdicts(n_datasets: int, weight: float) -> None:
         start = time.perf_counter()
         r = verdicts.simulate_verdicts("lexical-meaning", n_datasets, n_layers=4, seed=123, wordings=wordings,
                                        word_size=1.5, word_vectors=vectors, **weighting)
-        print(f"synonym design, W={weight}, {name}: GO {r.n_go}/{r.n_datasets} (upper 95% {r.go_upper_95:.3f}); "
-              f"without the audit {r.n_go_without_audit}; without the control and the audit "
-              f"{r.n_go_without_lexical}; some layer significant {r.significant_rate:.3f} "
-              f"[{time.perf_counter() - start:.0f} s]", flush=True)
+        print_verdicts(f"synonym design, W={weight}, {name}", r, start)
 
 
 def main() -> None:

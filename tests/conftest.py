@@ -74,7 +74,6 @@ def crossed_run(tmp_path_factory):
     return record, result, out
 
 
-
 # `make test` runs these files on two xdist workers, each file's tests on one worker so that
 # its module fixtures are built once (--dist loadfile). A worker builds its own session
 # fixtures, so the files that share a heavy one count as one file: crossed_run's.
