@@ -20,6 +20,7 @@ import soundfile as sf
 from scipy import stats
 
 from emoprobe import acoustics as ac
+from emoprobe.compiled_kernels import import_librosa
 from emoprobe.fileio import sha256_file
 from emoprobe.store import SampleStore
 from emoprobe.truth import synth_audio as sa
@@ -106,7 +107,7 @@ def test_tempo_reports_every_estimator_and_flags_disagreement(tempo_results):
 def test_shared_stft_gives_librosa_onset_envelopes():
     # extract_features computes one STFT and derives both onset envelopes from it;
     # they must equal what librosa computes from the waveform with the same settings.
-    import librosa
+    librosa = import_librosa()
     y = sa.synthesise_emotion_audio(120, "major", 2000, 0.05, 4.0, SR, seed=1)
     spec = ac._spectra(y, SR)
     low = librosa.onset.onset_strength(y=y, sr=SR, hop_length=512, n_fft=2048, fmax=800, n_mels=40)

@@ -65,6 +65,7 @@ import numpy as np
 
 from .fileio import code_digest, sha256_file
 from .threads import single_threaded_blas
+from .compiled_kernels import import_librosa
 from .essentia_run import run_essentia
 
 __all__ = [
@@ -306,12 +307,12 @@ class _Spectra:
 
 @functools.lru_cache(maxsize=8)
 def _mel_basis(sample_rate: int, n_mels: int, fmax: float | None) -> np.ndarray:
-    import librosa
+    librosa = import_librosa()
     return librosa.filters.mel(sr=sample_rate, n_fft=_N_FFT, n_mels=n_mels, fmax=fmax)
 
 
 def _spectra(audio: np.ndarray, sample_rate: int) -> _Spectra:
-    import librosa
+    librosa = import_librosa()
     mag = np.abs(librosa.stft(audio, n_fft=_N_FFT, hop_length=_HOP))
     power = mag ** 2
 
@@ -331,7 +332,7 @@ def _primary_tempo(onset_envelope: np.ndarray, sample_rate: int) -> float:
     hop 512 / 32 kHz one lag step is 3-5% of the tempo near 120-180 BPM, which by
     itself can breach a 4% tolerance (measured: 125.0 reported for a 120 BPM
     pulse).  Interpolation removes that quantisation."""
-    import librosa
+    librosa = import_librosa()
 
     win_length = int(librosa.time_to_frames(_TEMPO_AC_WINDOW_S, sr=sample_rate, hop_length=_HOP))
     acf = librosa.feature.tempogram(onset_envelope=onset_envelope, sr=sample_rate,
@@ -386,7 +387,7 @@ def estimate_tempo(audio: np.ndarray, sample_rate: int, *,
 
     Assumes ``audio`` is float32 mono that passed ``validate_audio``.
     """
-    import librosa
+    librosa = import_librosa()
 
     from .tempo import NO_PULSE_BELOW, choose_tempo, consensus_tempo, envelope_periodicity
 
@@ -435,7 +436,7 @@ def spectral_centroid_stats(audio: np.ndarray, sample_rate: int, *,
     """(mean, median) magnitude-weighted spectral centroid in Hz over non-silent
     STFT frames (n_fft 2048, hop 512; frames more than 60 dB below the loudest
     frame are excluded, so trailing silence does not drag the mean to 0)."""
-    import librosa
+    librosa = import_librosa()
     if _spec is not None:
         mag = _spec.magnitude
     else:
@@ -467,7 +468,7 @@ def estimate_key(audio: np.ndarray, sample_rate: int) -> tuple[str, str, float]:
 
 
 def _onset_rate(spec: _Spectra, duration_s: float, sample_rate: int) -> float:
-    import librosa
+    librosa = import_librosa()
     onsets = librosa.onset.onset_detect(onset_envelope=spec.onset_env_fullband, sr=sample_rate,
                                         hop_length=_HOP, units="time")
     return float(len(onsets) / duration_s)
