@@ -298,3 +298,49 @@ def test_the_audit_reads_synonyms_through_the_conditioners_word_embeddings():
                **dict.fromkeys(("chords", "melody", "rhythm", "song"), "texture")}
     audit = design.audit(shipped.emotions, thresholds, word_vectors=_synonym_vectors(shipped.emotions, crossed, 1.0))
     assert not audit.confounded, audit
+
+
+@pytest.mark.parametrize("emotion_size", [0.0, 0.3])
+def test_the_word_only_gap_pvalue_is_the_suites_gap_test(emotion_size):
+    # design.word_only_tests reads the gap test's p off the control's intercept-only permutations
+    # (lexical_control_many's pvalue_raw); it must be the p the suite's own gap engine gives under
+    # the same shuffles of whole wordings, with and without a planted emotion.
+    from emoprobe import lexical, stats
+    from emoprobe.config import load_config
+    from emoprobe.truth import synthetic
+
+    wordings = load_config(REPO / "tests" / "data" / "joint_wordings.toml").emotions
+    X, emotions, prompts = synthetic.bag_of_words_activations(3, wordings, emotion_size=emotion_size)
+    S = stats.similarity_matrix(X[0], "cosine")
+    ids, W = lexical.wording_similarity(S, prompts)
+    labels = [i.split("/")[0] for i in ids]
+    texts = [wordings[i.split("/")[0]][int(i.split("/")[1])] for i in ids]
+    n_permutations = 199
+    raw = lexical.lexical_control_many(W, labels, lexical.text_similarities(texts, labels),
+                                       n_permutations=n_permutations, seed=5)["pvalue_raw"][0]
+    names = np.unique(labels)
+    wording_of_sample = [ids.index(p) for p in prompts]
+    labellings = [names[codes[wording_of_sample]] for codes in lexical.permuted_labelings(labels, n_permutations, 5)]
+    gaps = stats.gaps_under_labellings([S], emotions, prompts, labellings)[:, 0]
+    assert gaps[0] == pytest.approx(stats.gap(S, emotions, prompts).gap)
+    engine_p = (1 + np.sum(gaps[1:] >= gaps[0] - 1e-12)) / (1 + n_permutations)
+    assert raw == pytest.approx(engine_p)
+    if emotion_size:  # the planted side, so that the equality is not met by two p-values of 1
+        assert raw < 0.05
+
+
+@pytest.mark.parametrize("gap_p, control_p, rate", [(0.5, 0.01, 0.0), (0.01, 0.5, 0.0), (0.01, 0.01, 1.0)])
+def test_a_word_only_dataset_counts_against_the_design_only_when_both_tests_a_go_needs_pass(
+        monkeypatch, gap_p, control_p, rate):
+    # The control firing on a dataset whose gap test does not (the words give no gap) cannot lead to
+    # GO; counting it flagged the shipped design on a coin flip of the audit's seed (bench/RESULTS.md).
+    def tests(wordings, n_datasets, **_):
+        return {"gap_pvalue": np.full(n_datasets, gap_p), "control_pvalue": np.full(n_datasets, control_p)}
+
+    monkeypatch.setattr(design, "word_only_tests", tests)
+    design._word_only_rate.cache_clear()
+    try:
+        wordings = (("happy", ("a happy song", "bright tune")), ("sad", ("a sad song", "dark tune")))
+        assert design._word_only_rate(wordings, 0.05, 120, 199, 0, "weighted", None) == rate
+    finally:
+        design._word_only_rate.cache_clear()

@@ -157,8 +157,8 @@ class Evidence:
         note = f"<p><b>{html.escape(warning)}</b></p>" if warning else (
             "<p>No word other than an emotion's own name is confined to one emotion, none has more than "
             f"{max_share:.2f} of the wording pairs sharing it within one emotion, and on word-only models of "
-            f"these wordings the lexical control fired in at most {audit.word_only_rate:.3f} of simulated "
-            f"datasets ({audit.word_only_limit:.3f} allowed)"
+            f"these wordings the gap test and the lexical control both passed in at most "
+            f"{audit.word_only_rate:.3f} of simulated datasets ({audit.word_only_limit:.3f} allowed)"
             + (", one of them reading words by meaning through this model's text conditioning of each word"
                if audit.read_word_embeddings else
                "; none read words by meaning: the model's text conditioning of each word was not stored")

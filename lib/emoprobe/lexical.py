@@ -138,8 +138,9 @@ class DesignAudit:
       below the share but lean on the emotions together (three words per
       emotion, each in 3 of its wordings and 2 of another's, took a word-only
       model to GO in 26 of 200 simulated datasets). So the design itself is
-      simulated (``design.word_only_null``) and flagged when the control's
-      false-positive rate on it exceeds ``word_only_limit``. The simulated
+      simulated (``design.word_only_null``) and flagged when the share of
+      its datasets on which the gap test and the control both pass (as a GO
+      needs them to) exceeds ``word_only_limit``. The simulated
       models read subwords too: a stem spread over word forms ("joyful",
       "joyous") is invisible to whole-word tokens and to every row above;
       one reads one-letter words ("C major"); and, given the conditioner's
@@ -150,8 +151,8 @@ class DesignAudit:
     concentrated: Mapping[str, tuple[tuple[str, float], ...]]
     separable: bool
     max_share: float
-    # The control's false-positive rate on a word-only model of this very design, and the
-    # most it may be (``design.word_only_null``); None where not simulated.
+    # The share of a word-only model's datasets of this very design that the gap test and the
+    # control both pass, and the most it may be (``design.word_only_null``); None where not simulated.
     word_only_rate: float | None = None
     word_only_limit: float | None = None
     # Whether the simulated models included one reading words through the conditioner's own
@@ -181,8 +182,9 @@ class DesignAudit:
                          f"more than {self.max_share:.2f} of the wording pairs sharing them being same-emotion "
                          f"pairs ({listed})")
         if self.word_only_fooled:
-            parts.append(f"on a word-only model of these wordings (no emotion) the lexical control fires in "
-                         f"{self.word_only_rate:.3f} of simulated datasets (the worst of the models simulated), "
+            parts.append(f"on a word-only model of these wordings (no emotion) the gap test and the lexical "
+                         f"control both pass in {self.word_only_rate:.3f} of simulated datasets (the worst of the "
+                         "models simulated), "
                          f"above {self.word_only_limit:.3f}: "
                          "the words, jointly, lean on the emotions")
         if not self.separable:
