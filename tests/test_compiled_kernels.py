@@ -70,9 +70,16 @@ def _lock_path_under(env: dict[str, str]) -> Path:
     return Path(probe.stdout.strip())
 
 
-def test_the_lock_follows_numbas_cache_folder(tmp_path):
-    assert _lock_path_under(_env(tmp_path / "a")) != _lock_path_under(_env(tmp_path / "b"))
-    assert _lock_path_under(_env(tmp_path / "a")) == _lock_path_under(_env(tmp_path / "a"))
+def test_the_lock_lies_beside_numbas_cache_whatever_the_temporary_folder(tmp_path):
+    # Shards of one environment on several machines have their own temporary folders (a cluster
+    # sets TMPDIR per job) but write one cache: they must meet at one lock.
+    assert _lock_path_under(_env(tmp_path / "a")) == tmp_path / "a" / "emoprobe-numba.lock"
+    other_tmp = {**_env(tmp_path / "a"), "TMPDIR": str(tmp_path)}
+    assert _lock_path_under(other_tmp) == _lock_path_under(_env(tmp_path / "a"))
+    assert _lock_path_under(_env(tmp_path / "b")) != _lock_path_under(_env(tmp_path / "a"))
+    without = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    librosa_cache = Path(importlib.util.find_spec("librosa").origin).parent / "__pycache__"
+    assert _lock_path_under({**without, "TMPDIR": str(tmp_path)}) == librosa_cache / "emoprobe-numba.lock"
 
 
 def test_every_librosa_module_that_declares_numba_ufuncs_is_compiled_under_the_lock():

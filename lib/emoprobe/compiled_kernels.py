@@ -10,7 +10,7 @@ fresh environment running ``pytest -n 2`` does exactly that: on this project's
 CI box, two workers on a cold cache left a broken ``peak_pick`` every time (6 of 6
 tries), and from then on every acoustic feature crashed the process that asked.
 
-``import_librosa`` therefore imports those modules under one machine-wide lock:
+``import_librosa`` therefore imports those modules under one lock beside the cache:
 the first process compiles and writes while the others wait, and they then load
 finished files. With a warm cache the lock is held for the milliseconds an import
 takes. The lock is ``filelock``'s ``flock``, which the system releases when its
@@ -44,14 +44,29 @@ _COMPILED = False
 
 
 def lock_path() -> Path:
-    """The lock shared by every process that would write the same numba cache: one per
-    librosa installation and ``NUMBA_CACHE_DIR`` (numba's override of where the cache goes)."""
+    """The lock shared by every process that would write the same numba cache, beside that cache.
+
+    numba writes librosa's kernels under ``NUMBA_CACHE_DIR`` where that is set, else in the
+    ``__pycache__`` folders of librosa's own package where it may write there. The lock lies in
+    that folder, so processes on several machines sharing one environment on a network
+    filesystem (a cluster's shards) meet at the same lock, whatever their temporary folders.
+    Where neither can be written (numba then uses a per-user cache), it lies in the temporary
+    folder, named after the librosa installation.
+    """
     spec = importlib.util.find_spec("librosa")
     if spec is None or spec.origin is None:
         raise ModuleNotFoundError("librosa is not installed")
-    where = f"{Path(spec.origin).resolve().parent}\n{os.environ.get('NUMBA_CACHE_DIR', '')}"
-    digest = hashlib.sha256(where.encode()).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / f"emoprobe-numba-{digest}.lock"
+    package = Path(spec.origin).resolve().parent
+    override = os.environ.get("NUMBA_CACHE_DIR")
+    for folder in ([Path(override)] if override else []) + [package / "__pycache__"]:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            continue
+        if os.access(folder, os.W_OK):
+            return folder / "emoprobe-numba.lock"
+    where = f"{package}\n{override or ''}"
+    return Path(tempfile.gettempdir()) / f"emoprobe-numba-{hashlib.sha256(where.encode()).hexdigest()[:16]}.lock"
 
 
 def import_librosa() -> ModuleType:
