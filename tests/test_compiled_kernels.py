@@ -78,7 +78,7 @@ def test_the_lock_lies_beside_numbas_cache_whatever_the_temporary_folder(tmp_pat
     assert _lock_path_under(other_tmp) == _lock_path_under(_env(tmp_path / "a"))
     assert _lock_path_under(_env(tmp_path / "b")) != _lock_path_under(_env(tmp_path / "a"))
     without = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
-    librosa_cache = Path(importlib.util.find_spec("librosa").origin).parent / "__pycache__"
+    librosa_cache = Path(importlib.util.find_spec("librosa").origin).resolve().parent / "__pycache__"
     assert _lock_path_under({**without, "TMPDIR": str(tmp_path)}) == librosa_cache / "emoprobe-numba.lock"
 
 
