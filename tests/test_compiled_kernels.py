@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from filelock import FileLock
 
 from emoprobe import compiled_kernels
@@ -93,3 +94,30 @@ def test_every_librosa_module_that_declares_numba_ufuncs_is_compiled_under_the_l
             declaring.add(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
     assert declaring, "no kernel declarations found: the pattern no longer matches librosa's source"
     assert declaring <= set(compiled_kernels.KERNEL_MODULES), declaring - set(compiled_kernels.KERNEL_MODULES)
+
+
+def test_a_lock_another_user_made_unopenable_is_passed_over_for_the_next_folder(tmp_path, monkeypatch):
+    # A shared environment used by two accounts: the first one's lock file may not be opened by
+    # the second (the reviewer's PermissionError as user nobody). Root opens everything, so the
+    # refusal is simulated; the lock files this module makes are writable by everyone.
+    import filelock
+
+    first, second = tmp_path / "first.lock", tmp_path / "second.lock"
+    monkeypatch.setattr(compiled_kernels, "lock_paths", lambda: [first, second])
+    real = filelock.FileLock
+
+    def refusing(path, *args, **kwargs):
+        if path == str(first):
+            raise PermissionError(13, "Permission denied", path)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(filelock, "FileLock", refusing)
+    lock = compiled_kernels._acquire()
+    try:
+        assert lock.lock_file == str(second) and lock.is_locked
+        assert second.stat().st_mode & 0o777 == 0o666
+    finally:
+        lock.release()
+    monkeypatch.setattr(compiled_kernels, "lock_paths", lambda: [first])
+    with pytest.raises(PermissionError):
+        compiled_kernels._acquire()

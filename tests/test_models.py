@@ -182,3 +182,18 @@ def test_known_truth_models_decode_tokens_only_when_they_keep_the_decoders_audio
     batch = generate_batch(model, ["a happy song", "x"], [5, 6], **{**GEN, "duration_s": 1.0})
     assert bool(decoded) == decodes
     assert batch.audio.shape == (2, model.sample_rate) and np.all(np.abs(batch.audio).max(axis=1) > 0)
+
+
+def test_a_real_model_is_built_only_after_librosas_kernels_are_compiled_under_the_lock(tmp_path, tiny_model,
+                                                                                       monkeypatch):
+    # A melody model's chroma extractor compiles librosa's kernels as it is built; built beside a
+    # feature extraction without the lock, it left a cache that crashed every later process.
+    from emoprobe import compiled_kernels, models
+
+    folder = write_checkpoint_folder(tiny_model, tmp_path / "ckpt")
+    order = []
+    monkeypatch.setattr(compiled_kernels, "import_librosa", lambda: order.append("kernels compiled"))
+    original = MusicGen.get_pretrained
+    monkeypatch.setattr(MusicGen, "get_pretrained", lambda *a, **k: order.append("model built") or original(*a, **k))
+    models.load_model(describe_model(str(folder)), device="cpu")
+    assert order == ["kernels compiled", "model built"]

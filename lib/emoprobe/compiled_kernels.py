@@ -32,6 +32,7 @@ import sys
 import tempfile
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 # librosa's modules that declare kernels with ``cache=True`` and explicit signatures, which
 # numba compiles at import (tests/test_compiled_kernels.py checks the list against librosa's source).
@@ -43,30 +44,66 @@ _QUIET_WAIT_S = 5.0
 _COMPILED = False
 
 
-def lock_path() -> Path:
-    """The lock shared by every process that would write the same numba cache, beside that cache.
+def lock_paths() -> list[Path]:
+    """Where the lock may lie, best first: beside the numba cache that librosa's kernels go to.
 
-    numba writes librosa's kernels under ``NUMBA_CACHE_DIR`` where that is set, else in the
-    ``__pycache__`` folders of librosa's own package where it may write there. The lock lies in
-    that folder, so processes on several machines sharing one environment on a network
-    filesystem (a cluster's shards) meet at the same lock, whatever their temporary folders.
-    Where neither can be written (numba then uses a per-user cache), it lies in the temporary
-    folder, named after the librosa installation.
+    numba writes them under ``NUMBA_CACHE_DIR`` where that is set, else in the ``__pycache__``
+    folders of librosa's own package where it may write there, else in a per-user cache. The
+    lock lies in the first of those folders this process may write, so processes on several
+    machines sharing one environment on a network filesystem (a cluster's shards) meet at one
+    lock, whatever their temporary folders. The temporary folder, named after the librosa
+    installation, is the last resort.
     """
     spec = importlib.util.find_spec("librosa")
     if spec is None or spec.origin is None:
         raise ModuleNotFoundError("librosa is not installed")
     package = Path(spec.origin).resolve().parent
     override = os.environ.get("NUMBA_CACHE_DIR")
-    for folder in ([Path(override)] if override else []) + [package / "__pycache__"]:
+    from numba.misc.appdirs import AppDirs  # numba's own per-user cache folder
+
+    candidates = [Path(override)] if override else []
+    candidates += [package / "__pycache__", Path(AppDirs(appname="numba", appauthor=False).user_cache_dir)]
+    found = []
+    for folder in candidates:
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError:
             continue
         if os.access(folder, os.W_OK):
-            return folder / "emoprobe-numba.lock"
+            found.append(folder / "emoprobe-numba.lock")
     where = f"{package}\n{override or ''}"
-    return Path(tempfile.gettempdir()) / f"emoprobe-numba-{hashlib.sha256(where.encode()).hexdigest()[:16]}.lock"
+    return found + [Path(tempfile.gettempdir()) / f"emoprobe-numba-{hashlib.sha256(where.encode()).hexdigest()[:16]}.lock"]
+
+
+def lock_path() -> Path:
+    """The lock this process takes first (:func:`lock_paths`)."""
+    return lock_paths()[0]
+
+
+def _acquire() -> Any:
+    """Take the first lock of :func:`lock_paths` this process can open, saying so when it must wait.
+
+    The lock file is made writable by everyone (mode 0o666), so that another user of a shared
+    environment can take it too; one another user made before that, which this process may not
+    open, is passed over for the next folder.
+    """
+    from filelock import FileLock, Timeout
+
+    paths = lock_paths()
+    for path in paths:
+        try:
+            lock = FileLock(str(path), mode=0o666)
+            try:
+                lock.acquire(timeout=_QUIET_WAIT_S)
+            except Timeout:
+                print(f"emoprobe: waiting for another process to compile librosa's numba kernels ({path})",
+                      file=sys.stderr, flush=True)
+                lock.acquire()
+            return lock
+        except PermissionError:
+            if path == paths[-1]:
+                raise
+    raise AssertionError("unreachable: the last path raises")
 
 
 def import_librosa() -> ModuleType:
@@ -77,15 +114,7 @@ def import_librosa() -> ModuleType:
     """
     global _COMPILED
     if not _COMPILED:
-        from filelock import FileLock, Timeout
-
-        lock = FileLock(str(lock_path()))
-        try:
-            lock.acquire(timeout=_QUIET_WAIT_S)
-        except Timeout:
-            print(f"emoprobe: waiting for another process to compile librosa's numba kernels ({lock.lock_file})",
-                  file=sys.stderr, flush=True)
-            lock.acquire()
+        lock = _acquire()
         try:
             for name in KERNEL_MODULES:
                 importlib.import_module(name)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from . import compiled_kernels
 from .modelspec import parse_model_spec
 
 TINY = "tiny"
@@ -429,6 +430,10 @@ def load_model(info: ModelInfo, device: str | None = None, prompt_emotions: dict
         return _FAMILIES[info.kind].build(info, prompt_emotions or {}, device)
     if info.kind == "tiny":
         return build_tiny(device=device, shape=tiny_shape(info.name))
+    # A melody model builds a chroma extractor whose librosa filters compile librosa's cached
+    # numba kernels: under the lock, as every emoprobe process compiles them (the reviewer broke
+    # the cache 4 times in 7 with that build beside a feature extraction).
+    compiled_kernels.import_librosa()
     try:
         with _weights_only_loads():
             return MusicGen.get_pretrained(info.name, device=device)
