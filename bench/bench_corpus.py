@@ -33,6 +33,7 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 from emoprobe import acoustics as ac  # noqa: E402
+from emoprobe.compiled_kernels import import_librosa  # noqa: E402
 from emoprobe.essentia_run import quiet_essentia  # noqa: E402
 from emoprobe.tonality import PITCH_CLASSES, PROFILES  # noqa: E402
 
@@ -40,11 +41,12 @@ KK_MAJOR, KK_MINOR = (np.array(p) for p in PROFILES["krumhansl"])
 
 
 def librosa_baseline(y: np.ndarray, sr: int) -> dict:
-    import librosa
+    librosa = import_librosa()
 
     tempo = float(librosa.feature.tempo(y=y, sr=sr)[0])
-    # tuning=0: librosa's tuning estimate (numba localmax) segfaults on this box; the
-    # corpus is rendered at A440, which is what the estimate would find.
+    # tuning=0: the corpus is rendered at A440, which is what the estimate would find. (The
+    # estimate's numba localmax segfaulted here once: most likely a kernel cache that two pool
+    # workers had compiled at once, which import_librosa now prevents; kept as measured.)
     chroma = librosa.feature.chroma_cqt(y=y, sr=sr, tuning=0.0).mean(axis=1)
     best = max(((np.corrcoef(chroma, np.roll(prof, k))[0, 1], k, mode)
                 for k in range(12) for mode, prof in (("major", KK_MAJOR), ("minor", KK_MINOR))))
@@ -52,7 +54,7 @@ def librosa_baseline(y: np.ndarray, sr: int) -> dict:
 
 
 def essentia_baseline(y: np.ndarray, sr: int) -> dict:
-    import librosa
+    librosa = import_librosa()
 
     es = quiet_essentia()
     y44 = np.ascontiguousarray(librosa.resample(y, orig_sr=sr, target_sr=44100), dtype=np.float32)

@@ -19,12 +19,13 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 from emoprobe import acoustics as ac  # noqa: E402
+from emoprobe.compiled_kernels import import_librosa  # noqa: E402
 from emoprobe import tempo as tp  # noqa: E402
 from emoprobe.essentia_run import run_essentia  # noqa: E402
 
 
 def candidates(path: str) -> dict:
-    import librosa
+    librosa = import_librosa()
 
     y, sr = sf.read(path, dtype="float32")
     spec = ac._spectra(y, sr)
