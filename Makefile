@@ -33,6 +33,8 @@ listen: setup
 # test_shard (99 tests), one process first, 502 s (load 2.1 to 4.5), then two workers 315 s
 # (load 3.0 to 4.2). The whole make test in a fresh clone (fc49f9b, 667 tests): 24 min 48 s on
 # two workers at load 2.2-2.4; 37 and 44 min in one process in the two fresh clones before.
+# 2026-11-27: 678 tests in 15 min 52 s (92bf27f); 671 in 15 min 43 s with a freshly built .venv,
+# which is where two workers first compiled librosa's numba kernels at once (emoprobe.compiled_kernels).
 test: setup
 	@bash scripts/install-browser.sh
 	@bash scripts/install-tools.sh
