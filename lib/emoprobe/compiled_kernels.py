@@ -89,21 +89,23 @@ def _acquire() -> Any:
     """
     from filelock import FileLock, Timeout
 
-    paths = lock_paths()
-    for path in paths:
+    *earlier, last = lock_paths()
+    for path in earlier:
         try:
-            lock = FileLock(str(path), mode=0o666)
-            try:
-                lock.acquire(timeout=_QUIET_WAIT_S)
-            except Timeout:
-                print(f"emoprobe: waiting for another process to compile librosa's numba kernels ({path})",
-                      file=sys.stderr, flush=True)
-                lock.acquire()
-            return lock
+            return _take(FileLock(str(path), mode=0o666), Timeout)
         except PermissionError:
-            if path == paths[-1]:
-                raise
-    raise AssertionError("unreachable: the last path raises")
+            continue
+    return _take(FileLock(str(last), mode=0o666), Timeout)
+
+
+def _take(lock: Any, timeout_error: type) -> Any:
+    try:
+        lock.acquire(timeout=_QUIET_WAIT_S)
+    except timeout_error:
+        print(f"emoprobe: waiting for another process to compile librosa's numba kernels ({lock.lock_file})",
+              file=sys.stderr, flush=True)
+        lock.acquire()
+    return lock
 
 
 def import_librosa() -> ModuleType:

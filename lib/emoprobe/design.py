@@ -234,10 +234,16 @@ def word_only_null(emotions, alpha: float, n_datasets: int, *, n_permutations: i
     whose tell-tales are synonyms: it has no lexicon, and the model is not
     loaded at start-up.
     """
+    key, vectors = _design_key(emotions, word_vectors)
+    return _word_only_null(key, float(alpha), int(n_datasets), int(n_permutations), int(seed), vectors)
+
+
+def _design_key(emotions, word_vectors: Mapping[str, np.ndarray] | None) -> tuple[tuple, tuple | None]:
+    """The design and its word vectors as hashable tuples (the simulations' cache keys)."""
     key = tuple((str(e), tuple(map(str, ws))) for e, ws in dict(emotions).items())
     vectors = None if word_vectors is None else tuple(
         (str(w), tuple(np.asarray(v, dtype=np.float64).ravel().tolist())) for w, v in sorted(word_vectors.items()))
-    return _word_only_null(key, float(alpha), int(n_datasets), int(n_permutations), int(seed), vectors)
+    return key, vectors
 
 
 WORD_ONLY_BLOCK = 50
@@ -248,23 +254,44 @@ WORD_ONLY_BLOCK = 50
 MEANING_MODELS = ("unweighted",)
 
 
-def _word_only_null(design: tuple, alpha: float, n_datasets: int, n_permutations: int,
-                    seed: int, vectors: tuple | None = None) -> tuple[float, float]:
+def _models(vectors: tuple | None) -> list[tuple[str, str, tuple | None]]:
+    """(label, model name, word vectors or None) of each word-only model the audit simulates."""
     from .truth import synthetic
 
-    models = [(name, None) for name in synthetic.WORD_ONLY_MODELS]
+    models = [(name, name, None) for name in synthetic.WORD_ONLY_MODELS]
     if vectors is not None:
-        models += [(name, vectors) for name in MEANING_MODELS]
+        models += [(f"{name}, by meaning", name, vectors) for name in MEANING_MODELS]
+    return models
+
+
+def _word_only_null(design: tuple, alpha: float, n_datasets: int, n_permutations: int,
+                    seed: int, vectors: tuple | None = None) -> tuple[float, float]:
     # One cached rate per model, so that the verdict's audit with the conditioner's embeddings
     # simulates only the models that read them, not again the ones the start-up audit ran.
     rates = [_word_only_rate(design, alpha, n_datasets, n_permutations, seed + 1000 * m, name, model_vectors)
-             for m, (name, model_vectors) in enumerate(models)]
+             for m, (_, name, model_vectors) in enumerate(_models(vectors))]
     return max(rates), alpha + 3 * math.sqrt(alpha * (1 - alpha) / n_datasets)
+
+
+def word_only_passes(emotions, alpha: float, n_datasets: int, *, n_permutations: int = 199, seed: int = 0,
+                     word_vectors: Mapping[str, np.ndarray] | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """model -> (gap test passes, control passes), [n_datasets] booleans each: the very datasets
+    :func:`word_only_null` simulates (same models, seeds and blocks), for a look inside its rate."""
+    design, vectors = _design_key(emotions, word_vectors)
+    return {label: _word_only_passes(design, alpha, n_datasets, n_permutations, seed + 1000 * m, name, model_vectors)
+            for m, (label, name, model_vectors) in enumerate(_models(vectors))}
 
 
 @functools.lru_cache(maxsize=64)
 def _word_only_rate(design: tuple, alpha: float, n_datasets: int, n_permutations: int, seed: int,
                     name: str, vectors: tuple | None) -> float:
+    gap, control = _word_only_passes(design, alpha, n_datasets, n_permutations, seed, name, vectors)
+    # A GO needs both tests to pass, so a dataset counts against the design only where both do.
+    return float(np.mean(gap & control))
+
+
+def _word_only_passes(design: tuple, alpha: float, n_datasets: int, n_permutations: int, seed: int,
+                      name: str, vectors: tuple | None) -> tuple[np.ndarray, np.ndarray]:
     from .truth import synthetic
 
     model = dict(synthetic.WORD_ONLY_MODELS[name])
@@ -274,8 +301,8 @@ def _word_only_rate(design: tuple, alpha: float, n_datasets: int, n_permutations
     blocks = [word_only_tests(wordings, min(WORD_ONLY_BLOCK, n_datasets - start), model=model,
                               n_permutations=n_permutations, seed=seed + 10 * b)
               for b, start in enumerate(range(0, n_datasets, WORD_ONLY_BLOCK))]
-    # A GO needs both tests to pass, so a dataset counts against the design only where both do.
-    return float(np.mean(np.concatenate([(t["gap_pvalue"] < alpha) & (t["control_pvalue"] < alpha) for t in blocks])))
+    return (np.concatenate([t["gap_pvalue"] for t in blocks]) < alpha,
+            np.concatenate([t["control_pvalue"] for t in blocks]) < alpha)
 
 
 def word_only_pvalues(wordings, n_datasets: int, *, model: str | Mapping = "weighted", n_permutations: int = 199,
@@ -301,7 +328,7 @@ def word_only_tests(wordings, n_datasets: int, *, model: str | Mapping = "weight
     over the wording-by-wording mean similarities, and the correlation that
     ``lexical.lexical_control_many`` permutes with only an intercept removed
     (its ``pvalue_raw``) orders the shuffles as that gap does
-    (tests/test_design.py checks it against ``stats.permutation_test_gap``).
+    (tests/test_design.py checks it against the gap engine, ``stats.gaps_under_labellings``).
     ``control_pvalue`` is the control's. See :func:`word_only_pvalues` for the arguments.
     """
     from . import lexical, stats
