@@ -68,7 +68,9 @@ def essentia_baseline(y: np.ndarray, sr: int) -> dict:
 def module_at(rev: str):
     """``emoprobe.acoustics`` as it was at git revision ``rev`` (importable as
     ``emoprobe._acoustics_at_rev``), to compare the extractor before and after
-    in one run."""
+    in one run.  Only ``acoustics.py`` is swapped: the modules it imports
+    (``tonality``, ``tempo``) are today's, so a change in those needs a worktree
+    of ``rev`` instead."""
     import importlib.util
     import subprocess
 
@@ -79,6 +81,7 @@ def module_at(rev: str):
         spec = importlib.util.spec_from_loader(name, loader=None)
         mod = importlib.util.module_from_spec(spec)
         mod.__package__ = "emoprobe"
+        mod.__file__ = ac.__file__      # its code hash reads the folder beside it
         sys.modules[name] = mod
         exec(compile(src, f"acoustics@{rev}", "exec"), mod.__dict__)
     return sys.modules[name]

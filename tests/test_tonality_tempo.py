@@ -62,6 +62,19 @@ def test_major_progressions_stay_major():
     assert not wrong, wrong
 
 
+def test_the_key_pair_follows_the_majority_of_essentias_profiles(monkeypatch):
+    # Chroma that favours no pair, so the votes decide. edma alone names the D pair;
+    # krumhansl (C major) and shaath (A minor) both name the C pair, which must win.
+    # With edma's vote alone (acoustics-1.5) the D pair won.
+    chroma = np.ones((12, 40))
+    keys = {"edma": (2, "major"), "krumhansl": (0, "major"), "shaath": (9, "minor")}
+    assert set(keys) == set(tn.PAIR_VOTE_PROFILES)
+    monkeypatch.setattr(tn, "_measurements", lambda audio, sr: (chroma, chroma, np.zeros((2, 12)), keys))
+    assert tn.estimate_key(np.zeros(SR), SR).tonic in ("C", "A")
+    keys = {"edma": (2, "major"), "krumhansl": (2, "major"), "shaath": (0, "major")}
+    assert tn.estimate_key(np.zeros(SR), SR).tonic in ("D", "B")
+
+
 def test_mode_probability_is_monotone_in_each_evidence():
     base = {"profile": 0.0, "bass_tonic": 0.0, "first_chord": 0.0, "last_chord": 0.0,
             "leading_tone": 0.05, "edma_vote": 0.0}

@@ -39,7 +39,8 @@ Feature definitions (all on mono float audio in [-1, 1]):
   and gated) of the mono signal.
 * ``key``, ``mode``, ``key_strength``, ``mode_best_guess``, ``mode_confidence``
   -- ``emoprobe.tonality.estimate_key``: the key-signature pair from a profile
-  ensemble on HPCP chroma, then major against relative minor from bass, first
+  ensemble on HPCP chroma and a vote of three essentia key profiles, then major
+  against relative minor from bass, first
   and last chords, leading tone and essentia's edma vote.  ``mode`` is
   "uncertain" when the confidence is under ``tonality.UNCERTAIN_BELOW``; the
   label-agreement statistics count such samples as neither agreement nor
@@ -96,8 +97,9 @@ __all__ = [
 # 1.3: BLAS pinned to one thread; peak and DC-offset checks.  1.4: key and mode
 # from emoprobe.tonality (mode may be "uncertain"), tempo from emoprobe.tempo.
 # 1.5: where the low band has no pulse, the tempo is the consensus of essentia's
-# beat trackers (emoprobe.tempo.consensus_tempo).
-EXTRACTOR_VERSION = "acoustics-1.5"
+# beat trackers (emoprobe.tempo.consensus_tempo).  1.6: the key pair takes a
+# vote of three essentia key profiles (tonality.PAIR_VOTE_PROFILES), not edma's alone.
+EXTRACTOR_VERSION = "acoustics-1.6"
 
 # --- extractor settings (engineering choices justified by measurement, see
 # module docstring; changing any of them requires bumping EXTRACTOR_VERSION) ---

@@ -11,8 +11,9 @@ the estimate is made in two steps:
 1. **Key signature** (one of 12 relative pairs): the mean over three published
    profiles (Krumhansl-Kessler, Temperley's Kostka-Payne, Aarden-Essen) of the
    correlation between the clip's chroma and each of the 24 keys, summed over
-   the two keys of a pair, plus a bonus for the pair holding essentia's edma
-   key (``_EDMA_PAIR_BONUS``).
+   the two keys of a pair, plus a bonus (``_PAIR_VOTE_BONUS``) for each pair
+   that one of essentia's KeyExtractor profiles (``PAIR_VOTE_PROFILES``: edma,
+   krumhansl, shaath) names.
 2. **Major or relative minor** within the pair: a logistic score on six
    measurements (see ``_mode_evidence``): the profile ensemble's preference,
    the bass register's weight on either tonic, the first and the last two
@@ -57,10 +58,14 @@ PROFILES = {  # (major, minor), tonic first
 _FRAME = 4096
 _HOP = 2048
 _BASS_MAX_HZ = 250.0      # where the bass line sits
-# Added to the score of the pair holding essentia's edma key: 0.2 gave the train
-# split's pair accuracy 0.90 and 23 of 24 synthesise_emotion_audio clips right,
-# against 0.88 and 20 without it (0.1: 0.90 and 22; 0.3: 0.85 and 23).
-_EDMA_PAIR_BONUS = 0.2
+# Added to a pair's score for each of these essentia KeyExtractor profiles whose key
+# lies in it.  Measured on the train split of both corpus batches (142 clips) and 48
+# planted-audio clips (bench/RESULTS.md, "The key pair by three essentia profiles"):
+# pair accuracy 0.894 and 0.667 with edma alone (acoustics-1.5), 0.923 and 0.854
+# with all three at 0.2; each profile's own pair: edma 0.838 / 0.833, krumhansl
+# 0.915 / 0.958, shaath 0.923 / 0.875.
+PAIR_VOTE_PROFILES = ("edma", "krumhansl", "shaath")
+_PAIR_VOTE_BONUS = 0.2
 _EDGE_S = 2.0             # "first chord" / "last chord" windows
 # Mode weights (intercept, then one per evidence in _mode_evidence's order) of
 # sklearn's LogisticRegression (C=1, the default; 5-fold CV accuracy 0.92-0.93
@@ -147,16 +152,25 @@ def _cos(a: np.ndarray, b: np.ndarray) -> float:
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12))
 
 
-def _edma_key(audio: np.ndarray, sample_rate: int) -> tuple[int, str]:
-    """(tonic pitch class, scale) from essentia's KeyExtractor with the edma
-    profile: its HPCP chroma copes with harmonic-rich, spectrally tilted timbres
-    where the constant-Q chroma alone does not."""
+def _essentia_key(audio: np.ndarray, sample_rate: int, profile: str) -> tuple[int, str]:
+    """(tonic pitch class, scale) from essentia's KeyExtractor with ``profile``.
+    Its HPCP chroma copes with harmonic-rich, spectrally tilted timbres where the
+    constant-Q chroma alone does not."""
     from .essentia_run import run_essentia
 
-    key, scale, _ = run_essentia("KeyExtractor", np.asarray(audio, dtype=np.float32), profileType="edma",
+    key, scale, _ = run_essentia("KeyExtractor", np.asarray(audio, dtype=np.float32), profileType=profile,
                                   sampleRate=sample_rate)
     alias = {"A#": "Bb", "D#": "Eb", "G#": "Ab", "Db": "C#", "Gb": "F#"}
     return PITCH_CLASSES.index(alias.get(str(key), str(key))), str(scale)
+
+
+def _edma_key(audio: np.ndarray, sample_rate: int) -> tuple[int, str]:
+    return _essentia_key(audio, sample_rate, "edma")
+
+
+def _pair_of(key: tuple[int, str]) -> int:
+    """The major tonic of the relative pair that holds ``key`` (pitch class, scale)."""
+    return key[0] if key[1] == "major" else (key[0] + 3) % 12
 
 
 def _edma_vote(edma: tuple[int, str], major_tonic: int) -> float:
@@ -193,14 +207,17 @@ def _mode_evidence(chroma: np.ndarray, bass: np.ndarray, major_tonic: int, corr:
 
 
 def _measurements(audio: np.ndarray, sample_rate: int) -> tuple:
-    """(chroma, bass chroma, key correlations [2, 12], edma key): what key and mode are read from."""
+    """(chroma, bass chroma, key correlations [2, 12], essentia keys by profile): what key and mode
+    are read from."""
     chroma, bass = _chromas(np.asarray(audio, dtype=np.float32), sample_rate)
-    return chroma, bass, _key_correlations(chroma.mean(axis=1)), _edma_key(audio, sample_rate)
+    keys = {profile: _essentia_key(audio, sample_rate, profile) for profile in PAIR_VOTE_PROFILES}
+    return chroma, bass, _key_correlations(chroma.mean(axis=1)), keys
 
 
 def _evidence_within(measure: tuple, major_tonic: int, sample_rate: int) -> dict[str, float]:
-    chroma, bass, corr, edma = measure
-    return _mode_evidence(chroma, bass, major_tonic, corr, sample_rate / _HOP, _edma_vote(edma, major_tonic))
+    chroma, bass, corr, keys = measure
+    return _mode_evidence(chroma, bass, major_tonic, corr, sample_rate / _HOP,
+                          _edma_vote(keys["edma"], major_tonic))
 
 
 def mode_evidence(audio: np.ndarray, sample_rate: int, major_tonic: int) -> dict[str, float]:
@@ -219,9 +236,10 @@ def estimate_key(audio: np.ndarray, sample_rate: int, *,
                  uncertain_below: float = UNCERTAIN_BELOW) -> KeyEstimate:
     """Key, mode and confidence of mono float ``audio`` (see the module docstring)."""
     measure = _measurements(audio, sample_rate)
-    corr, edma = measure[2], measure[3]
+    corr, keys = measure[2], measure[3]
     pair = corr[0] + np.roll(corr[1], -9)       # pair k: k major + (k+9) minor
-    pair[edma[0] if edma[1] == "major" else (edma[0] + 3) % 12] += _EDMA_PAIR_BONUS
+    for key in keys.values():
+        pair[_pair_of(key)] += _PAIR_VOTE_BONUS
     major_tonic = int(np.argmax(pair))
     evidence = _evidence_within(measure, major_tonic, sample_rate)
     p_minor = mode_probability(evidence)
