@@ -7,8 +7,10 @@ tempo.
 
 Writes ``<out>/<clip>.wav`` (mono float32, 32 kHz, ``CLIP_S`` seconds) and
 ``<out>/manifest.json`` (one record per clip: tonic, mode, bpm, source,
-instrument, drums, split).  Everything is deterministic: the same music21
-version and soundfont give the same clips.  Clips already on disk are reused.
+instrument, drums, split, batch).  Everything is deterministic: the same music21
+version and soundfont give the same clips.  A clip already on disk is reused
+only when its ``<clip>.render`` stamp (a hash of its notes, tempo, instruments
+and rendering settings) matches.
 
 Two sources:
 
@@ -30,11 +32,18 @@ a hash of the clip name, so adding clips never moves an existing one: tune on
 
 The clips come in **batches** (``BATCHES``; the manifest's ``batch`` field).
 Each batch has its own random stream and takes the chorales after the ones of
-the batches before it, so a new batch leaves every earlier clip bit-identical.
-Batch 1 (116 clips) is what issue 15's extractor was designed on (its train
-split) and scored on (its test split, many times).  Batch 2 was added on
-2026-11-27, after the last change to the extractor, and was scored once: it is
-held out in both splits until somebody tunes on its ``train`` half.
+the batches before it, so a new batch leaves every earlier clip's samples
+identical (the wav files' md5 differ: libsndfile stamps a time in the header).
+A batch is fresh evidence only until it is scored; after that its ``train``
+half is tuning material and its ``test`` half a test split that has been seen.
+
+* Batch 1 (116 clips, 2026-11-26): issue 15's extractor was designed on its
+  train split and scored on its test split after each attempt.
+* Batch 2 (174 clips, 2026-11-27): scored once with acoustics-1.5 (both halves,
+  misses listed); acoustics-1.6 was then designed on its train half with batch
+  1's, and its test half scored a second time.
+* Batch 3 (116 clips, 2026-11-27): built after acoustics-1.7 and scored once,
+  1.5 against 1.7 on the same clips (bench/RESULTS.md).
 """
 from __future__ import annotations
 
@@ -59,7 +68,7 @@ PITCH_CLASSES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"
 INSTRUMENTS = {"piano": 0, "organ": 19, "strings": 48, "guitar": 24, "flute": 73, "choir": 52,
                "epiano": 4, "harpsichord": 6}
 # batch: (chorales, synthetic progressions, seed of its random stream)
-BATCHES = {1: (44, 72, 15), 2: (66, 108, 16)}
+BATCHES = {1: (44, 72, 15), 2: (66, 108, 16), 3: (44, 72, 17)}
 TICKS = 480
 
 # Roots (semitones above the tonic) and qualities.  Minor progressions marked
@@ -149,10 +158,13 @@ def chorale_candidates():
     sorted order: (name, notes, tonic, mode)."""
     from music21 import corpus
 
+    seen = set()
     for path in sorted(str(p) for p in corpus.getComposer("bach")):
         name = Path(path).stem
-        if not name.startswith("bwv"):
+        # music21 ships some chorales twice (bwv281.krn and bwv281.mxl): one clip per chorale.
+        if not name.startswith("bwv") or name in seen:
             continue
+        seen.add(name)
         score = corpus.parse(path)
         ts = next(iter(score.recurse().getElementsByClass("TimeSignature")), None)
         ks = next(iter(score.recurse().getElementsByClass("KeySignature")), None)
@@ -257,6 +269,9 @@ def build(out: Path) -> list[dict]:
         records += synthetic_records(rng, n_synthetic, n_synth)
         n_synthetic += n_synth
         manifest += _render_batch(records, batch, out)
+    names = [m["name"] for m in manifest]
+    if len(set(names)) != len(names):
+        raise SystemExit(f"two clips share a name: {sorted({n for n in names if names.count(n) > 1})}")
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return manifest
 
@@ -268,11 +283,17 @@ def _render_batch(records: list[dict], batch: int, out: Path) -> list[dict]:
         notes = rec.pop("notes")
         if rec["drums"]:
             notes = notes + drum_notes(rec["drums"], CLIP_S * rec["bpm"] / 60 + 4)
-        if not wav.exists():
-            programs = {0: INSTRUMENTS[rec["instrument"]], 1: 32 if rec["name"].startswith("synth") else
-                        INSTRUMENTS[rec["instrument"]], 2: INSTRUMENTS["flute" if rec["instrument"] != "flute"
-                                                                    else "strings"]}
+        programs = {0: INSTRUMENTS[rec["instrument"]], 1: 32 if rec["name"].startswith("synth") else
+                    INSTRUMENTS[rec["instrument"]], 2: INSTRUMENTS["flute" if rec["instrument"] != "flute"
+                                                                else "strings"]}
+        # A clip on disk is reused only if it was rendered from these very notes, tempo and
+        # instruments: reusing by name alone once paired a chorale's truth with another tempo's audio.
+        key = hashlib.sha256(json.dumps([notes, rec["bpm"], sorted(programs.items()), SR, CLIP_S,
+                                         SOUNDFONT]).encode()).hexdigest()
+        stamp = wav.with_suffix(".render")
+        if not (wav.exists() and stamp.exists() and stamp.read_text() == key):
             render(notes, rec["bpm"], programs, wav)
+            stamp.write_text(key)
         manifest.append({**rec, "wav": wav.name, "split": split_of(rec["name"]), "batch": batch})
     return manifest
 
