@@ -42,7 +42,8 @@ Feature definitions (all on mono float audio in [-1, 1]):
   ensemble on HPCP chroma and a vote of three essentia key profiles, then major
   against relative minor from bass, first
   and last chords, leading tone and essentia's edma vote.  ``mode`` is
-  "uncertain" when the confidence is under ``tonality.UNCERTAIN_BELOW``; the
+  "uncertain" when the confidence is under ``tonality.UNCERTAIN_BELOW`` or the
+  clip has no pitch (``tonality.NO_PITCH_ENTROPY``); the
   label-agreement statistics count such samples as neither agreement nor
   disagreement (``mode_agreement``).
 * ``onset_rate`` -- librosa onsets (full-band spectral flux) per second.
@@ -99,7 +100,8 @@ __all__ = [
 # 1.5: where the low band has no pulse, the tempo is the consensus of essentia's
 # beat trackers (emoprobe.tempo.consensus_tempo).  1.6: the key pair takes a
 # vote of three essentia key profiles (tonality.PAIR_VOTE_PROFILES), not edma's alone.
-EXTRACTOR_VERSION = "acoustics-1.6"
+# 1.7: audio with no pitch (flat chroma: noise, silence) has mode "uncertain".
+EXTRACTOR_VERSION = "acoustics-1.7"
 
 # --- extractor settings (engineering choices justified by measurement, see
 # module docstring; changing any of them requires bumping EXTRACTOR_VERSION) ---

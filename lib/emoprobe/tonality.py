@@ -42,7 +42,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["PITCH_CLASSES", "KeyEstimate", "estimate_key", "mode_evidence", "UNCERTAIN_BELOW"]
+__all__ = ["PITCH_CLASSES", "KeyEstimate", "estimate_key", "mode_evidence", "chroma_entropy", "UNCERTAIN_BELOW",
+           "NO_PITCH_ENTROPY"]
 
 PITCH_CLASSES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 
@@ -59,7 +60,7 @@ _FRAME = 4096
 _HOP = 2048
 _BASS_MAX_HZ = 250.0      # where the bass line sits
 # Added to a pair's score for each of these essentia KeyExtractor profiles whose key
-# lies in it.  Measured on the train split of both corpus batches (142 clips) and 48
+# lies in it.  Measured on the train split of corpus batches 1-2 (142 clips) and 48
 # planted-audio clips (bench/RESULTS.md, "The key pair by three essentia profiles"):
 # pair accuracy 0.894 and 0.667 with edma alone (acoustics-1.5), 0.923 and 0.854
 # with all three at 0.2; each profile's own pair: edma 0.838 / 0.833, krumhansl
@@ -81,6 +82,15 @@ _MODE_WEIGHTS = np.array([-0.305, 0.156, 1.357, 5.982, 0.702, 13.398, 1.64])
 # (emotion clips); right ones under 0.70 were 0.68 and 0.50.  0.70 turns four
 # of the seven wrong answers and two right ones into "uncertain".
 UNCERTAIN_BELOW = 0.70
+
+
+# Normalised entropy of the mean chroma (``chroma_entropy``) at or above which a clip
+# has no pitch to read a key from, and its mode is "uncertain".  Measured with
+# estimate_key's chroma (bench/no_pitch_entropy.py; bench/RESULTS.md, "Audio with no
+# pitch"): music of the corpus' train split (142 clips) and the planted audio (48)
+# at most 0.965; white and pink noise 0.994-0.998 (20 clips).  Drum-only audio
+# (0.91-0.97) and brown noise (0.95-0.97) overlap music and are not caught.
+NO_PITCH_ENTROPY = 0.99
 
 
 @dataclass(frozen=True)
@@ -232,9 +242,30 @@ def mode_probability(evidence: dict[str, float]) -> float:
     return float(1.0 / (1.0 + np.exp(-z)))
 
 
+def chroma_entropy(chroma: np.ndarray) -> float:
+    """Shannon entropy of the mean chroma [12, T] taken as a distribution over the 12
+    pitch classes, divided by log 12: 1 for a flat chroma (noise) and for none at
+    all (silence, DC), lower the more a few pitch classes dominate (music: 0.76-0.97)."""
+    mean = np.asarray(chroma, dtype=np.float64).mean(axis=1)
+    total = float(mean.sum())
+    if not total > 0:
+        return 1.0
+    p = mean[mean > 0] / total
+    return float(-(p * np.log(p)).sum() / np.log(len(mean)))
+
+
 def estimate_key(audio: np.ndarray, sample_rate: int, *,
                  uncertain_below: float = UNCERTAIN_BELOW) -> KeyEstimate:
-    """Key, mode and confidence of mono float ``audio`` (see the module docstring)."""
+    """Key, mode and confidence of mono float ``audio`` (see the module docstring).
+    The mode is "uncertain" when the confidence is under ``uncertain_below``, or when
+    the clip has no pitch (``chroma_entropy`` at or above ``NO_PITCH_ENTROPY``:
+    noise, silence); the key field then still names the likelier tonic.
+    Raises ValueError on empty or non-finite audio (essentia's HPCP never
+    returns on a NaN)."""
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.size == 0 or not np.isfinite(audio).all():
+        raise ValueError(f"estimate_key needs finite audio samples, got {audio.size} samples"
+                         + ("" if audio.size == 0 else f" with {int(np.sum(~np.isfinite(audio)))} not finite"))
     measure = _measurements(audio, sample_rate)
     corr, keys = measure[2], measure[3]
     pair = corr[0] + np.roll(corr[1], -9)       # pair k: k major + (k+9) minor
@@ -246,5 +277,6 @@ def estimate_key(audio: np.ndarray, sample_rate: int, *,
     best = "minor" if p_minor >= 0.5 else "major"
     tonic = (major_tonic + 9) % 12 if best == "minor" else major_tonic
     confidence = max(p_minor, 1.0 - p_minor)
-    return KeyEstimate(PITCH_CLASSES[tonic], best if confidence >= uncertain_below else "uncertain", best,
+    decided = confidence >= uncertain_below and chroma_entropy(measure[0]) < NO_PITCH_ENTROPY
+    return KeyEstimate(PITCH_CLASSES[tonic], best if decided else "uncertain", best,
                        confidence, float(corr[int(best == "minor"), tonic]), evidence)
