@@ -162,25 +162,34 @@ def paired_comparison(clips_a: dict[str, np.ndarray], clips_b: dict[str, np.ndar
       Clopper-Pearson interval of that split, scaled to a difference of shares by
       the discordant share of all clips.  Conditioning on the discordant count is
       what the exact test does; the CI then holds 0 exactly when the test is not
-      significant at ``1 - confidence`` (up to the test's discreteness).
+      significant at ``1 - confidence`` (checked up to 200 against 200 discordant
+      clips, review 27b).  Being conditional, it leaves out the chance in how
+      many clips are discordant: where one estimator is never the only one right,
+      its far end is the observed difference, and it covers the true difference
+      less often than its level says.
     * The key's weighted score (a few values per clip): a percentile bootstrap
-      CI of the mean per-clip difference, and a sign-flip permutation p
-      (``scipy.stats.permutation_test``, exact for few non-zero differences).
-      Not BCa: with a handful of clips that differ, BCa's interval excluded 0
-      where the exact test gave p = 0.25.
+      CI of the mean per-clip difference, and a two-sided sign-flip p
+      (``scipy.stats.permutation_test``, 9999 random flips).  Not BCa: with a
+      handful of clips that differ, BCa's interval excluded 0 where the exact
+      test gave p = 0.25.  The percentile interval can still exclude 0 with 4 or
+      5 clips differing while p is 0.06-0.13.
 
-    Clips are taken as independent draws from the corpus' population.  A figure is
-    a tie unless its p is under ``1 - confidence``."""
+    Clips are taken as independent draws from the corpus' population.  **The p
+    decides**: a figure is a tie unless its p is under ``1 - confidence``; the
+    intervals show the size."""
     from scipy import stats
 
     out = {}
     for fig in FIGURES:
+        if fig not in clips_a or fig not in clips_b:
+            raise ValueError(f"both estimators need per-clip scores for {fig}")
         a, b = np.asarray(clips_a[fig], dtype=float), np.asarray(clips_b[fig], dtype=float)
         if a.shape != b.shape or a.ndim != 1 or a.size == 0:
             raise ValueError(f"{fig}: the two estimators need the same non-empty list of clips, "
                              f"got {a.shape} and {b.shape}")
-        if not (np.isfinite(a).all() and np.isfinite(b).all()):
-            raise ValueError(f"{fig}: a per-clip score is not a number")
+        if not (np.isfinite(a).all() and np.isfinite(b).all()) or a.min() < 0 or b.min() < 0 \
+                or a.max() > 1 or b.max() > 1:
+            raise ValueError(f"{fig}: per-clip scores should be numbers in [0, 1]")
         d = a - b
         row = {"a": float(a.mean()), "b": float(b.mean()), "diff": float(d.mean()), "n": int(d.size)}
         if fig == "key_weighted":

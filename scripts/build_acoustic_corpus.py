@@ -48,7 +48,9 @@ half is tuning material and its ``test`` half a test split that has been seen.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
+import inspect
 import json
 import struct
 import subprocess
@@ -276,6 +278,15 @@ def build(out: Path) -> list[dict]:
     return manifest
 
 
+@functools.lru_cache(maxsize=1)
+def _renderer_identity() -> list[str]:
+    """What else makes a clip's audio: the soundfont's bytes, fluidsynth's version, and the code
+    that writes the MIDI file and renders it (its gain and flags included)."""
+    version = subprocess.run(["fluidsynth", "--version"], capture_output=True, text=True).stdout.strip()
+    soundfont = hashlib.sha256(Path(SOUNDFONT).read_bytes()).hexdigest()
+    return [soundfont, version, inspect.getsource(write_midi), inspect.getsource(render)]
+
+
 def _render_batch(records: list[dict], batch: int, out: Path) -> list[dict]:
     manifest = []
     for rec in records:
@@ -289,9 +300,10 @@ def _render_batch(records: list[dict], batch: int, out: Path) -> list[dict]:
         # A clip on disk is reused only if it was rendered from these very notes, tempo and
         # instruments: reusing by name alone once paired a chorale's truth with another tempo's audio.
         key = hashlib.sha256(json.dumps([notes, rec["bpm"], sorted(programs.items()), SR, CLIP_S,
-                                         SOUNDFONT]).encode()).hexdigest()
+                                         _renderer_identity()]).encode()).hexdigest()
         stamp = wav.with_suffix(".render")
         if not (wav.exists() and stamp.exists() and stamp.read_text() == key):
+            stamp.unlink(missing_ok=True)       # a render killed half-way leaves no stamp to trust
             render(notes, rec["bpm"], programs, wav)
             stamp.write_text(key)
         manifest.append({**rec, "wav": wav.name, "split": split_of(rec["name"]), "batch": batch})

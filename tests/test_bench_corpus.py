@@ -72,6 +72,15 @@ def test_the_interval_holds_zero_exactly_when_the_test_is_not_significant(bench_
         assert holds_zero == (row["p"] >= 0.05), (a_only, b_only, row)
 
 
+def test_the_key_p_is_two_sided_sign_flipping(bench_corpus):
+    # 4 clips one way by 0.5, the rest equal: of the 16 sign patterns of the 4, 2 are as
+    # extreme (all +, all -), so the exact two-sided p is 2/16; a one-sided test gives 1/16.
+    key_a = np.r_[np.full(4, 0.5), np.zeros(80)]
+    flat = np.zeros(84)
+    row = bench_corpus.paired_comparison(_clips(flat, key_a), _clips(flat, flat))["key_weighted"]
+    assert row["p"] == pytest.approx(2 / 16, abs=0.015)
+
+
 def test_the_confidence_level_is_used(bench_corpus):
     a, b = _pair(84, 12, 4, both=50)
     key_a = np.where(a > b, 0.5, np.where(b > a, 0.2, 1.0))
@@ -92,7 +101,10 @@ def test_identical_estimators_differ_by_nothing(bench_corpus):
     assert bench_corpus.paired_comparison(_clips(a, ones), _clips(a, zeros))["key_weighted"]["ci"] == (1.0, 1.0)
 
 
-@pytest.mark.parametrize("a, b", [([], []), ([1, 0], [1]), ([1, np.nan], [1, 0]), ([1, 0.5], [1, 0])])
+@pytest.mark.parametrize("a, b", [([], []), ([1, 0], [1]), ([1, np.nan], [1, 0]), ([1, 0.5], [1, 0]),
+                                  ([1, 2], [1, 0])])
 def test_bad_scores_are_refused(bench_corpus, a, b):
     with pytest.raises(ValueError):
         bench_corpus.paired_comparison(_clips(a, np.zeros(len(a))), _clips(b, np.zeros(len(b))))
+    with pytest.raises(ValueError, match="key_weighted"):
+        bench_corpus.paired_comparison({"mode_acc": np.ones(2)}, _clips(np.ones(2)))
