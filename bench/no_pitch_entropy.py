@@ -1,13 +1,17 @@
-"""Chroma entropy of music against audio with no pitch: where ``tonality.NO_PITCH_ENTROPY`` is read
-(bench/RESULTS.md, "Audio with no pitch").
+"""Chroma entropy and tonic-and-third share of music against audio with no pitch or no third:
+where ``tonality.NO_PITCH_ENTROPY`` and ``tonality.NO_THIRD_BELOW`` are read (bench/RESULTS.md,
+"Audio with no pitch").
 
     PYTHONPATH=lib .venv/bin/python scripts/build_acoustic_corpus.py        # once
     PYTHONPATH=lib .venv/bin/python bench/no_pitch_entropy.py [--split train] [--n 10]
 
-Prints, per kind of clip, the range of ``tonality.chroma_entropy`` of the chroma
-``estimate_key`` reads, and how many clips get a decided mode: the corpus' clips
-of one split, the planted models' audio (seeds 100 on), and white, pink and brown
-noise and drum-only patterns (``synth_audio.drum_pattern``) at 132 and 72 BPM.
+Prints, per kind of clip, the range of ``tonality.chroma_entropy`` and of
+``tonality.tonic_and_third_share`` (at the tonic ``estimate_key`` names) of the
+chroma ``estimate_key`` reads, and how many clips get a decided mode: the
+corpus' clips of one split, the planted models' audio (seeds 100 on), white,
+pink and brown noise, drum-only patterns (``synth_audio.drum_pattern``) at 132
+and 72 BPM, and audio with no third: single sines, sawtooth drones, open fifths,
+and octaves in noise at 5 dB SNR, on each of the 12 pitch classes.
 """
 from __future__ import annotations
 
@@ -25,12 +29,15 @@ from emoprobe import tonality  # noqa: E402
 
 SR = 32000
 PITCHLESS = ("white", "pink", "brown", "drums_132", "drums_72")
+THIRDLESS = ("sine", "drone", "fifth", "octave_in_noise")
 
 
-def measure(audio: np.ndarray, sample_rate: int) -> tuple[float, str]:
+def measure(audio: np.ndarray, sample_rate: int) -> tuple[float, float, str]:
     audio = np.asarray(audio, dtype=np.float32)
     chroma = tonality._chromas(audio, sample_rate)[0]
-    return tonality.chroma_entropy(chroma), tonality.estimate_key(audio, sample_rate).mode
+    key = tonality.estimate_key(audio, sample_rate)
+    return (tonality.chroma_entropy(chroma),
+            tonality.tonic_and_third_share(chroma, tonality.PITCH_CLASSES.index(key.tonic)), key.mode)
 
 
 def _corpus_item(path: str):
@@ -58,6 +65,29 @@ def pitchless_clip(kind: str, seed: int) -> np.ndarray:
 def _pitchless_item(args):
     kind, seed = args
     return (kind, *measure(pitchless_clip(kind, seed), SR))
+
+
+def thirdless_clip(kind: str, pitch_class: int) -> np.ndarray:
+    t = np.arange(int(10 * SR)) / SR
+    f0 = 110.0 * 2 ** (pitch_class / 12)
+
+    def saw(f, n):
+        return sum(np.sin(2 * np.pi * f * h * t) / h for h in range(1, n))
+
+    if kind == "sine":
+        return 0.1 * np.sin(2 * np.pi * 2 * f0 * t)
+    if kind == "drone":
+        return 0.05 * saw(f0, 20)
+    if kind == "fifth":
+        return 0.03 * (saw(f0, 12) + saw(f0 * 1.4983, 12))
+    y = 0.03 * (saw(f0, 12) + saw(2 * f0, 12))
+    noise = np.random.default_rng(pitch_class).standard_normal(y.size)
+    return y + noise / noise.std() * y.std() / 10 ** (5 / 20)
+
+
+def _thirdless_item(args):
+    kind, pitch_class = args
+    return (kind, *measure(thirdless_clip(kind, pitch_class), SR))
 
 
 def _planted_item(args):
@@ -89,12 +119,14 @@ def main(argv=None) -> int:
         rows = list(pool.map(_corpus_item, [str(corpus / m["wav"]) for m in manifest]))
         rows += list(pool.map(_planted_item, [(e, 100 + i) for e in EMOTION_ACOUSTICS for i in range(12)]))
         rows += list(pool.map(_pitchless_item, [(k, s) for k in PITCHLESS for s in range(args.n)]))
-    print(f"NO_PITCH_ENTROPY = {tonality.NO_PITCH_ENTROPY}")
-    for kind in ("corpus", "planted") + PITCHLESS:
-        ent = np.array([e for k, e, _ in rows if k == kind])
-        decided = sum(mode != "uncertain" for k, _, mode in rows if k == kind)
-        print(f"{kind:10s} n={ent.size:3d} entropy {ent.min():.3f} to {ent.max():.3f} (median {np.median(ent):.3f}); "
-              f"mode decided on {decided}")
+        rows += list(pool.map(_thirdless_item, [(k, pc) for k in THIRDLESS for pc in range(12)]))
+    print(f"NO_PITCH_ENTROPY = {tonality.NO_PITCH_ENTROPY}, NO_THIRD_BELOW = {tonality.NO_THIRD_BELOW}")
+    for kind in ("corpus", "planted") + PITCHLESS + THIRDLESS:
+        ent = np.array([e for k, e, _, _ in rows if k == kind])
+        share = np.array([s for k, _, s, _ in rows if k == kind])
+        decided = sum(mode != "uncertain" for k, _, _, mode in rows if k == kind)
+        print(f"{kind:15s} n={ent.size:3d} entropy {ent.min():.3f} to {ent.max():.3f} (median {np.median(ent):.3f}); "
+              f"tonic-and-third share {share.min():.3f} to {share.max():.3f}; mode decided on {decided}")
     return 0
 
 

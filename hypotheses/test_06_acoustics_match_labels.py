@@ -6,7 +6,8 @@ brightness higher): the agreement rate (share of cross-pairs ordered as
 expected) exceeds the configured threshold (the seed's 80%). Its CI and p treat
 the seeds of one wording as a cluster (wordings resampled and permuted whole).
 Mode: the share of each side's samples in its expected mode, among those whose
-mode the extractor decided ("uncertain" ones count as neither).
+mode the extractor decided ("uncertain" ones count as neither); a side decided on
+fewer than the config's mode_min_decided share of its samples gives no evidence.
 """
 
 import numpy as np
@@ -25,13 +26,15 @@ def test_acoustic_feature_matches_label(contrast_feature, acoustic_features_by_e
         results = [acoustics.mode_agreement([f.mode for f in a], expected[0], wordings=wordings_by_emotion[first]),
                    acoustics.mode_agreement([f.mode for f in b], expected[1], wordings=wordings_by_emotion[second])]
         # An "uncertain" mode (weak major/relative-minor evidence) is neither
-        # agreement nor disagreement; the message says how many there were.
-        rates = [r.agreement_rate for r in results]
-        rate = float("nan") if any(np.isnan(rates)) else min(rates)  # all uncertain: no evidence, no pass
+        # agreement nor disagreement; the message says how many there were. A side
+        # decided on too few of its samples gives no rate (NaN): no evidence, no pass.
+        min_decided = experiment.thresholds.mode_min_decided
+        rate = acoustics.mode_claim_rate(results, min_decided)
         detail = "; ".join(f"{emo} {exp} in {r.agreement_rate:.0%} of {r.n} with a decided mode"
                            f" ({r.n_uncertain} uncertain, counted as neither; wording-level CI {r.ci_low:.0%} "
                            f"to {r.ci_high:.0%}, sign-flip p = {r.pvalue:.3g})"
                            for emo, exp, r in zip((first, second), expected, results))
+        detail += f"; a decided mode needed on at least {min_decided:.0%} of each side's samples"
         pvalue = max(r.pvalue for r in results)
         attach(report.plot_mode_shares({first: a, second: b}), f"mode: {first} vs {second}")
     else:

@@ -105,6 +105,33 @@ def test_audio_with_no_pitch_has_no_mode(kind):
         assert k.mode == "uncertain", (kind, k.tonic, k.best_mode, round(k.confidence, 2))
 
 
+def _saw(f0, t, n=20):
+    return sum(np.sin(2 * np.pi * f0 * h * t) / h for h in range(1, n))
+
+
+@pytest.mark.parametrize("kind", ["sine", "drone", "fifth"])
+def test_audio_with_no_third_has_no_mode(kind):
+    # acoustics-1.7 read drones and open fifths "major" at confidence 0.96-0.99 (review 27b):
+    # a power chord would count as major evidence.
+    t = np.arange(int(DUR * SR)) / SR
+    for pitch_class in (0, 5, 9):
+        f0 = 110.0 * 2 ** (pitch_class / 12)
+        y = {"sine": lambda: 0.1 * np.sin(2 * np.pi * 2 * f0 * t), "drone": lambda: 0.05 * _saw(f0, t),
+             "fifth": lambda: 0.03 * (_saw(f0, t, 12) + _saw(f0 * 1.4983, t, 12))}[kind]()
+        k = tn.estimate_key(y.astype(np.float32), SR)
+        assert k.mode == "uncertain", (kind, pitch_class, k.tonic, k.best_mode, round(k.confidence, 2))
+
+
+def test_tonic_and_third_share_known_answers():
+    chroma = np.zeros((12, 4))
+    chroma[[0, 7]] = 1.0                      # C and G: an open fifth
+    assert tn.tonic_and_third_share(chroma, 0) == 0.0
+    chroma[3] = 0.5                           # add E flat: C minor's third at half the tonic
+    assert tn.tonic_and_third_share(chroma, 0) == pytest.approx(0.5)
+    assert tn.tonic_and_third_share(chroma, 2) == 0.0       # D is not sounding
+    assert tn.tonic_and_third_share(np.zeros((12, 4)), 0) == 0.0
+
+
 def test_a_sustained_piece_has_a_pitch():
     # The null of the gate above: music, however plain, keeps its mode.
     for mode in ("major", "minor"):

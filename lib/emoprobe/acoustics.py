@@ -42,8 +42,9 @@ Feature definitions (all on mono float audio in [-1, 1]):
   ensemble on HPCP chroma and a vote of three essentia key profiles, then major
   against relative minor from bass, first
   and last chords, leading tone and essentia's edma vote.  ``mode`` is
-  "uncertain" when the confidence is under ``tonality.UNCERTAIN_BELOW`` or the
-  clip has no pitch (``tonality.NO_PITCH_ENTROPY``); the
+  "uncertain" when the confidence is under ``tonality.UNCERTAIN_BELOW``, the
+  clip has no pitch (``tonality.NO_PITCH_ENTROPY``) or no third on its tonic
+  (``tonality.NO_THIRD_BELOW``); the
   label-agreement statistics count such samples as neither agreement nor
   disagreement (``mode_agreement``).
 * ``onset_rate`` -- librosa onsets (full-band spectral flux) per second.
@@ -87,6 +88,7 @@ __all__ = [
     "ContrastRecord",
     "agreement",
     "mode_agreement",
+    "mode_claim_rate",
     "validate_contrasts",
     "MantelResult",
     "mantel_test",
@@ -101,7 +103,8 @@ __all__ = [
 # beat trackers (emoprobe.tempo.consensus_tempo).  1.6: the key pair takes a
 # vote of three essentia key profiles (tonality.PAIR_VOTE_PROFILES), not edma's alone.
 # 1.7: audio with no pitch (flat chroma: noise, silence) has mode "uncertain".
-EXTRACTOR_VERSION = "acoustics-1.7"
+# 1.8: so has audio with no third on its tonic (drones, open fifths, one note).
+EXTRACTOR_VERSION = "acoustics-1.8"
 
 # --- extractor settings (engineering choices justified by measurement, see
 # module docstring; changing any of them requires bumping EXTRACTOR_VERSION) ---
@@ -895,6 +898,23 @@ def mode_agreement(modes: Iterable[str], expected_mode: str, *, ci_level: float 
     alpha = 1.0 - ci_level
     lo, hi = (float(q) for q in np.quantile(boot, [alpha / 2, 1 - alpha / 2]))
     return ModeAgreementResult(expected_mode, n, k, k / n, lo, hi, ci_level, float(k), pvalue, scheme, n_uncertain)
+
+
+def mode_claim_rate(results: Sequence[ModeAgreementResult], min_decided: float) -> float:
+    """The mode claim's agreement rate over its sides (``mode_agreement`` per side): the
+    lowest side's rate, or NaN (no evidence: the claim fails) when a side has a decided
+    mode on fewer than ``min_decided`` of its samples.  Without the floor, 1 decided
+    sample of 20 on each side that happened to match passed the claim (review 27b: a
+    model with no emotion passed 5-6% of the time with 5-10% decided)."""
+    if not 0.0 <= min_decided <= 1.0:
+        raise ValueError(f"min_decided must be a share in [0, 1], got {min_decided!r}")
+    rates = []
+    for r in results:
+        total = r.n + r.n_uncertain
+        if total == 0 or r.n / total < min_decided or np.isnan(r.agreement_rate):
+            return float("nan")
+        rates.append(r.agreement_rate)
+    return float(min(rates)) if rates else float("nan")
 
 
 def _feature_values(items: Sequence[AcousticFeatures | Mapping[str, Any]], name: str) -> list:

@@ -51,6 +51,9 @@ class Thresholds:
     alpha: float = 0.05
     min_gap: float = 0.02
     acoustic_agreement: float = 0.80
+    # The mode claim needs a decided mode (not "uncertain") on at least this share of
+    # each side's samples: a rate over the few decided ones is no evidence (review 27b).
+    mode_min_decided: float = 0.5
     min_n_per_emotion: int = 20
     # The word-overlap audit flags a word when more of the wording pairs sharing it are
     # same-emotion pairs than this (lexical.DesignAudit).

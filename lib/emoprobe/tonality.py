@@ -42,8 +42,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["PITCH_CLASSES", "KeyEstimate", "estimate_key", "mode_evidence", "chroma_entropy", "UNCERTAIN_BELOW",
-           "NO_PITCH_ENTROPY"]
+__all__ = ["PITCH_CLASSES", "KeyEstimate", "estimate_key", "mode_evidence", "chroma_entropy",
+           "tonic_and_third_share", "UNCERTAIN_BELOW", "NO_PITCH_ENTROPY", "NO_THIRD_BELOW"]
 
 PITCH_CLASSES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 
@@ -91,6 +91,16 @@ UNCERTAIN_BELOW = 0.70
 # at most 0.965; white and pink noise 0.994-0.998 (20 clips).  Drum-only audio
 # (0.91-0.97) and brown noise (0.95-0.97) overlap music and are not caught.
 NO_PITCH_ENTROPY = 0.99
+
+
+# A key needs its tonic and a third.  When the smaller of the tonic's weight and its
+# stronger third's (minor or major: the gate must not pick the mode) in the mean
+# chroma, as a share of the loudest pitch class, is under this, the mode is
+# "uncertain": a drone, an open fifth, a single note (review 27b: drones and power
+# chords read "major" at confidence 0.96-0.99).  bench/no_pitch_entropy.py: music
+# of the train split at least 0.138, planted audio 0.121; sawtooth drones, fifths
+# and octaves in noise 0.032-0.048, single sines 0.
+NO_THIRD_BELOW = 0.08
 
 
 @dataclass(frozen=True)
@@ -254,12 +264,25 @@ def chroma_entropy(chroma: np.ndarray) -> float:
     return float(-(p * np.log(p)).sum() / np.log(len(mean)))
 
 
+def tonic_and_third_share(chroma: np.ndarray, tonic: int) -> float:
+    """min(weight of ``tonic``, weight of its stronger third) in the mean chroma [12, T], as a
+    share of the loudest pitch class: near 0 when the clip has no triad on that tonic to hear."""
+    mean = np.asarray(chroma, dtype=np.float64).mean(axis=1)
+    peak = float(mean.max())
+    if not peak > 0:
+        return 0.0
+    third = max(mean[(tonic + 3) % 12], mean[(tonic + 4) % 12])
+    return float(min(mean[tonic], third) / peak)
+
+
 def estimate_key(audio: np.ndarray, sample_rate: int, *,
                  uncertain_below: float = UNCERTAIN_BELOW) -> KeyEstimate:
     """Key, mode and confidence of mono float ``audio`` (see the module docstring).
-    The mode is "uncertain" when the confidence is under ``uncertain_below``, or when
+    The mode is "uncertain" when the confidence is under ``uncertain_below``, when
     the clip has no pitch (``chroma_entropy`` at or above ``NO_PITCH_ENTROPY``:
-    noise, silence); the key field then still names the likelier tonic.
+    noise, silence), or when it has no third on its tonic (``tonic_and_third_share``
+    under ``NO_THIRD_BELOW``: a drone, an open fifth, one note); the key field then
+    still names the likelier tonic.
     Raises ValueError on empty or non-finite audio (essentia's HPCP never
     returns on a NaN)."""
     audio = np.asarray(audio, dtype=np.float32)
@@ -277,6 +300,7 @@ def estimate_key(audio: np.ndarray, sample_rate: int, *,
     best = "minor" if p_minor >= 0.5 else "major"
     tonic = (major_tonic + 9) % 12 if best == "minor" else major_tonic
     confidence = max(p_minor, 1.0 - p_minor)
-    decided = confidence >= uncertain_below and chroma_entropy(measure[0]) < NO_PITCH_ENTROPY
+    decided = (confidence >= uncertain_below and chroma_entropy(measure[0]) < NO_PITCH_ENTROPY
+               and tonic_and_third_share(measure[0], tonic) >= NO_THIRD_BELOW)
     return KeyEstimate(PITCH_CLASSES[tonic], best if decided else "uncertain", best,
                        confidence, float(corr[int(best == "minor"), tonic]), evidence)
