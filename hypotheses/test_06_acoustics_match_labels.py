@@ -30,7 +30,8 @@ def test_acoustic_feature_matches_label(contrast_feature, acoustic_features_by_e
         # decided on too few of its samples gives no rate (NaN): no evidence, no pass.
         min_decided = experiment.thresholds.mode_min_decided
         rate = acoustics.mode_claim_rate(results, min_decided)
-        detail = "; ".join(f"{emo} {exp} in {r.agreement_rate:.0%} of {r.n} with a decided mode"
+        detail = "; ".join(f"{emo}: no sample with a decided mode ({r.n_uncertain} uncertain)" if not r.n else
+                           f"{emo} {exp} in {r.agreement_rate:.0%} of {r.n} with a decided mode"
                            f" ({r.n_uncertain} uncertain, counted as neither; wording-level CI {r.ci_low:.0%} "
                            f"to {r.ci_high:.0%}, sign-flip p = {r.pvalue:.3g})"
                            for emo, exp, r in zip((first, second), expected, results))
