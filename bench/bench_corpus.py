@@ -34,6 +34,8 @@ import numpy as np
 import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _corpus import read_manifest  # noqa: E402
 from emoprobe import acoustics as ac  # noqa: E402
 from emoprobe.compiled_kernels import import_librosa  # noqa: E402
 from emoprobe.essentia_run import quiet_essentia  # noqa: E402
@@ -269,9 +271,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     BEFORE_REV = args.before
     corpus = Path(args.corpus)
-    manifest = json.loads((corpus / "manifest.json").read_text())
-    records = [m for m in manifest if (args.split == "all" or m["split"] == args.split)
-               and (args.batch == "all" or str(m.get("batch", 1)) == args.batch)]
+    records = read_manifest(corpus, args.split, args.batch if args.batch == "all" else {args.batch})
     names = args.estimators.split(",")
     jobs = [(str(corpus / m["wav"]), names) for m in records]
     t0 = time.perf_counter()

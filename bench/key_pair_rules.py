@@ -14,7 +14,6 @@ right when it holds the true key.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -23,11 +22,11 @@ import numpy as np
 import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _corpus import SR, planted_clip, planted_items, read_manifest  # noqa: E402
 from emoprobe import tonality  # noqa: E402
 from emoprobe.tonality import PITCH_CLASSES  # noqa: E402
 
-SR = 32000
-PLANTED_SEED0 = 100          # the seeds fit_mode.py trains on
 PROFILES = ("edma", "krumhansl", "shaath", "bgate", "temperley", "braw")
 RULES = {                    # label: bonus per voting profile
     "profile ensemble, no bonus": {},
@@ -52,14 +51,8 @@ def _corpus_item(args):
 
 
 def _planted_item(args):
-    from emoprobe.truth.known_truth import EMOTION_ACOUSTICS
-    from emoprobe.truth.synth_audio import synthesise_emotion_audio
-
-    emotion, seed = args
-    t = EMOTION_ACOUSTICS[emotion]
-    y = synthesise_emotion_audio(t["tempo_bpm"], t["mode"], t["brightness_hz"], t["rms"], 10.0, SR, seed=seed,
-                                 tonic=seed % 12)
-    return {"group": "planted", "tonic": PITCH_CLASSES[seed % 12], "mode": t["mode"], **measure(y, SR)}
+    y, tonic, mode = planted_clip(*args)
+    return {"group": "planted", "tonic": tonic, "mode": mode, **measure(y, SR)}
 
 
 def true_pair(clip: dict) -> int:
@@ -78,18 +71,17 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--corpus", default=".cache/acoustic_corpus")
     ap.add_argument("--split", default="train", choices=["train", "test"])
+    ap.add_argument("--batches", default="1,2", help="corpus batches (the rule was chosen on 1 and 2)")
     ap.add_argument("--planted", type=int, default=12, help="planted-audio clips per emotion")
     ap.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args(argv)
-    from emoprobe.truth.known_truth import EMOTION_ACOUSTICS
 
     corpus = Path(args.corpus)
-    manifest = [m for m in json.loads((corpus / "manifest.json").read_text()) if m["split"] == args.split]
+    manifest = read_manifest(corpus, args.split, set(args.batches.split(",")))
     with ProcessPoolExecutor(args.jobs) as pool:
         clips = list(pool.map(_corpus_item, [(str(corpus / m["wav"]), m["tonic"], m["mode"],
                                               f"batch {m.get('batch', 1)}") for m in manifest]))
-        clips += list(pool.map(_planted_item, [(e, PLANTED_SEED0 + i) for e in EMOTION_ACOUSTICS
-                                               for i in range(args.planted)]))
+        clips += list(pool.map(_planted_item, planted_items(args.planted)))
     groups = {"corpus": [c for c in clips if c["group"] != "planted"]}
     for name in sorted({c["group"] for c in clips}):
         groups[name] = [c for c in clips if c["group"] == name]

@@ -16,7 +16,6 @@ and octaves in noise at 5 dB SNR, on each of the 12 pitch classes.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -25,9 +24,10 @@ import numpy as np
 import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _corpus import SR, planted_clip, planted_items, read_manifest  # noqa: E402
 from emoprobe import tonality  # noqa: E402
 
-SR = 32000
 PITCHLESS = ("white", "pink", "brown", "drums_132", "drums_72")
 THIRDLESS = ("sine", "drone", "fifth", "octave_in_noise")
 
@@ -91,14 +91,7 @@ def _thirdless_item(args):
 
 
 def _planted_item(args):
-    from emoprobe.truth.known_truth import EMOTION_ACOUSTICS
-    from emoprobe.truth.synth_audio import synthesise_emotion_audio
-
-    emotion, seed = args
-    t = EMOTION_ACOUSTICS[emotion]
-    y = synthesise_emotion_audio(t["tempo_bpm"], t["mode"], t["brightness_hz"], t["rms"], 10.0, SR, seed=seed,
-                                 tonic=seed % 12)
-    return ("planted", *measure(y, SR))
+    return ("planted", *measure(planted_clip(*args)[0], SR))
 
 
 def main(argv=None) -> int:
@@ -109,15 +102,12 @@ def main(argv=None) -> int:
     ap.add_argument("--n", type=int, default=10, help="clips per kind of pitchless audio")
     ap.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args(argv)
-    from emoprobe.truth.known_truth import EMOTION_ACOUSTICS
 
     corpus = Path(args.corpus)
-    batches = set(args.batches.split(","))
-    manifest = [m for m in json.loads((corpus / "manifest.json").read_text())
-                if m["split"] == args.split and str(m.get("batch", 1)) in batches]
+    manifest = read_manifest(corpus, args.split, set(args.batches.split(",")))
     with ProcessPoolExecutor(args.jobs) as pool:
         rows = list(pool.map(_corpus_item, [str(corpus / m["wav"]) for m in manifest]))
-        rows += list(pool.map(_planted_item, [(e, 100 + i) for e in EMOTION_ACOUSTICS for i in range(12)]))
+        rows += list(pool.map(_planted_item, planted_items(12)))
         rows += list(pool.map(_pitchless_item, [(k, s) for k in PITCHLESS for s in range(args.n)]))
         rows += list(pool.map(_thirdless_item, [(k, pc) for k in THIRDLESS for pc in range(12)]))
     print(f"NO_PITCH_ENTROPY = {tonality.NO_PITCH_ENTROPY}, NO_THIRD_BELOW = {tonality.NO_THIRD_BELOW}")

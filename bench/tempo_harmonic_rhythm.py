@@ -13,7 +13,6 @@ one among the octave misses and among the right clips.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -22,6 +21,8 @@ import numpy as np
 import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _corpus import read_manifest  # noqa: E402
 from emoprobe import acoustics as ac  # noqa: E402
 from emoprobe.compiled_kernels import import_librosa  # noqa: E402
 
@@ -71,9 +72,7 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args(argv)
     corpus = Path(args.corpus)
-    batches = set(args.batches.split(","))
-    manifest = [m for m in json.loads((corpus / "manifest.json").read_text())
-                if m["split"] == args.split and str(m.get("batch", 1)) in batches]
+    manifest = read_manifest(corpus, args.split, set(args.batches.split(",")))
     with ProcessPoolExecutor(args.jobs, initializer=ac._single_threaded_worker) as pool:
         rows = list(pool.map(measure, [str(corpus / m["wav"]) for m in manifest]))
     picks = {"flux": {"miss": [0, 0], "ok": [0, 0]}, "novelty": {"miss": [0, 0], "ok": [0, 0]}}
