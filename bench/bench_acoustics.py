@@ -74,7 +74,8 @@ def bench_timing(jobs: int) -> float:
                                     "centroid_mean_hz": "higher", "mode": ("major", "minor")},
                  ("energetic", "calm"): {"tempo_bpm": "higher", "rms": "higher",
                                          "centroid_mean_hz": "higher"}}
-        records = ac.validate_contrasts(by_emotion, table, threshold=0.8, n_bootstrap=500)
+        records = ac.validate_contrasts(by_emotion, table, threshold=0.8, min_decided=0.5,
+                                        n_bootstrap=500)
         flagged = sum(bool(f.flags) for f in first)
 
     print(f"clips: {N_CLIPS} x {DUR:.0f} s at {SR} Hz, workers: {jobs}")

@@ -567,23 +567,44 @@ def test_mode_claim_rate_needs_decided_samples_on_each_side():
         ac.mode_claim_rate(full, 1.5)
 
 
-def test_mode_claim_on_a_model_without_emotion_seldom_passes():
-    # Null: each sample's mode is decided with probability q and then major or minor at
-    # random, whatever its emotion. Measured over 2000 datasets of 20 samples a side: with
-    # the floor the claim passes in no dataset; without it, it passed in about 5% at q = 0.1.
-    rng = np.random.default_rng(27)
-    passes = {0.0: 0, 0.5: 0}
-    for _ in range(2000):
+def _mode_claim_pass_rate(rng, n_datasets, expected_share, decided_share, floor, *, n_wordings=5, n_seeds=4):
+    """Share of simulated datasets on which the mode claim passes (both sides' rate over 0.8).
+    The wording is the unit: each of a side's wordings draws its own chance that a seed's mode
+    is decided and that a decided mode is the side's expected one (``expected_share`` and
+    ``decided_share`` are Beta parameter pairs), shared by its seeds, as a prompt would."""
+    wording = np.repeat(np.arange(n_wordings), n_seeds)
+    passes = 0
+    for _ in range(n_datasets):
         sides = []
-        for expected in ("major", "minor"):
-            decided = rng.random(20) < 0.1
-            modes = np.where(decided, np.where(rng.random(20) < 0.5, "major", "minor"), "uncertain")
-            sides.append(ac.mode_agreement(list(modes), expected) if decided.any() else
-                         ac.mode_agreement(["uncertain"] * 20, expected))
-        for floor in passes:
-            passes[floor] += ac.mode_claim_rate(sides, floor) > 0.8
-    assert passes[0.5] == 0
-    assert passes[0.0] / 2000 > 0.05 / 2, passes          # the defect the floor removes is real here
+        for expected, other in (("major", "minor"), ("minor", "major")):
+            p_expected, p_decided = rng.beta(*expected_share, n_wordings), rng.beta(*decided_share, n_wordings)
+            decided = rng.random(wording.size) < p_decided[wording]
+            hit = rng.random(wording.size) < p_expected[wording]
+            modes = np.where(decided, np.where(hit, expected, other), "uncertain")
+            sides.append(ac.mode_agreement(list(modes), expected, wordings=list(wording),
+                                           n_bootstrap=50, n_permutations=50))
+        passes += ac.mode_claim_rate(sides, floor) > 0.8
+    return passes / n_datasets
+
+
+def test_mode_claim_on_a_model_without_emotion_seldom_passes():
+    # Null at the wording level (the exchangeable unit): each wording has its own leaning
+    # to major or minor, U-shaped (Beta(0.5, 0.5): most wordings nearly always one mode),
+    # whatever the emotion, 5 wordings x 4 seeds a side as in the config. Measured over
+    # 2000 datasets: passes 0.001 with most samples decided (Beta(1, 1)); with few
+    # decided (Beta(0.5, 4)) 0.069 without the floor and 0 with it.
+    rng = np.random.default_rng(27)
+    assert _mode_claim_pass_rate(rng, 600, (0.5, 0.5), (1, 1), 0.5) <= 0.01
+    assert _mode_claim_pass_rate(rng, 600, (0.5, 0.5), (0.5, 4), 0.5) <= 0.01
+    assert _mode_claim_pass_rate(rng, 600, (0.5, 0.5), (0.5, 4), 0.0) > 0.025  # the defect the floor removes
+
+
+def test_mode_claim_passes_when_the_mode_follows_the_emotion():
+    # Planted at the same level: each wording's seeds are in the expected mode with a chance
+    # drawn from Beta(19, 1) (mean 0.95), decided with Beta(9, 1). Measured: passes 0.96 of
+    # 2000 datasets (Beta(9, 1), mean 0.9: 0.77).
+    rng = np.random.default_rng(28)
+    assert _mode_claim_pass_rate(rng, 300, (19, 1), (9, 1), 0.5) >= 0.9
 
 
 def _features(**overrides) -> ac.AcousticFeatures:
@@ -607,7 +628,7 @@ def test_validate_contrasts_passes_and_fails_per_feature():
     table = {("happy", "sad"): {"tempo_bpm": "higher", "rms": "higher",
                                 "centroid_mean_hz": "higher", "mode": ("major", "minor")}}
     records = ac.validate_contrasts({"happy": happy, "sad": sad}, table, threshold=0.8,
-                                    n_bootstrap=500)
+                                    min_decided=0.5, n_bootstrap=500)
     by = {(r.feature, r.emotion): r for r in records}
     assert len(records) == 5
     assert by["tempo_bpm", None].passed and by["tempo_bpm", None].agreement_rate == 1.0
@@ -617,14 +638,23 @@ def test_validate_contrasts_passes_and_fails_per_feature():
     assert not by["mode", "sad"].passed and by["mode", "sad"].agreement_rate == 0.5
     assert all(r.threshold == 0.8 and r.contrast == ("happy", "sad") for r in records)
     assert all(r.passed_ci <= r.passed for r in records)
+    # The mode claim's floor holds here too: 2 decided samples of 20, both major, do not pass.
+    few = [_features(mode="major" if i < 2 else "uncertain") for i in range(20)]
+    few_sad = [_features(mode="minor" if i < 2 else "uncertain") for i in range(20)]
+    floor_table = {("happy", "sad"): {"mode": ("major", "minor")}}
+    floored = ac.validate_contrasts({"happy": few, "sad": few_sad}, floor_table, 0.8, min_decided=0.5,
+                                    n_bootstrap=100)
+    assert [r.agreement_rate for r in floored] == [1.0, 1.0] and not any(r.passed for r in floored)
+    assert all(r.passed for r in ac.validate_contrasts({"happy": few, "sad": few_sad}, floor_table, 0.8,
+                                                       min_decided=0.1, n_bootstrap=100))
 
 
 def test_validate_contrasts_errors():
     f = [_features()]
     with pytest.raises(KeyError, match="calm"):
-        ac.validate_contrasts({"happy": f}, {("happy", "calm"): {"rms": "higher"}}, 0.8)
+        ac.validate_contrasts({"happy": f}, {("happy", "calm"): {"rms": "higher"}}, 0.8, min_decided=0.5)
     with pytest.raises(ValueError, match="mode"):
-        ac.validate_contrasts({"a": f, "b": f}, {("a", "b"): {"mode": "major"}}, 0.8)
+        ac.validate_contrasts({"a": f, "b": f}, {("a", "b"): {"mode": "major"}}, 0.8, min_decided=0.5)
 
 
 # ----------------------------------------------------------------------------

@@ -201,7 +201,7 @@ def test_validate_contrasts_passes_the_wordings_on():
     a, b, wordings = _two_emotions(rng, 1.0)
     happy, sad = [{"rms": v} for v in a], [{"rms": v} for v in b]
     table = {("happy", "sad"): {"rms": "higher"}}
-    clustered = acoustics.validate_contrasts({"happy": happy, "sad": sad}, table, 0.8, n_bootstrap=300,
+    clustered = acoustics.validate_contrasts({"happy": happy, "sad": sad}, table, 0.8, min_decided=0.5, n_bootstrap=300,
                                              wordings_by_emotion={"happy": wordings, "sad": wordings})[0]
     direct = acoustics.agreement(a, b, "higher", n_bootstrap=300, wordings_a=wordings, wordings_b=wordings)
     assert (clustered.ci_low, clustered.ci_high, clustered.pvalue) == (direct.ci_low, direct.ci_high, direct.pvalue)

@@ -923,8 +923,9 @@ def _feature_values(items: Sequence[AcousticFeatures | Mapping[str, Any]], name:
 
 def validate_contrasts(features_by_emotion: Mapping[str, Sequence[AcousticFeatures]],
                        direction_table: Mapping[tuple[str, str], Mapping[str, Any]],
-                       threshold: float, *, n_bootstrap: int = 2000, ci_level: float = 0.95,
-                       seed: int = 0, wordings_by_emotion: Mapping[str, Sequence[Any]] | None = None
+                       threshold: float, *, min_decided: float, n_bootstrap: int = 2000,
+                       ci_level: float = 0.95, seed: int = 0,
+                       wordings_by_emotion: Mapping[str, Sequence[Any]] | None = None
                        ) -> list[ContrastRecord]:
     """Check every (contrast, feature) of ``direction_table`` against ``threshold``.
 
@@ -933,7 +934,9 @@ def validate_contrasts(features_by_emotion: Mapping[str, Sequence[AcousticFeatur
     numeric AcousticFeatures field) or, for ``"mode"``, a pair of expected modes
     ``(mode_of_a, mode_of_b)``.  The table and the threshold come from the
     experiment config.  Returns records in table order (mode: two records, a then
-    b).  No multiple-comparison correction is applied here; p-values are raw.
+    b).  A mode record passes only when its side has a decided mode on at least
+    ``min_decided`` of its samples (the experiment's ``mode_min_decided``; see
+    ``mode_claim_rate``).  No multiple-comparison correction is applied here; p-values are raw.
     With ``wordings_by_emotion`` (each feature's sample wording, in the same
     order) every p and CI is wording-level (see ``agreement`` and ``mode_agreement``).
     """
@@ -951,11 +954,12 @@ def validate_contrasts(features_by_emotion: Mapping[str, Sequence[AcousticFeatur
                     clusters = {} if wordings_by_emotion is None else {"wordings": wordings_by_emotion[emo]}
                     m = mode_agreement(_feature_values(group, "mode"), exp_mode, ci_level=ci_level,
                                        n_bootstrap=n_bootstrap, seed=seed, **clusters)
+                    enough = not np.isnan(mode_claim_rate([m], min_decided))
                     records.append(ContrastRecord(
                         (emo_a, emo_b), "mode", emo, exp_mode, len(group_a), len(group_b),
                         m.agreement_rate, m.ci_low, m.ci_high, m.statistic, m.pvalue,
                         m.agreement_rate, "share_in_expected_mode", threshold,
-                        m.agreement_rate > threshold, m.ci_low > threshold))
+                        enough and m.agreement_rate > threshold, enough and m.ci_low > threshold))
             else:
                 wordings = ({} if wordings_by_emotion is None else
                             {"wordings_a": wordings_by_emotion[emo_a], "wordings_b": wordings_by_emotion[emo_b]})
