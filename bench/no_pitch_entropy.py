@@ -1,5 +1,5 @@
-"""Chroma entropy and tonic-and-third share of music against audio with no pitch or no third:
-where ``tonality.NO_PITCH_ENTROPY`` and ``tonality.NO_THIRD_BELOW`` are read (bench/RESULTS.md,
+"""Chroma entropy, tonic-and-third share and chroma stability of music against audio with no pitch or no third:
+where ``tonality.NO_PITCH_ENTROPY``, ``NO_THIRD_BELOW`` and ``NO_HARMONY_STABILITY`` are read (bench/RESULTS.md,
 "Audio with no pitch").
 
     PYTHONPATH=lib .venv/bin/python scripts/build_acoustic_corpus.py        # once
@@ -11,7 +11,9 @@ chroma ``estimate_key`` reads, and how many clips get a decided mode: the
 corpus' clips of one split, the planted models' audio (seeds 100 on), white,
 pink and brown noise, drum-only patterns (``synth_audio.drum_pattern``) at 132
 and 72 BPM, and audio with no third: single sines, sawtooth drones, open fifths,
-and octaves in noise at 5 dB SNR, on each of the 12 pitch classes.
+and octaves in noise at 5 dB SNR, on each of the 12 pitch classes; and each drum
+pattern of ``synth_audio.DRUM_PATTERNS`` at 60-170 BPM, with the
+``tonality.chroma_stability`` of every kind (``NO_HARMONY_STABILITY``).
 """
 from __future__ import annotations
 
@@ -29,15 +31,17 @@ from _corpus import SR, planted_clip, planted_items, read_manifest  # noqa: E402
 from emoprobe import tonality  # noqa: E402
 
 PITCHLESS = ("white", "pink", "brown", "drums_132", "drums_72")
+DRUM_KINDS = ("four_on_floor", "rock", "backbeat_quarter_hats", "syncopated")
 THIRDLESS = ("sine", "drone", "fifth", "octave_in_noise")
 
 
-def measure(audio: np.ndarray, sample_rate: int) -> tuple[float, float, str]:
+def measure(audio: np.ndarray, sample_rate: int) -> tuple[float, float, float, str]:
     audio = np.asarray(audio, dtype=np.float32)
     chroma = tonality._chromas(audio, sample_rate)[0]
     key = tonality.estimate_key(audio, sample_rate)
     return (tonality.chroma_entropy(chroma),
-            tonality.tonic_and_third_share(chroma, tonality.PITCH_CLASSES.index(key.tonic)), key.mode)
+            tonality.tonic_and_third_share(chroma, tonality.PITCH_CLASSES.index(key.tonic)),
+            tonality.chroma_stability(chroma), key.mode)
 
 
 def _corpus_item(path: str):
@@ -60,6 +64,14 @@ def pitchless_clip(kind: str, seed: int) -> np.ndarray:
         x = np.cumsum(x)
         x -= x.mean()
     return 0.05 * x / x.std()
+
+
+def _drum_item(args):
+    from emoprobe.truth.synth_audio import drum_pattern
+
+    pattern, i = args
+    x = drum_pattern(60.0 + 10 * i, 10.0, SR, pattern=pattern, seed=i)
+    return (pattern, *measure(0.05 * x / x.std(), SR))
 
 
 def _pitchless_item(args):
@@ -110,13 +122,15 @@ def main(argv=None) -> int:
         rows += list(pool.map(_planted_item, planted_items(12)))
         rows += list(pool.map(_pitchless_item, [(k, s) for k in PITCHLESS for s in range(args.n)]))
         rows += list(pool.map(_thirdless_item, [(k, pc) for k in THIRDLESS for pc in range(12)]))
-    print(f"NO_PITCH_ENTROPY = {tonality.NO_PITCH_ENTROPY}, NO_THIRD_BELOW = {tonality.NO_THIRD_BELOW}")
-    for kind in ("corpus", "planted") + PITCHLESS + THIRDLESS:
-        ent = np.array([e for k, e, _, _ in rows if k == kind])
-        share = np.array([s for k, _, s, _ in rows if k == kind])
-        decided = sum(mode != "uncertain" for k, _, _, mode in rows if k == kind)
-        print(f"{kind:15s} n={ent.size:3d} entropy {ent.min():.3f} to {ent.max():.3f} (median {np.median(ent):.3f}); "
-              f"tonic-and-third share {share.min():.3f} to {share.max():.3f}; mode decided on {decided}")
+        rows += list(pool.map(_drum_item, [(k, i) for k in DRUM_KINDS for i in range(12)]))
+    print(f"NO_PITCH_ENTROPY = {tonality.NO_PITCH_ENTROPY}, NO_THIRD_BELOW = {tonality.NO_THIRD_BELOW}, "
+          f"NO_HARMONY_STABILITY = {tonality.NO_HARMONY_STABILITY}")
+    for kind in ("corpus", "planted") + PITCHLESS + THIRDLESS + DRUM_KINDS:
+        values = np.array([r[1:4] for r in rows if r[0] == kind])
+        decided = sum(r[4] != "uncertain" for r in rows if r[0] == kind)
+        ranges = "; ".join(f"{name} {v.min():.3f} to {v.max():.3f}"
+                           for name, v in zip(("entropy", "tonic-and-third share", "stability"), values.T))
+        print(f"{kind:22s} n={len(values):3d} {ranges}; mode decided on {decided}")
     return 0
 
 

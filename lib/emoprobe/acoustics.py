@@ -104,7 +104,8 @@ __all__ = [
 # vote of three essentia key profiles (tonality.PAIR_VOTE_PROFILES), not edma's alone.
 # 1.7: audio with no pitch (flat chroma: noise, silence) has mode "uncertain".
 # 1.8: so has audio with no third on its tonic (drones, open fifths, one note).
-# 1.9: the mode weights refitted on the train split of corpus batches 1-3 (202 clips, was 52).
+# 1.9: the mode weights refitted on the train split of corpus batches 1-3 (202 clips, was 52);
+# audio whose chroma jumps from frame to frame (brown noise, most drums alone) has mode "uncertain".
 EXTRACTOR_VERSION = "acoustics-1.9"
 
 # --- extractor settings (engineering choices justified by measurement, see
