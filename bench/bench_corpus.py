@@ -264,6 +264,8 @@ def main(argv=None) -> int:
     ap.add_argument("--estimators", default=",".join(ESTIMATORS))
     ap.add_argument("--compare", action="store_true",
                     help="paired CIs and McNemar tests of the first estimator against each other one")
+    ap.add_argument("--against", help="a --json file of another run on the same clips (another revision's "
+                    "emoprobe, say): --compare then also sets the first estimator against its emoprobe")
     ap.add_argument("--misses", action="store_true", help="list the clips each estimator gets wrong")
     ap.add_argument("--json", help="write per-clip results here")
     ap.add_argument("--timing", action="store_true", help="also time 80 clips of 10 s, now and before")
@@ -295,6 +297,13 @@ def main(argv=None) -> int:
         first = per_clip(records, results, names[0])
         for other in names[1:]:
             print(format_comparison(names[0], other, paired_comparison(first, per_clip(records, results, other))))
+        if args.against:
+            theirs = {r["name"]: r["results"] for r in json.loads(Path(args.against).read_text())}
+            missing = [m["name"] for m in records if m["name"] not in theirs]
+            if missing:
+                raise SystemExit(f"{args.against} has no result for {len(missing)} clips, e.g. {missing[0]}")
+            other = per_clip(records, [theirs[m["name"]] for m in records], "emoprobe")
+            print(format_comparison(names[0], f"emoprobe of {Path(args.against).name}", paired_comparison(first, other)))
     if args.timing:
         t = timing(args.jobs)
         print(f"features of 80 clips of 10 s, {args.jobs} workers, best of 2: "

@@ -43,7 +43,10 @@ half is tuning material and its ``test`` half a test split that has been seen.
   misses listed); acoustics-1.6 was then designed on its train half with batch
   1's, and its test half scored a second time.
 * Batch 3 (116 clips, 2026-11-27): built after acoustics-1.7 and scored once,
-  1.5 against 1.7 on the same clips (bench/RESULTS.md).
+  1.5 against 1.7 on the same clips (bench/RESULTS.md); its train half was then
+  in acoustics-1.9's mode fit.
+* Batch 4 (116 clips, 2026-11-27): built after acoustics-1.9 and scored once,
+  1.8 against 1.9.
 """
 from __future__ import annotations
 
@@ -70,7 +73,7 @@ PITCH_CLASSES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"
 INSTRUMENTS = {"piano": 0, "organ": 19, "strings": 48, "guitar": 24, "flute": 73, "choir": 52,
                "epiano": 4, "harpsichord": 6}
 # batch: (chorales, synthetic progressions, seed of its random stream)
-BATCHES = {1: (44, 72, 15), 2: (66, 108, 16), 3: (44, 72, 17)}
+BATCHES = {1: (44, 72, 15), 2: (66, 108, 16), 3: (44, 72, 17), 4: (44, 72, 18)}
 TICKS = 480
 
 # Roots (semitones above the tonic) and qualities.  Minor progressions marked
