@@ -491,7 +491,8 @@ def test_agreement_hand_made_cases():
     low, high = [1.0, 2.0, 3.0, 4.0, 5.0], [6.0, 7.0, 8.0, 9.0, 10.0]
     separated = ac.agreement(high, low, "higher")
     assert separated.agreement_rate == 1.0
-    assert separated.ci_low == separated.ci_high == 1.0
+    # Every resample is separated too; the interval's near end is the exact bound for 5 of 5.
+    assert separated.ci_high == 1.0 and separated.ci_low == pytest.approx(0.025 ** (1 / 5))
     assert separated.pvalue < 0.01 and separated.rank_biserial == pytest.approx(1.0)
     reversed_ = ac.agreement(low, high, "higher")
     assert reversed_.agreement_rate == 0.0 and reversed_.pvalue > 0.99
@@ -548,6 +549,26 @@ def test_mode_agreement():
     clustered = ac.mode_agreement(modes, "major", wordings=wordings, n_bootstrap=200)
     assert (clustered.n, clustered.n_uncertain, clustered.scheme) == (16, 4, "wording")
     assert clustered.pvalue == pytest.approx(1 / 16)  # 4 wordings left: 16 sign patterns
+
+
+def test_a_rate_at_0_or_1_has_an_interval_that_holds_it():
+    # The wording bootstrap repeats a rate of 1 in every resample; the stretch's floor then
+    # gave "97% to 97%" for 20 of 20 (an interval beside its own estimate).
+    wordings = [f"w{i // 4}" for i in range(20)]
+    all_right = ac.mode_agreement(["major"] * 20, "major", wordings=wordings, n_bootstrap=300)
+    assert all_right.ci_high == 1.0 and all_right.ci_low == pytest.approx(0.025 ** (1 / 20))
+    one_wrong = ac.mode_agreement(["major"] * 19 + ["minor"], "major", wordings=wordings, n_bootstrap=300)
+    assert one_wrong.ci_low < all_right.ci_low and one_wrong.ci_high < 1.0   # weaker evidence, lower bound
+    single = ac.mode_agreement(["major"], "major", wordings=["a"], n_bootstrap=50)
+    assert (single.ci_low, single.ci_high) == (pytest.approx(0.025), 1.0)
+    none_right = ac.mode_agreement(["minor", "minor", "uncertain"], "major", wordings=["a", "b", "c"],
+                                   n_bootstrap=50)
+    assert none_right.ci_low == 0.0 and none_right.ci_high == pytest.approx(1 - 0.025 ** (1 / 2))
+    for kw in ({}, {"wordings_a": wordings, "wordings_b": wordings}):
+        apart = ac.agreement([5.0] * 20, [1.0] * 20, "higher", n_bootstrap=200, **kw)
+        assert apart.agreement_rate == 1.0 and apart.ci_low <= 0.84 and apart.ci_high == 1.0, kw
+        for r in (apart, one_wrong, all_right):
+            assert r.ci_low <= r.agreement_rate <= r.ci_high
 
 
 def test_mode_claim_rate_needs_decided_samples_on_each_side():

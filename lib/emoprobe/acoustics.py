@@ -763,8 +763,7 @@ def agreement(values_a: Iterable[float], values_b: Iterable[float], direction: s
             ia = rng.integers(0, a.size, a.size)
             ib = rng.integers(0, b.size, b.size)
             boot[i] = pairs[np.ix_(ia, ib)].mean()
-    alpha = 1.0 - ci_level
-    lo, hi = (float(q) for q in np.quantile(boot, [alpha / 2, 1 - alpha / 2]))
+    lo, hi = _rate_interval(boot, rate, ci_level, min(a.size, b.size))
 
     if np.ptp(np.concatenate([a, b])) == 0:
         u, p, rbc = a.size * b.size / 2.0, 1.0, 0.0  # scipy's statistic is undefined here
@@ -837,6 +836,28 @@ def _few_clusters_stretch(boot: np.ndarray, observed: float, df: int, floor: flo
     return expit(centre + (logit(np.clip(boot, floor, 1 - floor)) - centre) * stretch)
 
 
+def _rate_interval(boot: np.ndarray, observed: float, ci_level: float, n_samples: int) -> tuple[float, float]:
+    """Percentile interval of bootstrap rates, widened to hold ``observed``.
+
+    At a rate of 0 or 1 every resample repeats it and the percentile interval is a point
+    (the stretch's logit floor even put it beside the estimate: 20 of 20 read "97% to 97%").
+    There the near end is the exact Clopper-Pearson bound for ``n_samples`` of
+    ``n_samples``.  It treats the samples as independent: with every sample alike no
+    spread within or between wordings is seen for a cluster bootstrap to widen it,
+    and with one cluster per sample the bound stays below the interval 19 of 20
+    gets inside (0.83 against 0.68 at 20 samples, 5 wordings), so the interval
+    does not narrow as the evidence weakens."""
+    alpha = 1.0 - ci_level
+    lo, hi = (float(q) for q in np.quantile(boot, [alpha / 2, 1 - alpha / 2]))
+    lo, hi = min(lo, observed), max(hi, observed)
+    exact_end = (alpha / 2) ** (1.0 / max(1, n_samples))
+    if observed >= 1.0:
+        return min(lo, exact_end), 1.0
+    if observed <= 0.0:
+        return 0.0, max(hi, 1.0 - exact_end)
+    return lo, hi
+
+
 def _two_stage_weights(wordings: np.ndarray, n_bootstrap: int, rng: np.random.Generator) -> np.ndarray:
     """Two-stage (wording, then seed) bootstrap counts of one side's samples."""
     from .stats.resampling import hierarchical_counts
@@ -897,8 +918,7 @@ def mode_agreement(modes: Iterable[str], expected_mode: str, *, ci_level: float 
         pvalue = float((1 + np.count_nonzero(signs @ excess >= excess.sum() - 1e-12)) / (1 + n_permutations))
     weights = _two_stage_weights(codes, n_bootstrap, rng)
     boot = _few_clusters_stretch((weights @ hit) / weights.sum(axis=1), k / n, n_wordings - 1, 0.5 / n)
-    alpha = 1.0 - ci_level
-    lo, hi = (float(q) for q in np.quantile(boot, [alpha / 2, 1 - alpha / 2]))
+    lo, hi = _rate_interval(boot, k / n, ci_level, n)
     return ModeAgreementResult(expected_mode, n, k, k / n, lo, hi, ci_level, float(k), pvalue, scheme, n_uncertain)
 
 
