@@ -254,6 +254,34 @@ def timing(n_jobs: int) -> dict[str, float]:
     return {k: min(v) for k, v in times.items()}
 
 
+def read_against(path: str, records: list[dict], estimator: str = "emoprobe") -> list[dict]:
+    """Per clip of ``records``, in order, another run's results (``--json`` of this script)
+    for ``estimator``.  Refuses a file whose clips repeat a name, miss a clip, carry another
+    truth (another corpus build) or lack the estimator."""
+    try:
+        theirs = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as err:
+        raise SystemExit(f"--against {path}: cannot read it as a --json file of this script ({err})")
+    if not isinstance(theirs, list) or not all(isinstance(r, dict) and "name" in r for r in theirs):
+        raise SystemExit(f"--against {path}: not a list of clip records (write it with --json)")
+    by_name: dict[str, dict] = {}
+    for r in theirs:
+        if r["name"] in by_name:
+            raise SystemExit(f"--against {path}: clip {r['name']!r} appears twice")
+        by_name[r["name"]] = r
+    out = []
+    for m in records:
+        r = by_name.get(m["name"])
+        if r is None:
+            raise SystemExit(f"--against {path}: no result for clip {m['name']!r}")
+        if any(r.get(k) != m[k] for k in ("tonic", "mode", "bpm")):
+            raise SystemExit(f"--against {path}: clip {m['name']!r} has another truth there (another corpus build?)")
+        if estimator not in r.get("results", {}):
+            raise SystemExit(f"--against {path}: clip {m['name']!r} has no {estimator!r} result")
+        out.append(r["results"])
+    return out
+
+
 def main(argv=None) -> int:
     global BEFORE_REV
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -275,6 +303,9 @@ def main(argv=None) -> int:
     corpus = Path(args.corpus)
     records = read_manifest(corpus, args.split, args.batch if args.batch == "all" else {args.batch})
     names = args.estimators.split(",")
+    if args.against and not args.compare:
+        raise SystemExit("--against needs --compare")
+    against = read_against(args.against, records) if args.against else None   # before the long scoring run
     jobs = [(str(corpus / m["wav"]), names) for m in records]
     t0 = time.perf_counter()
     with ProcessPoolExecutor(args.jobs, initializer=ac._single_threaded_worker) as pool:
@@ -297,12 +328,8 @@ def main(argv=None) -> int:
         first = per_clip(records, results, names[0])
         for other in names[1:]:
             print(format_comparison(names[0], other, paired_comparison(first, per_clip(records, results, other))))
-        if args.against:
-            theirs = {r["name"]: r["results"] for r in json.loads(Path(args.against).read_text())}
-            missing = [m["name"] for m in records if m["name"] not in theirs]
-            if missing:
-                raise SystemExit(f"{args.against} has no result for {len(missing)} clips, e.g. {missing[0]}")
-            other = per_clip(records, [theirs[m["name"]] for m in records], "emoprobe")
+        if against is not None:
+            other = per_clip(records, against, "emoprobe")
             print(format_comparison(names[0], f"emoprobe of {Path(args.against).name}", paired_comparison(first, other)))
     if args.timing:
         t = timing(args.jobs)

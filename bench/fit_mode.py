@@ -23,7 +23,6 @@ report only: never tune on it).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -32,12 +31,13 @@ import numpy as np
 import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _corpus import SR, planted_clip, planted_items, read_manifest  # noqa: E402
 from emoprobe import tonality  # noqa: E402
 from emoprobe.tonality import PITCH_CLASSES  # noqa: E402
 
-SR = 32000
-PLANTED_SEED0 = 100
-PLANTED_DURATION_S = 10.0
+# The weights in tonality were fitted on these batches' train clips (acoustics-1.9).
+FIT_BATCHES = "1,2,3"
 
 
 def evidence_at_pair(audio: np.ndarray, sample_rate: int, tonic: str, mode: str) -> list[float]:
@@ -57,9 +57,9 @@ def _estimated_pair_item(path):
     return list(tonality.estimate_key(y, sr).evidence.values())
 
 
-def estimated_pair_set(corpus: Path, split: str, jobs: int):
+def estimated_pair_set(corpus: Path, split: str, batches: set[str], jobs: int):
     """Evidence as the extractor measures it: within the relative pair it estimates (which may be wrong)."""
-    manifest = [m for m in json.loads((corpus / "manifest.json").read_text()) if m["split"] == split]
+    manifest = read_manifest(corpus, split, batches)
     with ProcessPoolExecutor(jobs) as pool:
         X = list(pool.map(_estimated_pair_item, [str(corpus / m["wav"]) for m in manifest]))
     return np.array(X), np.array([m["mode"] == "minor" for m in manifest], dtype=int)
@@ -73,30 +73,22 @@ def strict_accuracy(weights: np.ndarray, X: np.ndarray, y: np.ndarray, uncertain
 
 
 def _planted_item(args):
-    from emoprobe.truth.known_truth import EMOTION_ACOUSTICS
-    from emoprobe.truth.synth_audio import synthesise_emotion_audio
-
-    emotion, seed = args
-    target = EMOTION_ACOUSTICS[emotion]
-    y = synthesise_emotion_audio(target["tempo_bpm"], target["mode"], target["brightness_hz"], target["rms"],
-                                 PLANTED_DURATION_S, SR, seed=seed, tonic=seed % 12)
-    return evidence_at_pair(y, SR, PITCH_CLASSES[seed % 12], target["mode"])
+    y, tonic, mode = planted_clip(*args)
+    return evidence_at_pair(y, SR, tonic, mode)
 
 
-def corpus_set(corpus: Path, split: str, jobs: int):
-    manifest = [m for m in json.loads((corpus / "manifest.json").read_text()) if m["split"] == split]
+def corpus_set(corpus: Path, split: str, batches: set[str], jobs: int):
+    manifest = read_manifest(corpus, split, batches)
     with ProcessPoolExecutor(jobs) as pool:
         X = list(pool.map(_corpus_item, [(str(corpus / m["wav"]), m["tonic"], m["mode"]) for m in manifest]))
     return np.array(X), np.array([m["mode"] == "minor" for m in manifest], dtype=int), [m["name"] for m in manifest]
 
 
 def planted_set(per_emotion: int, jobs: int):
-    from emoprobe.truth.known_truth import EMOTION_ACOUSTICS
-
-    items = [(e, PLANTED_SEED0 + i) for e in EMOTION_ACOUSTICS for i in range(per_emotion)]
+    items = planted_items(per_emotion)
     with ProcessPoolExecutor(jobs) as pool:
         X = list(pool.map(_planted_item, items))
-    y = [EMOTION_ACOUSTICS[e]["mode"] == "minor" for e, _ in items]
+    y = [planted_clip(e, s)[2] == "minor" for e, s in items]
     return np.array(X), np.array(y, dtype=int), [f"planted_{e}_{s}" for e, s in items]
 
 
@@ -126,13 +118,15 @@ def cv_accuracy(X: np.ndarray, y: np.ndarray, C: float, folds: int = 5, seed: in
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--corpus", default=".cache/acoustic_corpus")
+    ap.add_argument("--batches", default=FIT_BATCHES, help="corpus batches whose train clips are fitted on")
     ap.add_argument("--C", type=float, default=1.0)
     ap.add_argument("--planted", type=int, default=12, help="planted-audio clips per emotion")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--score", choices=["test"], help="also score this split (report only)")
     args = ap.parse_args(argv)
     corpus = Path(args.corpus)
-    Xc, yc, names_c = corpus_set(corpus, "train", args.jobs)
+    batches = set(args.batches.split(","))
+    Xc, yc, names_c = corpus_set(corpus, "train", batches, args.jobs)
     Xp, yp, names_p = planted_set(args.planted, args.jobs) if args.planted else (np.zeros((0, Xc.shape[1])), np.zeros(0, int), [])
     X, y, names = np.vstack([Xc, Xp]), np.concatenate([yc, yp]), names_c + names_p
     print(f"training clips: {len(yc)} corpus train ({int(yc.sum())} minor) + {len(yp)} planted ({int(yp.sum())} minor)")
@@ -150,13 +144,13 @@ def main(argv=None) -> int:
               f"{sorted(np.round(conf[wrong], 2).tolist())}; right answers under 0.75 "
               f"{sorted(np.round(conf[~wrong & (conf < 0.75)], 2).tolist())}")
         print(f"     wrong: {[n for n, bad in zip(names, wrong) if bad]}")
-    Xe, ye = estimated_pair_set(corpus, "train", args.jobs)
+    Xe, ye = estimated_pair_set(corpus, "train", batches, args.jobs)
     for label, weights in (("new", w), ("now", tonality._MODE_WEIGHTS)):
         cuts = "; ".join(f"{cut:.2f}: {acc:.3f} ({n} uncertain)" for cut in (0.5, 0.6, 0.65, 0.7, 0.75, 0.8)
                          for acc, n in [strict_accuracy(weights, Xe, ye, cut)])
         print(f"train at the estimated pair, {label}, strict mode accuracy by uncertain cut: {cuts}")
     if args.score:
-        Xt, yt, _ = corpus_set(corpus, args.score, args.jobs)
+        Xt, yt, _ = corpus_set(corpus, args.score, batches, args.jobs)
         for label, weights in (("new", w), ("now", tonality._MODE_WEIGHTS)):
             p = p_minor(weights, Xt)
             conf = np.maximum(p, 1 - p)

@@ -1,19 +1,27 @@
-"""Chroma entropy, tonic-and-third share and chroma stability of music against audio with no pitch or no third:
-where ``tonality.NO_PITCH_ENTROPY``, ``NO_THIRD_BELOW`` and ``NO_HARMONY_STABILITY`` are read (bench/RESULTS.md,
-"Audio with no pitch").
+"""The gates of ``tonality.estimate_key`` that leave a clip's mode "uncertain" when it has
+no key to read: music against audio with no pitch, no third, no moving harmony or no key
+shape.  Where ``NO_PITCH_ENTROPY``, ``NO_THIRD_BELOW``, ``NO_MOVEMENT_BELOW`` and
+``NO_KEY_CLARITY_BELOW`` and the percussive pair are read (bench/RESULTS.md, "Audio with
+no pitch", "No third, no mode", "acoustics-1.9").
 
     PYTHONPATH=lib .venv/bin/python scripts/build_acoustic_corpus.py        # once
-    PYTHONPATH=lib .venv/bin/python bench/no_pitch_entropy.py [--split train] [--n 10]
+    PYTHONPATH=lib .venv/bin/python bench/no_pitch_entropy.py [--split train] [--batches 1,2,3] [--n 10]
 
-Prints, per kind of clip, the range of ``tonality.chroma_entropy`` and of
-``tonality.tonic_and_third_share`` (at the tonic ``estimate_key`` names) of the
-chroma ``estimate_key`` reads, and how many clips get a decided mode: the
-corpus' clips of one split, the planted models' audio (seeds 100 on), white,
-pink and brown noise, drum-only patterns (``synth_audio.drum_pattern``) at 132
-and 72 BPM, and audio with no third: single sines, sawtooth drones, open fifths,
-and octaves in noise at 5 dB SNR, on each of the 12 pitch classes; and each drum
-pattern of ``synth_audio.DRUM_PATTERNS`` at 60-170 BPM, with the
-``tonality.chroma_stability`` of every kind (``NO_HARMONY_STABILITY``).
+Prints, per kind of clip, the range of each gate's measure on the chroma
+``estimate_key`` reads (``chroma_entropy``; ``tonic_and_third_share`` at the tonic it
+names; ``harmonic_movement``; ``key_clarity``; ``chroma_stability``) and how many clips
+get a decided mode.
+
+* Music, which must keep its mode: the corpus' clips of one split and batches, the
+  planted models' audio (seeds 100 on), and figures the corpus lacks (review 28):
+  broken chords at 8, 12 and 16 notes a second (16 without a bass), a one-voice scale
+  melody, a pad under a 6 Hz on/off tremolo, a progression under rock drums twice its level.
+* Audio with no key: white, pink and brown noise; each drum pattern of
+  ``synth_audio.DRUM_PATTERNS`` alone; single sines, sawtooth drones, open fifths and
+  octaves in noise on each of the 12 pitch classes; and review 28's (its
+  ``review/attack_keyless_audio.py``): comb-filtered ("pitched") noise, band noise at
+  400-500 Hz, formant-filtered noise, a glide over a minor third, one square or
+  sawtooth note, a random chromatic walk.
 """
 from __future__ import annotations
 
@@ -30,57 +38,53 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _corpus import SR, planted_clip, planted_items, read_manifest  # noqa: E402
 from emoprobe import tonality  # noqa: E402
 
-PITCHLESS = ("white", "pink", "brown", "drums_132", "drums_72")
-DRUM_KINDS = ("four_on_floor", "rock", "backbeat_quarter_hats", "syncopated")
+DUR = 10.0
+N = int(DUR * SR)
+MEASURES = ("entropy", "tonic-and-third share", "movement", "key clarity", "stability")
+MUSIC = ("arpeggio_8", "arpeggio_12", "arpeggio_16_no_bass", "melody", "tremolo_pad", "loud_drums")
 THIRDLESS = ("sine", "drone", "fifth", "octave_in_noise")
 
 
-def measure(audio: np.ndarray, sample_rate: int) -> tuple[float, float, float, str]:
+def measure(audio: np.ndarray, sample_rate: int) -> tuple:
     audio = np.asarray(audio, dtype=np.float32)
     chroma = tonality._chromas(audio, sample_rate)[0]
     key = tonality.estimate_key(audio, sample_rate)
     return (tonality.chroma_entropy(chroma),
             tonality.tonic_and_third_share(chroma, tonality.PITCH_CLASSES.index(key.tonic)),
-            tonality.chroma_stability(chroma), key.mode)
+            tonality.harmonic_movement(chroma, sample_rate / tonality._HOP),
+            tonality.key_clarity(chroma), tonality.chroma_stability(chroma), key.mode)
 
 
-def _corpus_item(path: str):
-    y, sr = sf.read(path, dtype="float32")
-    return ("corpus", *measure(y, sr))
+def _norm(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64) - np.mean(x)
+    return 0.05 * x / (x.std() + 1e-12)
 
 
-def pitchless_clip(kind: str, seed: int) -> np.ndarray:
-    from emoprobe.truth.synth_audio import drum_pattern
+def music_clip(kind: str, tonic: int, mode: str) -> np.ndarray:
+    from emoprobe.truth import synth_audio as sa
 
-    rng = np.random.default_rng(7000 + seed)
-    x = rng.standard_normal(10 * SR)
-    if kind.startswith("drums"):
-        return drum_pattern(float(kind.split("_")[1]) * rng.uniform(0.95, 1.05), 10.0, SR, seed=7000 + seed)
-    if kind == "pink":
-        f = np.fft.rfft(x)
-        f[1:] /= np.sqrt(np.arange(1, f.size))
-        x = np.fft.irfft(f, x.size)
-    elif kind == "brown":
-        x = np.cumsum(x)
-        x -= x.mean()
-    return 0.05 * x / x.std()
-
-
-def _drum_item(args):
-    from emoprobe.truth.synth_audio import drum_pattern
-
-    pattern, i = args
-    x = drum_pattern(60.0 + 10 * i, 10.0, SR, pattern=pattern, seed=i)
-    return (pattern, *measure(0.05 * x / x.std(), SR))
-
-
-def _pitchless_item(args):
-    kind, seed = args
-    return (kind, *measure(pitchless_clip(kind, seed), SR))
+    if kind.startswith("arpeggio"):
+        return _norm(sa.broken_chords(tonic, mode, int(kind.split("_")[1]), DUR, SR, bass="no_bass" not in kind))
+    if kind == "melody":                          # one voice on the scale, starting and ending on the tonic
+        scale = (0, 2, 4, 5, 7, 9, 11) if mode == "major" else (0, 2, 3, 5, 7, 8, 10)
+        rng, degree, step, out = np.random.default_rng(tonic), 0, SR // 4, np.zeros(N)
+        starts = list(range(0, N, step))
+        for i, s in enumerate(starts):
+            degree = 0 if i in (0, len(starts) - 1) else int(np.clip(degree + rng.integers(-2, 3), -3, 9))
+            n = min(step, N - s)
+            out[s:s + n] += sa._decaying_note(440.0 * 2 ** ((60 + tonic + 12 * (degree // 7) + scale[degree % 7] - 69)
+                                                            / 12), n, SR, 4.0)
+        return _norm(out)
+    if kind == "tremolo_pad":
+        y = sa.sustained_piece(tonic, mode, 90, DUR, SR, seed=tonic).astype(np.float64)
+        return _norm(y * (np.sin(2 * np.pi * 6.0 * np.arange(y.size) / SR) > 0))
+    chords_audio = sa.chord_progression(tonic, mode, DUR, SR, bpm=110, n_harmonics=None).astype(np.float64)
+    drums = sa.drum_pattern(110, DUR, SR, pattern="rock", seed=tonic).astype(np.float64)
+    return _norm(chords_audio / chords_audio.std() + 2.0 * drums / drums.std())     # loud_drums
 
 
 def thirdless_clip(kind: str, pitch_class: int) -> np.ndarray:
-    t = np.arange(int(10 * SR)) / SR
+    t = np.arange(N) / SR
     f0 = 110.0 * 2 ** (pitch_class / 12)
 
     def saw(f, n):
@@ -97,39 +101,56 @@ def thirdless_clip(kind: str, pitch_class: int) -> np.ndarray:
     return y + noise / noise.std() * y.std() / 10 ** (5 / 20)
 
 
-def _thirdless_item(args):
-    kind, pitch_class = args
-    return (kind, *measure(thirdless_clip(kind, pitch_class), SR))
+def _item(args):
+    group, kind, a, b = args
+    if group == "corpus":
+        y, sr = sf.read(a, dtype="float32")
+        return ("corpus", *measure(y, sr))
+    if group == "planted":
+        return ("planted", *measure(planted_clip(a, b)[0], SR))
+    if group == "music":
+        return (kind, *measure(music_clip(kind, a, b), SR))
+    if group == "drums":
+        from emoprobe.truth.synth_audio import drum_pattern
 
+        return ("drums_" + kind, *measure(_norm(drum_pattern(60.0 + 10 * a, DUR, SR, pattern=kind, seed=a)), SR))
+    if group == "thirdless":
+        return (kind, *measure(thirdless_clip(kind, a), SR))
+    from emoprobe.truth.synth_audio import keyless_audio
 
-def _planted_item(args):
-    return ("planted", *measure(planted_clip(*args)[0], SR))
+    return (kind, *measure(keyless_audio(kind, DUR, SR, seed=7000 + a), SR))
 
 
 def main(argv=None) -> int:
+    from emoprobe.truth.synth_audio import DRUM_PATTERNS, KEYLESS_KINDS
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--corpus", default=".cache/acoustic_corpus")
     ap.add_argument("--split", default="train", choices=["train", "test"])
-    ap.add_argument("--batches", default="1,2", help="corpus batches to read")
-    ap.add_argument("--n", type=int, default=10, help="clips per kind of pitchless audio")
+    ap.add_argument("--batches", default="1,2,3", help="corpus batches to read")
+    ap.add_argument("--n", type=int, default=10, help="clips per kind of keyless audio")
     ap.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args(argv)
 
     corpus = Path(args.corpus)
-    manifest = read_manifest(corpus, args.split, set(args.batches.split(",")))
+    jobs = [("corpus", None, str(corpus / m["wav"]), None)
+            for m in read_manifest(corpus, args.split, set(args.batches.split(",")))]
+    jobs += [("planted", None, e, s) for e, s in planted_items(12)]
+    jobs += [("music", k, tonic, mode) for k in MUSIC for tonic in (0, 3, 7, 10) for mode in ("major", "minor")]
+    jobs += [("keyless", k, s, None) for k in KEYLESS_KINDS for s in range(args.n)]
+    jobs += [("drums", k, i, None) for k in DRUM_PATTERNS for i in range(12)]
+    jobs += [("thirdless", k, pc, None) for k in THIRDLESS for pc in range(12)]
     with ProcessPoolExecutor(args.jobs) as pool:
-        rows = list(pool.map(_corpus_item, [str(corpus / m["wav"]) for m in manifest]))
-        rows += list(pool.map(_planted_item, planted_items(12)))
-        rows += list(pool.map(_pitchless_item, [(k, s) for k in PITCHLESS for s in range(args.n)]))
-        rows += list(pool.map(_thirdless_item, [(k, pc) for k in THIRDLESS for pc in range(12)]))
-        rows += list(pool.map(_drum_item, [(k, i) for k in DRUM_KINDS for i in range(12)]))
+        rows = list(pool.map(_item, jobs))
     print(f"NO_PITCH_ENTROPY = {tonality.NO_PITCH_ENTROPY}, NO_THIRD_BELOW = {tonality.NO_THIRD_BELOW}, "
-          f"NO_HARMONY_STABILITY = {tonality.NO_HARMONY_STABILITY}")
-    for kind in ("corpus", "planted") + PITCHLESS + THIRDLESS + DRUM_KINDS:
-        values = np.array([r[1:4] for r in rows if r[0] == kind])
-        decided = sum(r[4] != "uncertain" for r in rows if r[0] == kind)
-        ranges = "; ".join(f"{name} {v.min():.3f} to {v.max():.3f}"
-                           for name, v in zip(("entropy", "tonic-and-third share", "stability"), values.T))
+          f"NO_MOVEMENT_BELOW = {tonality.NO_MOVEMENT_BELOW}, NO_KEY_CLARITY_BELOW = {tonality.NO_KEY_CLARITY_BELOW}, "
+          f"PERCUSSIVE_STABILITY_BELOW = {tonality.PERCUSSIVE_STABILITY_BELOW} with "
+          f"PERCUSSIVE_ENTROPY = {tonality.PERCUSSIVE_ENTROPY}")
+    kinds = list(dict.fromkeys(r[0] for r in rows))
+    for kind in kinds:
+        values = np.array([r[1:6] for r in rows if r[0] == kind])
+        decided = sum(r[6] != "uncertain" for r in rows if r[0] == kind)
+        ranges = "; ".join(f"{name} {v.min():.3f} to {v.max():.3f}" for name, v in zip(MEASURES, values.T))
         print(f"{kind:22s} n={len(values):3d} {ranges}; mode decided on {decided}")
     return 0
 

@@ -584,8 +584,9 @@ def test_mode_claim_rate_needs_decided_samples_on_each_side():
     assert ac.mode_claim_rate(one_of_twenty, 0.0) == 1.0          # what the claim did before the floor
     at_floor = [side(10, 0, 10), side(10, 0, 10, "minor")]
     assert ac.mode_claim_rate(at_floor, 0.5) == 1.0 and np.isnan(ac.mode_claim_rate(at_floor, 0.51))
-    with pytest.raises(ValueError):
-        ac.mode_claim_rate(full, 1.5)
+    for bad in (1.5, -0.1, float("nan"), True, np.array([0.5]), "0.5"):
+        with pytest.raises(ValueError):
+            ac.mode_claim_rate(full, bad)
 
 
 def _mode_claim_pass_rate(rng, n_datasets, expected_share, decided_share, floor, *, n_wordings=5, n_seeds=4):

@@ -108,3 +108,21 @@ def test_bad_scores_are_refused(bench_corpus, a, b):
         bench_corpus.paired_comparison(_clips(a, np.zeros(len(a))), _clips(b, np.zeros(len(b))))
     with pytest.raises(ValueError, match="key_weighted"):
         bench_corpus.paired_comparison({"mode_acc": np.ones(2)}, _clips(np.ones(2)))
+
+
+def test_another_runs_results_are_checked_before_use(bench_corpus, tmp_path):
+    records = [{"name": f"c{i}", "tonic": "C", "mode": "major", "bpm": 100.0} for i in range(3)]
+    good = [{**r, "results": {"emoprobe": {"tempo": 100.0, "tonic": "C", "mode": "major"}}} for r in records]
+    path = tmp_path / "run.json"
+
+    def read(content):
+        path.write_text(content if isinstance(content, str) else __import__("json").dumps(content))
+        return bench_corpus.read_against(str(path), records)
+
+    assert [r["emoprobe"]["tempo"] for r in read(good[::-1])] == [100.0] * 3      # matched by name, not order
+    for bad, why in ((good[:2], "no result"), (good + good[:1], "twice"),
+                     ([{**good[0], "bpm": 120.0}] + good[1:], "another truth"),
+                     ([{**g, "results": {"essentia": {}}} for g in good], "no 'emoprobe'"),
+                     ("not json", "cannot read"), ({"name": "c0"}, "not a list")):
+        with pytest.raises(SystemExit, match=why):
+            read(bad)

@@ -86,21 +86,13 @@ def test_chroma_entropy_known_answers():
     assert tn.chroma_entropy(triad) == pytest.approx(np.log(3) / np.log(12))
 
 
-def _noise(kind, seed):
-    x = np.random.default_rng(seed).standard_normal(int(DUR * SR))
-    if kind == "pink":
-        f = np.fft.rfft(x)
-        f[1:] /= np.sqrt(np.arange(1, f.size))
-        x = np.fft.irfft(f, x.size)
-    elif kind == "brown":
-        x = np.cumsum(x)
-        x -= x.mean()
-    elif kind == "drums":
-        # Four-on-the-floor: chroma stability 0.30-0.49 at 60-170 BPM.  Rock and backbeat
-        # patterns (0.56-0.68) are caught only in part (bench/RESULTS.md, acoustics-1.9).
-        x = sa.drum_pattern(np.random.default_rng(seed).uniform(70, 140), DUR, SR, pattern="four_on_floor",
-                            seed=seed)
-    return (0.05 * x / x.std()).astype(np.float32)
+def _keyless(kind, seed):
+    if kind == "drums":
+        # Syncopated: 0 of 12 decided at 60-170 BPM.  Four-on-the-floor, rock and backbeat
+        # patterns alone are caught only in part (bench/RESULTS.md, acoustics-1.9).
+        x = sa.drum_pattern(np.random.default_rng(seed).uniform(70, 140), DUR, SR, pattern="syncopated", seed=seed)
+        return (0.05 * x / x.std()).astype(np.float32)
+    return sa.keyless_audio(kind, DUR, SR, seed=seed)
 
 
 @pytest.mark.parametrize("kind", ["white", "pink", "brown", "drums", "silence"])
@@ -108,10 +100,53 @@ def test_audio_with_no_pitch_has_no_mode(kind):
     # acoustics-1.6 read pink noise as "B minor" at confidence 0.92 (review 27); 1.8 still
     # decided brown noise and drum-only patterns (chroma entropy 0.81-0.97, as music). (A constant
     # is not covered: its window leakage has a chroma; extract_features refuses it as silent.)
-    clips = [np.zeros(int(DUR * SR), np.float32)] if kind == "silence" else [_noise(kind, s) for s in range(3)]
+    clips = [np.zeros(int(DUR * SR), np.float32)] if kind == "silence" else [_keyless(kind, s) for s in range(3)]
     for y in clips:
         k = tn.estimate_key(y, SR)
         assert k.mode == "uncertain", (kind, k.tonic, k.best_mode, round(k.confidence, 2))
+
+
+@pytest.mark.parametrize("kind", ["comb_noise", "band_400_500", "formant_noise", "glide_third", "square_note",
+                                  "saw_note"])
+def test_one_sustained_sound_or_a_keyless_shape_has_no_mode(kind):
+    # Review 28: comb-filtered noise read "major" and band noise "minor" at 0.70-1.00, and a
+    # side of each passed the mode claim (rate 0.89). None of them moves its harmony
+    # (harmonic_movement 0.00-0.05) or, for the glide and formant noise, looks like a key.
+    for seed in range(3):
+        k = tn.estimate_key(sa.keyless_audio(kind, DUR, SR, seed=seed), SR)
+        assert k.mode == "uncertain", (kind, seed, k.tonic, k.best_mode, round(k.confidence, 2))
+
+
+@pytest.mark.parametrize("mode", ["major", "minor"])
+def test_fast_broken_chords_keep_their_mode(mode):
+    # The gates' null: 12 notes a second jump from frame to frame (chroma stability 0.49-0.51),
+    # which a stability gate alone read as drums (acoustics-1.9's first gate: 0 of 8 decided).
+    for tonic in (0, 7):
+        k = tn.estimate_key(sa.broken_chords(tonic, mode, 12, DUR, SR), SR)
+        assert (k.tonic, k.mode) == (tn.PITCH_CLASSES[tonic], mode), (tonic, k.tonic, k.mode, round(k.confidence, 2))
+
+
+def test_harmonic_movement_and_key_clarity_known_answers():
+    held = np.zeros((12, 40))
+    held[[0, 4, 7]] = 1.0                     # C major held: no movement
+    assert tn.harmonic_movement(held, 8.0) == pytest.approx(0.0, abs=1e-12)
+    moving = held.copy()
+    moving[:, 20:] = 0.0
+    moving[[5, 9, 0], 20:] = 1.0              # then F major
+    # mean (C 1, E G F A 0.5); each window is one triad, at cosine 2 / (sqrt 3 sqrt 2) from it
+    assert tn.harmonic_movement(moving, 8.0) == pytest.approx(1 - 2 / np.sqrt(6))
+    assert tn.harmonic_movement(np.zeros((12, 40)), 8.0) == 0.0
+    assert tn.harmonic_movement(held[:, :2], 8.0) == 0.0           # shorter than one window
+    scale = np.zeros((12, 4))
+    scale[[0, 2, 4, 5, 7, 9, 11]] = 1.0
+    scale[[0, 4, 7]] = 2.0                    # C major's scale, its triad stressed: a key
+    cluster = np.zeros((12, 4))
+    cluster[[7, 8, 9, 10, 11]] = 1.0          # five adjacent semitones: no key
+    assert tn.key_clarity(scale) > 0.8 > 0.5 > tn.key_clarity(cluster)
+    for measure in (lambda c: tn.harmonic_movement(c, 8.0), tn.key_clarity, tn.chroma_stability):
+        for bad in (np.ones(12), np.ones((40, 12)), np.full((12, 4), np.nan), -held):
+            with pytest.raises(ValueError, match="chroma"):
+                measure(bad)
 
 
 def _saw(f0, t, n=20):
@@ -260,3 +295,14 @@ def test_consensus_tempo_leaves_out_trackers_that_found_no_beat():
     assert tp.consensus_tempo([float("nan"), -1.0, 90.0], 0.04) == 90.0
     with pytest.raises(ValueError):
         tp.consensus_tempo([0.0, 0.0], 0.04)
+
+
+def test_review_28s_keyless_sides_no_longer_pass_the_mode_claim():
+    # End to end, as test_06 computes it: "happy" as comb-filtered noise, "sad" as band noise,
+    # 5 wordings x 2 seeds a side. acoustics-1.9's first gates decided them (rate 0.89: a pass).
+    wordings = [f"w{i // 2}" for i in range(10)]
+    sides = []
+    for kind, expected in (("comb_noise", "major"), ("band_400_500", "minor")):
+        modes = [tn.estimate_key(sa.keyless_audio(kind, 6.0, SR, seed=100 + i), SR).mode for i in range(10)]
+        sides.append(ac.mode_agreement(modes, expected, wordings=wordings, n_bootstrap=50))
+    assert np.isnan(ac.mode_claim_rate(sides, 0.5)), [(r.n, r.n_uncertain, r.agreement_rate) for r in sides]

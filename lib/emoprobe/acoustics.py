@@ -104,9 +104,12 @@ __all__ = [
 # vote of three essentia key profiles (tonality.PAIR_VOTE_PROFILES), not edma's alone.
 # 1.7: audio with no pitch (flat chroma: noise, silence) has mode "uncertain".
 # 1.8: so has audio with no third on its tonic (drones, open fifths, one note).
-# 1.9: the mode weights refitted on the train split of corpus batches 1-3 (202 clips, was 52);
-# audio whose chroma jumps from frame to frame (brown noise, most drums alone) has mode "uncertain".
-EXTRACTOR_VERSION = "acoustics-1.9"
+# 1.9: the mode weights refitted on the train split of corpus batches 1-3 (202 clips, was 52),
+# and no mode where the chroma jumps from frame to frame.  1.10: that gate alone also threw
+# away fast arpeggios (review 28); now no mode where the harmony does not move, the chroma
+# looks like no key, or the pitch classes both jump and spread over the octave (sustained or
+# filtered noise, one note, brown noise, some drums alone).
+EXTRACTOR_VERSION = "acoustics-1.10"
 
 # --- extractor settings (engineering choices justified by measurement, see
 # module docstring; changing any of them requires bumping EXTRACTOR_VERSION) ---
@@ -928,7 +931,8 @@ def mode_claim_rate(results: Sequence[ModeAgreementResult], min_decided: float) 
     mode on fewer than ``min_decided`` of its samples.  Without the floor, 1 decided
     sample of 20 on each side that happened to match passed the claim (review 27b: a
     model with no emotion passed 5-6% of the time with 5-10% decided)."""
-    if not 0.0 <= min_decided <= 1.0:
+    if isinstance(min_decided, (bool, np.bool_)) or not isinstance(min_decided, (int, float, np.floating, np.integer)) \
+            or not 0.0 <= min_decided <= 1.0:
         raise ValueError(f"min_decided must be a share in [0, 1], got {min_decided!r}")
     rates = []
     for r in results:

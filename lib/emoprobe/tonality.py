@@ -43,8 +43,9 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["PITCH_CLASSES", "KeyEstimate", "estimate_key", "mode_evidence", "chroma_entropy",
-           "tonic_and_third_share", "chroma_stability", "UNCERTAIN_BELOW", "NO_PITCH_ENTROPY",
-           "NO_THIRD_BELOW", "NO_HARMONY_STABILITY"]
+           "tonic_and_third_share", "harmonic_movement", "key_clarity", "chroma_stability", "UNCERTAIN_BELOW",
+           "NO_PITCH_ENTROPY", "NO_THIRD_BELOW", "NO_MOVEMENT_BELOW", "NO_KEY_CLARITY_BELOW",
+           "PERCUSSIVE_STABILITY_BELOW", "PERCUSSIVE_ENTROPY"]
 
 PITCH_CLASSES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 
@@ -107,15 +108,35 @@ NO_PITCH_ENTROPY = 0.99
 NO_THIRD_BELOW = 0.08
 
 
-# Harmony holds from one chroma frame (64 ms at 32 kHz) to the next; the pitch classes of
-# noise and drum hits do not.  Under this mean cosine between consecutive frames
-# (``chroma_stability``) the mode is "uncertain".  Measured (bench/no_pitch_entropy.py):
-# music of the train split of batches 1-3 (202 clips) 0.736 to 0.969, planted audio
-# 0.700 to 0.949; brown noise 0.49-0.57 (20 clips) and four-on-the-floor and syncopated
-# drum patterns 0.30-0.60, which the entropy and third gates pass.  Rock and
-# backbeat patterns reach 0.56-0.68: too close to music for a cut, so only some of
-# them are caught.
-NO_HARMONY_STABILITY = 0.6
+# A key is heard in harmony that moves.  ``harmonic_movement``: the mean cosine distance
+# between each half second's chroma and the clip's mean.  Under this the clip is one
+# sustained sound (a drone, pitched or band-passed noise, one note, white noise) and
+# its mode is "uncertain" (review 28: comb-filtered noise read "major" and 400-1400 Hz
+# band noise "minor" at 0.70-1.00, and together passed the mode claim).  Measured
+# (bench/no_pitch_entropy.py): music of the train split of batches 1-3 (202 clips)
+# 0.078 to 0.41, planted audio 0.157 to 0.28, fast arpeggios, melodies, tremolo and
+# drum-heavy progressions 0.14 to 0.31; comb noise, single notes, band and formant
+# noise 0.00 to 0.05.
+NO_MOVEMENT_BELOW = 0.04
+_MOVEMENT_WINDOW_S = 0.5
+
+
+# The mean chroma must look like a key: under this ``key_clarity`` (the best of the 24
+# keys' profile-ensemble correlation) the mode is "uncertain".  Measured as above:
+# music 0.66 to 0.95; band noise 0.19 to 0.49, a glide over a third 0.41, formant
+# noise 0.28 to 0.34, a chromatic random walk 0.41 to 0.66 (in part).
+NO_KEY_CLARITY_BELOW = 0.55
+
+
+# Drum hits and brown noise: pitch classes that jump from one 64 ms frame to the next
+# (``chroma_stability`` under the first) *and* spread over most of the octave
+# (``chroma_entropy`` at or over the second).  Either alone throws away music: a fast
+# arpeggio jumps (stability 0.49-0.51 at 12 notes a second) but keeps to a few pitch
+# classes (entropy 0.84-0.86), and rich harmony spreads but holds (music: stability
+# 0.70 and up).  Measured as above: brown noise stability 0.49-0.57 at entropy
+# 0.95-0.97; drum patterns alone 0.30-0.68 at 0.81-0.97 (caught in part).
+PERCUSSIVE_STABILITY_BELOW = 0.6
+PERCUSSIVE_ENTROPY = 0.89
 
 
 @dataclass(frozen=True)
@@ -290,11 +311,34 @@ def tonic_and_third_share(chroma: np.ndarray, tonic: int) -> float:
     return float(min(mean[tonic], third) / peak)
 
 
+def _as_chroma(chroma: np.ndarray) -> np.ndarray:
+    c = np.asarray(chroma, dtype=np.float64)
+    if c.ndim != 2 or c.shape[0] != 12:
+        raise ValueError(f"chroma must be [12, frames], got shape {c.shape}")
+    if not np.isfinite(c).all() or (c < 0).any():
+        raise ValueError("chroma must be finite and non-negative")
+    return c
+
+
+def harmonic_movement(chroma: np.ndarray, frames_per_s: float, window_s: float = _MOVEMENT_WINDOW_S) -> float:
+    """Mean cosine distance between the mean chroma of each ``window_s`` of ``chroma`` [12, T] and
+    the whole clip's: near 0 for one sustained sound, larger the more the harmony moves.  The
+    half-second scale averages out frame-to-frame noise and the notes of an arpeggio, and keeps
+    a chord change.  0 when the clip is shorter than one window or silent."""
+    c = _as_chroma(chroma)
+    width = max(1, int(round(window_s * frames_per_s)))
+    mean = c.mean(axis=1)
+    windows = [c[:, i:i + width].mean(axis=1) for i in range(0, c.shape[1] - width + 1, width)]
+    if not windows or not np.linalg.norm(mean) > 0:
+        return 0.0
+    return float(np.mean([1.0 - _cos(w, mean) for w in windows]))
+
+
 def chroma_stability(chroma: np.ndarray) -> float:
     """Mean cosine similarity between consecutive frames of ``chroma`` [12, T], over the pairs
     where both frames have energy: near 1 for held harmony, low where the pitch classes jump
-    from frame to frame (noise, drum hits).  0 when no such pair exists."""
-    c = np.asarray(chroma, dtype=np.float64)
+    from frame to frame (noise, drum hits, and fast arpeggios too).  0 when no such pair exists."""
+    c = _as_chroma(chroma)
     norm = np.linalg.norm(c, axis=0)
     both = (norm[1:] > 0) & (norm[:-1] > 0)
     if not both.any():
@@ -303,16 +347,26 @@ def chroma_stability(chroma: np.ndarray) -> float:
     return float(np.mean(cos))
 
 
+def key_clarity(chroma: np.ndarray) -> float:
+    """How much the mean of ``chroma`` [12, T] looks like any key: the largest of the 24 keys'
+    correlations (mean over ``PROFILES``) with it."""
+    return float(_key_correlations(_as_chroma(chroma).mean(axis=1)).max())
+
+
 def estimate_key(audio: np.ndarray, sample_rate: int, *,
                  uncertain_below: float = UNCERTAIN_BELOW) -> KeyEstimate:
     """Key, mode and confidence of mono float ``audio`` (see the module docstring).
     The mode is "uncertain" when the confidence is under ``uncertain_below``, when
     the clip has no pitch (``chroma_entropy`` at or above ``NO_PITCH_ENTROPY``:
     noise, silence), or when it has no third on its tonic (``tonic_and_third_share``
-    under ``NO_THIRD_BELOW``: a drone, an open fifth, one note), or when its pitch
-    classes do not hold from frame to frame (``chroma_stability`` under
-    ``NO_HARMONY_STABILITY``: brown noise, drums alone); the key field then still
-    names the likelier tonic.
+    under ``NO_THIRD_BELOW``: a drone, an open fifth, one note), when its harmony does
+    not move (``harmonic_movement`` under ``NO_MOVEMENT_BELOW``: one sustained sound,
+    pitched or band-passed noise), or when its chroma looks like no key
+    (``key_clarity`` under ``NO_KEY_CLARITY_BELOW``: a glide, formant noise), or when
+    its pitch classes both jump from frame to frame and spread over the octave
+    (``chroma_stability`` under ``PERCUSSIVE_STABILITY_BELOW`` with ``chroma_entropy``
+    at or over ``PERCUSSIVE_ENTROPY``: brown noise, drums alone); the key field then
+    still names the likelier tonic.
     Raises ValueError on empty or non-finite audio (essentia's HPCP never
     returns on a NaN)."""
     audio = np.asarray(audio, dtype=np.float32)
@@ -330,8 +384,11 @@ def estimate_key(audio: np.ndarray, sample_rate: int, *,
     best = "minor" if p_minor >= 0.5 else "major"
     tonic = (major_tonic + 9) % 12 if best == "minor" else major_tonic
     confidence = max(p_minor, 1.0 - p_minor)
-    decided = (confidence >= uncertain_below and chroma_entropy(measure[0]) < NO_PITCH_ENTROPY
+    entropy = chroma_entropy(measure[0])
+    percussive = chroma_stability(measure[0]) < PERCUSSIVE_STABILITY_BELOW and entropy >= PERCUSSIVE_ENTROPY
+    decided = (confidence >= uncertain_below and entropy < NO_PITCH_ENTROPY and not percussive
                and tonic_and_third_share(measure[0], tonic) >= NO_THIRD_BELOW
-               and chroma_stability(measure[0]) >= NO_HARMONY_STABILITY)
+               and harmonic_movement(measure[0], sample_rate / _HOP) >= NO_MOVEMENT_BELOW
+               and float(corr.max()) >= NO_KEY_CLARITY_BELOW)
     return KeyEstimate(PITCH_CLASSES[tonic], best if decided else "uncertain", best,
                        confidence, float(corr[int(best == "minor"), tonic]), evidence)

@@ -28,6 +28,9 @@ __all__ = [
     "chord_progression",
     "band_limited_noise",
     "sine_tone",
+    "broken_chords",
+    "KEYLESS_KINDS",
+    "keyless_audio",
     "synthesise_emotion_audio",
     "tilt_to_centroid",
 ]
@@ -388,3 +391,88 @@ def sustained_piece(tonic: str | int, mode: str, bpm: float, duration_s: float, 
             t += step
             j += 1
     return _peak_normalise(out).astype(np.float32)
+
+
+def _decaying_note(hz: float, n: int, sample_rate: int, decay: float) -> np.ndarray:
+    t = np.arange(n) / sample_rate
+    return sum(np.sin(2 * np.pi * k * hz * t) / k for k in range(1, 7) if k * hz < sample_rate / 2) * np.exp(-decay * t)
+
+
+def broken_chords(tonic: str | int, mode: str, notes_per_s: int, duration_s: float, sample_rate: int, *,
+                  bass: bool = True) -> np.ndarray:
+    """I-IV-V-I (i-iv-v-i in minor), one chord a second, played one note at a time
+    (root, third, fifth, third) at ``notes_per_s``, over a bass note on each chord's root:
+    fast figuration whose key and mode are those of the chords."""
+    pc = PITCH_CLASSES.index(tonic) if isinstance(tonic, str) else int(tonic)
+    third = 3 if mode == "minor" else 4
+    chords = [(r, r + third, r + 7) for r in (0, 5, 7, 0)]
+    n = _n_samples(duration_s, sample_rate)
+    out = np.zeros(n)
+    step = sample_rate // notes_per_s
+    for i, start in enumerate(range(0, n, step)):
+        root = chords[(start // sample_rate) % 4]
+        length = min(step, n - start)
+        out[start:start + length] += _decaying_note(_note_hz(60 + pc + root[(0, 1, 2, 1)[i % 4]]), length,
+                                                    sample_rate, 8.0)
+    if bass:
+        for c, start in enumerate(range(0, n, sample_rate)):
+            length = min(sample_rate, n - start)
+            out[start:start + length] += 0.6 * _decaying_note(_note_hz(36 + pc + chords[c % 4][0]), length,
+                                                              sample_rate, 1.5)
+    return _peak_normalise(out).astype(np.float32)
+
+
+# Audio with no key: what the mode must be "uncertain" on (tonality's gates).
+KEYLESS_KINDS = ("white", "pink", "brown", "comb_noise", "band_400_500", "formant_noise", "glide_third",
+                 "square_note", "saw_note", "chromatic_walk")
+
+
+def keyless_audio(kind: str, duration_s: float, sample_rate: int, *, seed: int = 0) -> np.ndarray:
+    """A clip with no key, at RMS 0.05: white, pink or brown noise; ``comb_noise`` (noise
+    through a feedback comb at 80-300 Hz: one pitch); ``band_400_500`` (band-passed noise);
+    ``formant_noise`` (vowel-like resonances that hop every 150 ms); ``glide_third`` (one
+    sine from G#3 to C4); ``square_note`` or ``saw_note`` (one note at 100-400 Hz);
+    ``chromatic_walk`` (notes in random steps of up to 3 semitones, four a second)."""
+    from scipy import signal
+
+    if kind not in KEYLESS_KINDS:
+        raise ValueError(f"kind must be one of {KEYLESS_KINDS}, got {kind!r}")
+    rng = np.random.default_rng(seed)
+    n = _n_samples(duration_s, sample_rate)
+    t = np.arange(n) / sample_rate
+    x = rng.standard_normal(n)
+    if kind == "pink":
+        f = np.fft.rfft(x)
+        f[1:] /= np.sqrt(np.arange(1, f.size))
+        x = np.fft.irfft(f, n)
+    elif kind == "brown":
+        x = np.cumsum(x)
+    elif kind == "comb_noise":
+        delay = int(round(sample_rate / rng.uniform(80, 300)))
+        feedback = np.zeros(delay + 1)
+        feedback[[0, delay]] = 1.0, -0.95
+        x = signal.lfilter([1.0], feedback, x)
+    elif kind == "band_400_500":
+        x = signal.lfilter(*signal.butter(4, [400, 500], btype="band", fs=sample_rate), x)
+    elif kind == "formant_noise":
+        vowels = ((730, 1090, 2440), (270, 2290, 3010), (300, 870, 2240), (530, 1840, 2480))
+        out, seg = np.zeros(n), int(0.15 * sample_rate)
+        for start in range(0, n, seg):
+            burst = rng.standard_normal(seg + 2000)
+            y = sum(signal.lfilter(*signal.iirpeak(f, 8, fs=sample_rate), burst) for f in vowels[rng.integers(4)])
+            out[start:start + seg] = y[2000:2000 + min(seg, n - start)]
+        x = out
+    elif kind == "glide_third":
+        x = signal.chirp(t, 200.0, duration_s, 260.0, method="logarithmic")
+    elif kind in ("square_note", "saw_note"):
+        phase = 2 * np.pi * rng.uniform(100, 400) * t
+        x = np.sign(np.sin(phase)) if kind == "square_note" else signal.sawtooth(phase)
+    elif kind == "chromatic_walk":
+        out, step, midi = np.zeros(n), int(0.25 * sample_rate), 60
+        for start in range(0, n, step):
+            midi = int(np.clip(midi + rng.integers(-3, 4), 48, 84))
+            length = min(step, n - start)
+            out[start:start + length] = _decaying_note(_note_hz(midi), length, sample_rate, 6.0)
+        x = out
+    x = x - x.mean()
+    return (0.05 * x / (x.std() + 1e-12)).astype(np.float32)
