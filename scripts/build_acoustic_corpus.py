@@ -47,6 +47,8 @@ half is tuning material and its ``test`` half a test split that has been seen.
   in acoustics-1.9's mode fit.
 * Batch 4 (116 clips, 2026-11-27): built after acoustics-1.9 and scored once,
   1.8 against 1.9.
+* Batch 5 (116 clips, 2026-11-27): built after acoustics-1.10 and scored once,
+  1.9 against 1.10.
 """
 from __future__ import annotations
 
@@ -73,7 +75,7 @@ PITCH_CLASSES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"
 INSTRUMENTS = {"piano": 0, "organ": 19, "strings": 48, "guitar": 24, "flute": 73, "choir": 52,
                "epiano": 4, "harpsichord": 6}
 # batch: (chorales, synthetic progressions, seed of its random stream)
-BATCHES = {1: (44, 72, 15), 2: (66, 108, 16), 3: (44, 72, 17), 4: (44, 72, 18)}
+BATCHES = {1: (44, 72, 15), 2: (66, 108, 16), 3: (44, 72, 17), 4: (44, 72, 18), 5: (44, 72, 19)}
 TICKS = 480
 
 # Roots (semitones above the tonic) and qualities.  Minor progressions marked

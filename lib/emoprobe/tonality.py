@@ -123,8 +123,8 @@ _MOVEMENT_WINDOW_S = 0.5
 
 # The mean chroma must look like a key: under this ``key_clarity`` (the best of the 24
 # keys' profile-ensemble correlation) the mode is "uncertain".  Measured as above:
-# music 0.66 to 0.95; band noise 0.19 to 0.49, a glide over a third 0.41, formant
-# noise 0.28 to 0.34, a chromatic random walk 0.41 to 0.66 (in part).
+# music 0.665 to 0.952; band noise 0.30 to 0.49, a glide over a third 0.41, formant
+# noise 0.23 to 0.38, a random chromatic walk 0.28 to 0.71 (caught in part).
 NO_KEY_CLARITY_BELOW = 0.55
 
 
