@@ -108,8 +108,9 @@ __all__ = [
 # and no mode where the chroma jumps from frame to frame.  1.10: that gate alone also threw
 # away fast arpeggios (review 28); now no mode where the harmony does not move, the chroma
 # looks like no key, or the pitch classes both jump and spread over the octave (sustained or
-# filtered noise, one note, brown noise, some drums alone).
-EXTRACTOR_VERSION = "acoustics-1.10"
+# filtered noise, one note, brown noise, some drums alone).  1.11: chroma frames 50 dB below
+# the loudest are left out, and a silent window is no harmonic movement (review 28b).
+EXTRACTOR_VERSION = "acoustics-1.11"
 
 # --- extractor settings (engineering choices justified by measurement, see
 # module docstring; changing any of them requires bumping EXTRACTOR_VERSION) ---

@@ -61,6 +61,7 @@ PROFILES = {  # (major, minor), tonic first
 _FRAME = 4096
 _HOP = 2048
 _BASS_MAX_HZ = 250.0      # where the bass line sits
+_QUIET_FRAME_DB = 50.0    # frames this far below the clip's loudest carry no key (silence, hiss)
 # Added to a pair's score for each of these essentia KeyExtractor profiles whose key
 # lies in it.  Measured on the train split of corpus batches 1-2 (142 clips) and 48
 # planted-audio clips (bench/RESULTS.md, "The key pair by three essentia profiles"):
@@ -158,7 +159,8 @@ def _chromas(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarra
     spectral peaks of each frame, with harmonic weighting (8 harmonics), so a
     note's own overtones (the fifth, third and flat seventh of harmonic-rich
     timbres) count towards the note rather than as other pitch classes; the
-    bass chroma is the same over ``_BASS_MAX_HZ`` and below."""
+    bass chroma is the same over ``_BASS_MAX_HZ`` and below.  Frames more than
+    ``_QUIET_FRAME_DB`` below the loudest are left out (T counts the rest)."""
     from .essentia_run import quiet_essentia
 
     es = quiet_essentia()
@@ -174,11 +176,21 @@ def _chromas(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarra
     bass_hpcp = es.HPCP(size=12, referenceFrequency=440, harmonics=0, bandPreset=False, minFrequency=40,
                         maxFrequency=_BASS_MAX_HZ, weightType="cosine", nonLinear=False, windowSize=1.0,
                         sampleRate=sample_rate, normalized="unitMax")
-    full, bass = [], []
+    full, bass, energy = [], [], []
     for frame in frames:
-        freqs, mags = peaks(spectrum(window(frame)))
+        spec = spectrum(window(frame))
+        freqs, mags = peaks(spec)
         full.append(hpcp(freqs, mags))
         bass.append(bass_hpcp(freqs, mags))
+        energy.append(float(np.sum(np.square(spec, dtype=np.float64))))
+    # HPCP scales every frame to a peak of 1, so a silent or hissing frame would weigh as much
+    # as the music (review 28b: a second of silence read as harmonic movement; a -60 dB tail
+    # turned a minor clip major).  Frames far below the loudest one are left out.
+    energy = np.asarray(energy)
+    keep = energy >= energy.max(initial=0.0) * 10 ** (-_QUIET_FRAME_DB / 10) if energy.max(initial=0.0) > 0 \
+        else np.ones(energy.size, dtype=bool)
+    full = [f for f, k in zip(full, keep) if k]
+    bass = [b for b, k in zip(bass, keep) if k]
     # HPCP's bin 0 is the reference A; roll so that bin 0 is C.
     full_c = np.roll(np.array(full, dtype=np.float64).T, -3, axis=0)
     bass_c = np.roll(np.array(bass, dtype=np.float64).T, -3, axis=0)
@@ -328,7 +340,8 @@ def harmonic_movement(chroma: np.ndarray, frames_per_s: float, window_s: float =
     c = _as_chroma(chroma)
     width = max(1, int(round(window_s * frames_per_s)))
     mean = c.mean(axis=1)
-    windows = [c[:, i:i + width].mean(axis=1) for i in range(0, c.shape[1] - width + 1, width)]
+    windows = [w for w in (c[:, i:i + width].mean(axis=1) for i in range(0, c.shape[1] - width + 1, width))
+               if np.linalg.norm(w) > 0]          # a silent window is no change of harmony
     if not windows or not np.linalg.norm(mean) > 0:
         return 0.0
     return float(np.mean([1.0 - _cos(w, mean) for w in windows]))
