@@ -47,11 +47,15 @@ import numpy as np
 import soundfile as sf
 
 HERE = Path(__file__).resolve().parent
+# Its figures in bench/RESULTS.md were measured when the corpus was batch 1 alone.
+DEFAULT_BATCHES = "1"
 
 
-def _records(corpus: Path, split: str) -> list[dict]:
-    manifest = json.loads((corpus / "manifest.json").read_text())
-    return [m for m in manifest if split == "all" or m["split"] == split]
+def _records(corpus: Path, split: str, batches: str = DEFAULT_BATCHES) -> list[dict]:
+    sys.path.insert(0, str(HERE))
+    from _corpus import read_manifest
+
+    return read_manifest(corpus, split, batches if batches == "all" else set(batches.split(",")))
 
 
 # --- half 1: madmom (scratch venv) -------------------------------------------------------------
@@ -109,7 +113,7 @@ class MadmomEstimator:
 
 def estimate(args) -> int:
     corpus = Path(args.corpus)
-    records = _records(corpus, args.split) if args.split != "none" else []
+    records = _records(corpus, args.split, args.batches) if args.split != "none" else []
     paths = [str(corpus / m["wav"]) for m in records] + list(args.wav or [])
     t0 = time.perf_counter()
     est = MadmomEstimator()
@@ -135,7 +139,7 @@ def estimate_tempocnn(args) -> int:
     from tempocnn.feature import read_features
 
     corpus = Path(args.corpus)
-    records = _records(corpus, args.split)
+    records = _records(corpus, args.split, args.batches)
     t0 = time.perf_counter()
     models = {name: TempoClassifier(name) for name in args.models.split(",")}
     load_s = time.perf_counter() - t0
@@ -212,7 +216,7 @@ def score_cmd(args) -> int:
     import bench_corpus as bc
 
     corpus = Path(args.corpus)
-    records = _records(corpus, args.split)
+    records = _records(corpus, args.split, args.batches)
     mm = {c["wav"]: c for c in json.loads(Path(args.madmom).read_text())["clips"]}
     base = emoprobe_results(records, corpus, Path(args.cache) if args.cache else None, args.jobs)
     tc = {c["wav"]: c for c in json.loads(Path(args.tempocnn).read_text())["clips"]} if args.tempocnn else {}
@@ -328,16 +332,19 @@ def main(argv=None) -> int:
     e = sub.add_parser("estimate", help="madmom's estimates per clip (run in madmom's venv)")
     e.add_argument("--corpus", default=".cache/acoustic_corpus")
     e.add_argument("--split", default="train", choices=["train", "test", "all", "none"])
+    e.add_argument("--batches", default=DEFAULT_BATCHES, help="corpus batches (\"all\" or e.g. 1,2)")
     e.add_argument("--wav", nargs="*", help="extra audio files")
     e.add_argument("--out", required=True)
     c = sub.add_parser("estimate-tempocnn", help="tempocnn's tempo per clip (run in its venv)")
     c.add_argument("--corpus", default=".cache/acoustic_corpus")
     c.add_argument("--split", default="train", choices=["train", "test", "all"])
+    c.add_argument("--batches", default=DEFAULT_BATCHES, help="corpus batches (\"all\" or e.g. 1,2)")
     c.add_argument("--models", default="fcn,cnn,ismir2018")
     c.add_argument("--out", required=True)
     s = sub.add_parser("score", help="score madmom beside emoprobe and the baselines (project venv)")
     s.add_argument("--corpus", default=".cache/acoustic_corpus")
     s.add_argument("--split", default="train", choices=["train", "test", "all"])
+    s.add_argument("--batches", default=DEFAULT_BATCHES, help="corpus batches (\"all\" or e.g. 1,2)")
     s.add_argument("--madmom", required=True, help="JSON written by 'estimate'")
     s.add_argument("--tempocnn", help="JSON written by 'estimate-tempocnn'")
     s.add_argument("--cache", help="JSON cache of emoprobe's and the baselines' results")

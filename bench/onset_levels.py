@@ -9,7 +9,6 @@ percentile and the maximum of the low-band and full-band onset envelopes
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -17,6 +16,8 @@ import numpy as np
 import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _corpus import read_manifest  # noqa: E402
 from emoprobe import acoustics  # noqa: E402
 
 SR = 32000
@@ -40,12 +41,13 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--corpus", default=".cache/acoustic_corpus")
     ap.add_argument("--split", default="train")
+    ap.add_argument("--batches", default="1", help="corpus batches (its RESULTS figure: batch 1, then the only one)")
     args = ap.parse_args(argv)
     for name, y in steady_signals().items():
         (lo95, lomax), (fu95, fumax) = levels(y, SR)
         print(f"{name:24s} low p95 {lo95:.2f} max {lomax:.2f} | full p95 {fu95:.2f} max {fumax:.2f}")
     corpus = Path(args.corpus)
-    manifest = [m for m in json.loads((corpus / "manifest.json").read_text()) if m["split"] == args.split]
+    manifest = read_manifest(corpus, args.split, set(args.batches.split(",")))
     full_max = []
     for m in manifest:
         y, sr = sf.read(str(corpus / m["wav"]), dtype="float32")
