@@ -24,16 +24,30 @@ def read_manifest(corpus: Path, split: str = "all", batches: str | set[str] = "a
             and (batches == "all" or str(m.get("batch", 1)) in batches)]
 
 
+def add_corpus_arguments(parser, *, batches: str, batches_help: str = "corpus batches to read (or all)",
+                         jobs: bool = True) -> None:
+    """The options every corpus benchmark takes: --corpus, --split, --batches (and --jobs).  The
+    ``batches`` default is the one a script's figures in bench/RESULTS.md were measured on."""
+    parser.add_argument("--corpus", default=".cache/acoustic_corpus")
+    parser.add_argument("--split", default="train", choices=["train", "test", "all"])
+    parser.add_argument("--batches", default=batches, help=batches_help)
+    if jobs:
+        parser.add_argument("--jobs", type=int, default=2)
+
+
+def corpus_records(args) -> list[dict]:
+    """The clip records that ``add_corpus_arguments``' options select."""
+    return read_manifest(Path(args.corpus), args.split,
+                         args.batches if args.batches == "all" else set(args.batches.split(",")))
+
+
 def planted_clip(emotion: str, seed: int) -> tuple[np.ndarray, str, str]:
     """(audio at ``SR``, tonic name, mode) of the planted models' audio for ``emotion``: tonic seed mod 12."""
     from emoprobe.tonality import PITCH_CLASSES
-    from emoprobe.truth.known_truth import EMOTION_ACOUSTICS
-    from emoprobe.truth.synth_audio import synthesise_emotion_audio
+    from emoprobe.truth.known_truth import EMOTION_ACOUSTICS, emotion_audio
 
-    target = EMOTION_ACOUSTICS[emotion]
-    y = synthesise_emotion_audio(target["tempo_bpm"], target["mode"], target["brightness_hz"], target["rms"],
-                                 PLANTED_DURATION_S, SR, seed=seed, tonic=seed % 12)
-    return y, PITCH_CLASSES[seed % 12], target["mode"]
+    y = emotion_audio(emotion, PLANTED_DURATION_S, SR, seed=seed, tonic=seed % 12)
+    return y, PITCH_CLASSES[seed % 12], EMOTION_ACOUSTICS[emotion]["mode"]
 
 
 def planted_items(per_emotion: int) -> list[tuple[str, int]]:

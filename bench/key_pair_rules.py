@@ -23,7 +23,7 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _corpus import SR, planted_clip, planted_items, read_manifest  # noqa: E402
+from _corpus import SR, add_corpus_arguments, corpus_records, planted_clip, planted_items  # noqa: E402
 from emoprobe import tonality  # noqa: E402
 from emoprobe.tonality import PITCH_CLASSES  # noqa: E402
 
@@ -69,15 +69,12 @@ def rule_pair(clip: dict, bonuses: dict[str, float]) -> int:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--corpus", default=".cache/acoustic_corpus")
-    ap.add_argument("--split", default="train", choices=["train", "test"])
-    ap.add_argument("--batches", default="1,2", help="corpus batches (the rule was chosen on 1 and 2)")
+    add_corpus_arguments(ap, batches="1,2", batches_help="corpus batches (the rule was chosen on 1 and 2)")
     ap.add_argument("--planted", type=int, default=12, help="planted-audio clips per emotion")
-    ap.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args(argv)
 
     corpus = Path(args.corpus)
-    manifest = read_manifest(corpus, args.split, set(args.batches.split(",")))
+    manifest = corpus_records(args)
     with ProcessPoolExecutor(args.jobs) as pool:
         clips = list(pool.map(_corpus_item, [(str(corpus / m["wav"]), m["tonic"], m["mode"],
                                               f"batch {m.get('batch', 1)}") for m in manifest]))

@@ -17,7 +17,7 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _corpus import read_manifest  # noqa: E402
+from _corpus import add_corpus_arguments, corpus_records  # noqa: E402
 from emoprobe import acoustics  # noqa: E402
 
 SR = 32000
@@ -39,15 +39,14 @@ def steady_signals() -> dict[str, np.ndarray]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--corpus", default=".cache/acoustic_corpus")
-    ap.add_argument("--split", default="train")
-    ap.add_argument("--batches", default="1", help="corpus batches (its RESULTS figure: batch 1, then the only one)")
+    add_corpus_arguments(ap, batches="1", batches_help="corpus batches (its RESULTS figure: batch 1, then the only one)",
+                         jobs=False)
     args = ap.parse_args(argv)
     for name, y in steady_signals().items():
         (lo95, lomax), (fu95, fumax) = levels(y, SR)
         print(f"{name:24s} low p95 {lo95:.2f} max {lomax:.2f} | full p95 {fu95:.2f} max {fumax:.2f}")
     corpus = Path(args.corpus)
-    manifest = read_manifest(corpus, args.split, set(args.batches.split(",")))
+    manifest = corpus_records(args)
     full_max = []
     for m in manifest:
         y, sr = sf.read(str(corpus / m["wav"]), dtype="float32")

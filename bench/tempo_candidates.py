@@ -18,7 +18,7 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _corpus import read_manifest  # noqa: E402
+from _corpus import add_corpus_arguments, corpus_records  # noqa: E402
 from emoprobe import acoustics as ac  # noqa: E402
 from emoprobe.compiled_kernels import import_librosa  # noqa: E402
 from emoprobe import tempo as tp  # noqa: E402
@@ -56,14 +56,12 @@ def candidates(path: str) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--corpus", default=".cache/acoustic_corpus")
-    ap.add_argument("--split", default="train")
-    ap.add_argument("--batches", default="1,2,3", help="corpus batches (the fifth attempt's dump: 1,2,3; the third's: 1)")
+    add_corpus_arguments(ap, batches="1,2,3", batches_help="corpus batches (the fifth attempt's dump: 1,2,3; "
+                                                          "the third's: 1)")
     ap.add_argument("--out", required=True)
-    ap.add_argument("--jobs", type=int, default=2)
     a = ap.parse_args()
     corpus = Path(a.corpus)
-    recs = read_manifest(corpus, a.split, set(a.batches.split(",")))
+    recs = corpus_records(a)
     with ProcessPoolExecutor(a.jobs, initializer=ac._single_threaded_worker) as pool:
         res = list(pool.map(candidates, [str(corpus / m["wav"]) for m in recs]))
     with open(a.out, "wb") as f:

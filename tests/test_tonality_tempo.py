@@ -152,20 +152,12 @@ def test_harmonic_movement_and_key_clarity_known_answers():
                 measure(bad)
 
 
-def _saw(f0, t, n=20):
-    return sum(np.sin(2 * np.pi * f0 * h * t) / h for h in range(1, n))
-
-
 @pytest.mark.parametrize("kind", ["sine", "drone", "fifth"])
 def test_audio_with_no_third_has_no_mode(kind):
     # acoustics-1.7 read drones and open fifths "major" at confidence 0.96-0.99 (review 27b):
     # a power chord would count as major evidence.
-    t = np.arange(int(DUR * SR)) / SR
     for pitch_class in (0, 5, 9):
-        f0 = 110.0 * 2 ** (pitch_class / 12)
-        y = {"sine": lambda: 0.1 * np.sin(2 * np.pi * 2 * f0 * t), "drone": lambda: 0.05 * _saw(f0, t),
-             "fifth": lambda: 0.03 * (_saw(f0, t, 12) + _saw(f0 * 1.4983, t, 12))}[kind]()
-        k = tn.estimate_key(y.astype(np.float32), SR)
+        k = tn.estimate_key(sa.thirdless_audio(kind, pitch_class, DUR, SR), SR)
         assert k.mode == "uncertain", (kind, pitch_class, k.tonic, k.best_mode, round(k.confidence, 2))
 
 
@@ -312,11 +304,9 @@ def test_review_28s_keyless_sides_no_longer_pass_the_mode_claim():
 
 
 def _emotion_clip(emotion, seed, duration_s=DUR):
-    from emoprobe.truth.known_truth import EMOTION_ACOUSTICS
+    from emoprobe.truth.known_truth import emotion_audio
 
-    t = EMOTION_ACOUSTICS[emotion]
-    return sa.synthesise_emotion_audio(t["tempo_bpm"], t["mode"], t["brightness_hz"], t["rms"], duration_s, SR,
-                                       seed=seed, tonic=seed)
+    return emotion_audio(emotion, duration_s, SR, seed=seed, tonic=seed)
 
 
 def test_music_near_each_gate_keeps_its_mode():

@@ -42,9 +42,8 @@ Feature definitions (all on mono float audio in [-1, 1]):
   ensemble on HPCP chroma and a vote of three essentia key profiles, then major
   against relative minor from bass, first
   and last chords, leading tone and essentia's edma vote.  ``mode`` is
-  "uncertain" when the confidence is under ``tonality.UNCERTAIN_BELOW``, the
-  clip has no pitch (``tonality.NO_PITCH_ENTROPY``) or no third on its tonic
-  (``tonality.NO_THIRD_BELOW``); the
+  "uncertain" when the evidence for it is weak or the clip has no key to read
+  (``tonality.estimate_key`` lists the gates); the
   label-agreement statistics count such samples as neither agreement nor
   disagreement (``mode_agreement``).
 * ``onset_rate`` -- librosa onsets (full-band spectral flux) per second.
@@ -58,6 +57,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import numbers
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -932,16 +932,22 @@ def mode_claim_rate(results: Sequence[ModeAgreementResult], min_decided: float) 
     mode on fewer than ``min_decided`` of its samples.  Without the floor, 1 decided
     sample of 20 on each side that happened to match passed the claim (review 27b: a
     model with no emotion passed 5-6% of the time with 5-10% decided)."""
-    if isinstance(min_decided, (bool, np.bool_)) or not isinstance(min_decided, (int, float, np.floating, np.integer)) \
+    _check_share(min_decided)
+    if not results or not all(_decided_enough(r, min_decided) for r in results):
+        return float("nan")
+    return float(min(r.agreement_rate for r in results))
+
+
+def _check_share(min_decided: float) -> None:
+    if isinstance(min_decided, (bool, np.bool_)) or not isinstance(min_decided, numbers.Real) \
             or not 0.0 <= min_decided <= 1.0:
         raise ValueError(f"min_decided must be a share in [0, 1], got {min_decided!r}")
-    rates = []
-    for r in results:
-        total = r.n + r.n_uncertain
-        if total == 0 or r.n / total < min_decided or np.isnan(r.agreement_rate):
-            return float("nan")
-        rates.append(r.agreement_rate)
-    return float(min(rates)) if rates else float("nan")
+
+
+def _decided_enough(result: ModeAgreementResult, min_decided: float) -> bool:
+    """Whether a side's mode is decided on at least ``min_decided`` of its samples (and on one)."""
+    total = result.n + result.n_uncertain
+    return total > 0 and result.n > 0 and result.n / total >= min_decided
 
 
 def _feature_values(items: Sequence[AcousticFeatures | Mapping[str, Any]], name: str) -> list:
@@ -967,6 +973,7 @@ def validate_contrasts(features_by_emotion: Mapping[str, Sequence[AcousticFeatur
     With ``wordings_by_emotion`` (each feature's sample wording, in the same
     order) every p and CI is wording-level (see ``agreement`` and ``mode_agreement``).
     """
+    _check_share(min_decided)
     records: list[ContrastRecord] = []
     for (emo_a, emo_b), expectations in direction_table.items():
         for emo in (emo_a, emo_b):
@@ -981,7 +988,7 @@ def validate_contrasts(features_by_emotion: Mapping[str, Sequence[AcousticFeatur
                     clusters = {} if wordings_by_emotion is None else {"wordings": wordings_by_emotion[emo]}
                     m = mode_agreement(_feature_values(group, "mode"), exp_mode, ci_level=ci_level,
                                        n_bootstrap=n_bootstrap, seed=seed, **clusters)
-                    enough = not np.isnan(mode_claim_rate([m], min_decided))
+                    enough = _decided_enough(m, min_decided)
                     records.append(ContrastRecord(
                         (emo_a, emo_b), "mode", emo, exp_mode, len(group_a), len(group_b),
                         m.agreement_rate, m.ci_low, m.ci_high, m.statistic, m.pvalue,

@@ -92,10 +92,11 @@ UNCERTAIN_BELOW = 0.70
 
 # Normalised entropy of the mean chroma (``chroma_entropy``) at or above which a clip
 # has no pitch to read a key from, and its mode is "uncertain".  Measured with
-# estimate_key's chroma (bench/no_pitch_entropy.py; bench/RESULTS.md, "Audio with no
+# estimate_key's chroma (bench/keyless_gates.py; bench/RESULTS.md, "Audio with no
 # pitch"): music of the corpus' train split (142 clips) and the planted audio (48)
 # at most 0.965; white and pink noise 0.994-0.998 (20 clips).  Drum-only audio
-# (0.91-0.97) and brown noise (0.95-0.97) overlap music and are not caught.
+# (0.81-0.97) and brown noise (0.95-0.97) overlap music; the percussive pair below
+# catches brown noise and some drums.
 NO_PITCH_ENTROPY = 0.99
 
 
@@ -103,7 +104,7 @@ NO_PITCH_ENTROPY = 0.99
 # stronger third's (minor or major: the gate must not pick the mode) in the mean
 # chroma, as a share of the loudest pitch class, is under this, the mode is
 # "uncertain": a drone, an open fifth, a single note (review 27b: drones and power
-# chords read "major" at confidence 0.96-0.99).  bench/no_pitch_entropy.py: music
+# chords read "major" at confidence 0.96-0.99).  bench/keyless_gates.py: music
 # of the train split at least 0.138, planted audio 0.121; sawtooth drones, fifths
 # and octaves in noise 0.032-0.048, single sines 0.
 NO_THIRD_BELOW = 0.08
@@ -114,7 +115,7 @@ NO_THIRD_BELOW = 0.08
 # sustained sound (a drone, pitched or band-passed noise, one note, white noise) and
 # its mode is "uncertain" (review 28: comb-filtered noise read "major" and 400-1400 Hz
 # band noise "minor" at 0.70-1.00, and together passed the mode claim).  Measured
-# (bench/no_pitch_entropy.py): music of the train split of batches 1-3 (202 clips)
+# (bench/keyless_gates.py): music of the train split of batches 1-3 (202 clips)
 # 0.078 to 0.41, planted audio 0.157 to 0.28, fast arpeggios, melodies, tremolo and
 # drum-heavy progressions 0.14 to 0.31; comb noise, single notes, band and formant
 # noise 0.00 to 0.05.
@@ -184,8 +185,8 @@ def _chromas(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarra
         bass.append(bass_hpcp(freqs, mags))
         energy.append(float(np.sum(np.square(spec, dtype=np.float64))))
     # HPCP scales every frame to a peak of 1, so a silent or hissing frame would weigh as much
-    # as the music (review 28b: a second of silence read as harmonic movement; a -60 dB tail
-    # turned a minor clip major).  Frames far below the loudest one are left out.
+    # as the music (review 28b: a second of faint hiss in front of a held note read as
+    # harmonic movement).  Frames far below the loudest one are left out.
     energy = np.asarray(energy)
     keep = energy >= energy.max(initial=0.0) * 10 ** (-_QUIET_FRAME_DB / 10) if energy.max(initial=0.0) > 0 \
         else np.ones(energy.size, dtype=bool)
@@ -369,17 +370,22 @@ def key_clarity(chroma: np.ndarray) -> float:
 def estimate_key(audio: np.ndarray, sample_rate: int, *,
                  uncertain_below: float = UNCERTAIN_BELOW) -> KeyEstimate:
     """Key, mode and confidence of mono float ``audio`` (see the module docstring).
-    The mode is "uncertain" when the confidence is under ``uncertain_below``, when
-    the clip has no pitch (``chroma_entropy`` at or above ``NO_PITCH_ENTROPY``:
-    noise, silence), or when it has no third on its tonic (``tonic_and_third_share``
-    under ``NO_THIRD_BELOW``: a drone, an open fifth, one note), when its harmony does
-    not move (``harmonic_movement`` under ``NO_MOVEMENT_BELOW``: one sustained sound,
-    pitched or band-passed noise), or when its chroma looks like no key
-    (``key_clarity`` under ``NO_KEY_CLARITY_BELOW``: a glide, formant noise), or when
-    its pitch classes both jump from frame to frame and spread over the octave
-    (``chroma_stability`` under ``PERCUSSIVE_STABILITY_BELOW`` with ``chroma_entropy``
-    at or over ``PERCUSSIVE_ENTROPY``: brown noise, drums alone); the key field then
-    still names the likelier tonic.
+
+    The mode is "uncertain" (the key field still names the likelier tonic) when
+
+    * the confidence is under ``uncertain_below``;
+    * the clip has no pitch: ``chroma_entropy`` at or above ``NO_PITCH_ENTROPY``
+      (noise, silence);
+    * it has no third on its tonic: ``tonic_and_third_share`` under
+      ``NO_THIRD_BELOW`` (a drone, an open fifth, one note);
+    * its harmony does not move: ``harmonic_movement`` under ``NO_MOVEMENT_BELOW``
+      (one sustained sound, pitched or band-passed noise);
+    * its chroma looks like no key: ``key_clarity`` under ``NO_KEY_CLARITY_BELOW``
+      (a glide, formant noise);
+    * its pitch classes jump from frame to frame and spread over the octave:
+      ``chroma_stability`` under ``PERCUSSIVE_STABILITY_BELOW`` with
+      ``chroma_entropy`` at or over ``PERCUSSIVE_ENTROPY`` (brown noise, drums alone).
+
     Raises ValueError on empty or non-finite audio (essentia's HPCP never
     returns on a NaN)."""
     audio = np.asarray(audio, dtype=np.float32)

@@ -281,6 +281,16 @@ def synthesised_audio(spec: KnownTruthSpec, prompts: Sequence[str], codes, promp
     return np.stack(clips)
 
 
+def emotion_audio(emotion: str, duration_s: float, sample_rate: int, *, seed: int, tonic: int | None = None):
+    """A clip at ``emotion``'s expected acoustics (``EMOTION_ACOUSTICS``) exactly, no spread:
+    what the planted models' audio is centred on, for the extractor's fits and tests."""
+    from .synth_audio import synthesise_emotion_audio
+
+    target = EMOTION_ACOUSTICS[emotion]
+    return synthesise_emotion_audio(target["tempo_bpm"], target["mode"], target["brightness_hz"], target["rms"],
+                                    duration_s, sample_rate, seed=seed, tonic=tonic)
+
+
 def word_acoustics(prompt: str) -> dict:
     """The lexical model's acoustics of ``prompt``: the neutral ones, changed word by word."""
     from ..lexical import tokens

@@ -31,6 +31,8 @@ __all__ = [
     "broken_chords",
     "KEYLESS_KINDS",
     "keyless_audio",
+    "THIRDLESS_KINDS",
+    "thirdless_audio",
     "synthesise_emotion_audio",
     "tilt_to_centroid",
 ]
@@ -476,3 +478,32 @@ def keyless_audio(kind: str, duration_s: float, sample_rate: int, *, seed: int =
         x = out
     x = x - x.mean()
     return (0.05 * x / (x.std() + 1e-12)).astype(np.float32)
+
+
+# Pitched audio with no third on its tonic: a key needs one (tonality.NO_THIRD_BELOW).
+THIRDLESS_KINDS = ("sine", "drone", "fifth", "octave_in_noise")
+
+
+def thirdless_audio(kind: str, pitch_class: int, duration_s: float, sample_rate: int) -> np.ndarray:
+    """A clip on ``pitch_class`` (0 = C, A at 110 Hz) with no third: ``sine`` (one sine an
+    octave up), ``drone`` (a sawtooth of 19 harmonics), ``fifth`` (two sawtooths a fifth
+    apart), ``octave_in_noise`` (two sawtooths an octave apart, white noise at 5 dB SNR)."""
+    if kind not in THIRDLESS_KINDS:
+        raise ValueError(f"kind must be one of {THIRDLESS_KINDS}, got {kind!r}")
+    t = np.arange(_n_samples(duration_s, sample_rate)) / sample_rate
+    f0 = 110.0 * 2 ** (pitch_class / 12)
+
+    def saw(f, n):
+        return sum(np.sin(2 * np.pi * f * h * t) / h for h in range(1, n))
+
+    if kind == "sine":
+        y = 0.1 * np.sin(2 * np.pi * 2 * f0 * t)
+    elif kind == "drone":
+        y = 0.05 * saw(f0, 20)
+    elif kind == "fifth":
+        y = 0.03 * (saw(f0, 12) + saw(f0 * 1.4983, 12))
+    else:
+        y = 0.03 * (saw(f0, 12) + saw(2 * f0, 12))
+        noise = np.random.default_rng(pitch_class).standard_normal(y.size)
+        y = y + noise / noise.std() * y.std() / 10 ** (5 / 20)
+    return y.astype(np.float32)

@@ -5,7 +5,7 @@ shape.  Where ``NO_PITCH_ENTROPY``, ``NO_THIRD_BELOW``, ``NO_MOVEMENT_BELOW`` an
 no pitch", "No third, no mode", "acoustics-1.9").
 
     PYTHONPATH=lib .venv/bin/python scripts/build_acoustic_corpus.py        # once
-    PYTHONPATH=lib .venv/bin/python bench/no_pitch_entropy.py [--split train] [--batches 1,2,3] [--n 10]
+    PYTHONPATH=lib .venv/bin/python bench/keyless_gates.py [--split train] [--batches 1,2,3] [--n 10]
 
 Prints, per kind of clip, the range of each gate's measure on the chroma
 ``estimate_key`` reads (``chroma_entropy``; ``tonic_and_third_share`` at the tonic it
@@ -35,14 +35,13 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _corpus import SR, planted_clip, planted_items, read_manifest  # noqa: E402
+from _corpus import SR, add_corpus_arguments, corpus_records, planted_clip, planted_items  # noqa: E402
 from emoprobe import tonality  # noqa: E402
 
 DUR = 10.0
 N = int(DUR * SR)
 MEASURES = ("entropy", "tonic-and-third share", "movement", "key clarity", "stability")
 MUSIC = ("arpeggio_8", "arpeggio_12", "arpeggio_16_no_bass", "melody", "tremolo_pad", "loud_drums")
-THIRDLESS = ("sine", "drone", "fifth", "octave_in_noise")
 
 
 def measure(audio: np.ndarray, sample_rate: int) -> tuple:
@@ -72,8 +71,8 @@ def music_clip(kind: str, tonic: int, mode: str) -> np.ndarray:
         for i, s in enumerate(starts):
             degree = 0 if i in (0, len(starts) - 1) else int(np.clip(degree + rng.integers(-2, 3), -3, 9))
             n = min(step, N - s)
-            out[s:s + n] += sa._decaying_note(440.0 * 2 ** ((60 + tonic + 12 * (degree // 7) + scale[degree % 7] - 69)
-                                                            / 12), n, SR, 4.0)
+            out[s:s + n] += sa._decaying_note(sa._note_hz(60 + tonic + 12 * (degree // 7) + scale[degree % 7]), n,
+                                              SR, 4.0)
         return _norm(out)
     if kind == "tremolo_pad":
         y = sa.sustained_piece(tonic, mode, 90, DUR, SR, seed=tonic).astype(np.float64)
@@ -81,24 +80,6 @@ def music_clip(kind: str, tonic: int, mode: str) -> np.ndarray:
     chords_audio = sa.chord_progression(tonic, mode, DUR, SR, bpm=110, n_harmonics=None).astype(np.float64)
     drums = sa.drum_pattern(110, DUR, SR, pattern="rock", seed=tonic).astype(np.float64)
     return _norm(chords_audio / chords_audio.std() + 2.0 * drums / drums.std())     # loud_drums
-
-
-def thirdless_clip(kind: str, pitch_class: int) -> np.ndarray:
-    t = np.arange(N) / SR
-    f0 = 110.0 * 2 ** (pitch_class / 12)
-
-    def saw(f, n):
-        return sum(np.sin(2 * np.pi * f * h * t) / h for h in range(1, n))
-
-    if kind == "sine":
-        return 0.1 * np.sin(2 * np.pi * 2 * f0 * t)
-    if kind == "drone":
-        return 0.05 * saw(f0, 20)
-    if kind == "fifth":
-        return 0.03 * (saw(f0, 12) + saw(f0 * 1.4983, 12))
-    y = 0.03 * (saw(f0, 12) + saw(2 * f0, 12))
-    noise = np.random.default_rng(pitch_class).standard_normal(y.size)
-    return y + noise / noise.std() * y.std() / 10 ** (5 / 20)
 
 
 def _item(args):
@@ -115,31 +96,28 @@ def _item(args):
 
         return ("drums_" + kind, *measure(_norm(drum_pattern(60.0 + 10 * a, DUR, SR, pattern=kind, seed=a)), SR))
     if group == "thirdless":
-        return (kind, *measure(thirdless_clip(kind, a), SR))
+        from emoprobe.truth.synth_audio import thirdless_audio
+
+        return (kind, *measure(thirdless_audio(kind, a, DUR, SR), SR))
     from emoprobe.truth.synth_audio import keyless_audio
 
     return (kind, *measure(keyless_audio(kind, DUR, SR, seed=7000 + a), SR))
 
 
 def main(argv=None) -> int:
-    from emoprobe.truth.synth_audio import DRUM_PATTERNS, KEYLESS_KINDS
+    from emoprobe.truth.synth_audio import DRUM_PATTERNS, KEYLESS_KINDS, THIRDLESS_KINDS
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--corpus", default=".cache/acoustic_corpus")
-    ap.add_argument("--split", default="train", choices=["train", "test"])
-    ap.add_argument("--batches", default="1,2,3", help="corpus batches to read")
+    add_corpus_arguments(ap, batches="1,2,3")
     ap.add_argument("--n", type=int, default=10, help="clips per kind of keyless audio")
-    ap.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args(argv)
 
-    corpus = Path(args.corpus)
-    jobs = [("corpus", None, str(corpus / m["wav"]), None)
-            for m in read_manifest(corpus, args.split, set(args.batches.split(",")))]
+    jobs = [("corpus", None, str(Path(args.corpus) / m["wav"]), None) for m in corpus_records(args)]
     jobs += [("planted", None, e, s) for e, s in planted_items(12)]
     jobs += [("music", k, tonic, mode) for k in MUSIC for tonic in (0, 3, 7, 10) for mode in ("major", "minor")]
     jobs += [("keyless", k, s, None) for k in KEYLESS_KINDS for s in range(args.n)]
     jobs += [("drums", k, i, None) for k in DRUM_PATTERNS for i in range(12)]
-    jobs += [("thirdless", k, pc, None) for k in THIRDLESS for pc in range(12)]
+    jobs += [("thirdless", k, pc, None) for k in THIRDLESS_KINDS for pc in range(12)]
     with ProcessPoolExecutor(args.jobs) as pool:
         rows = list(pool.map(_item, jobs))
     print(f"NO_PITCH_ENTROPY = {tonality.NO_PITCH_ENTROPY}, NO_THIRD_BELOW = {tonality.NO_THIRD_BELOW}, "
