@@ -12,15 +12,18 @@ version and soundfont give the same clips.  A clip already on disk is reused
 only when its ``<clip>.render`` stamp (a hash of its notes, tempo, instruments
 and rendering settings) matches.
 
-Two sources:
+Three sources:
 
-* **Real scores**: Bach chorales from music21's bundled corpus.  The truth is
+* **Real scores**: Bach chorales from music21's bundled corpus (batches 1-5).  The truth is
   read from the score, not from an estimator: the key signature gives a major
   key and its relative minor, and the final bass note picks between them;
   chorales whose final bass is neither (modal chorales) are skipped, as are
   chorales not in x/4 time (the quarter note is then the beat, so the tempo
   written into the MIDI file is the true beat tempo).  The first ``CLIP_S``
   seconds are rendered on one instrument, some with a drum kit added.
+* **Folk tunes** from O'Neill's 1850 collection in music21's corpus (batch 6 on):
+  single melodic lines whose ABC key field names tonic and mode; see
+  ``folk_candidates`` for which are kept.
 * **Synthetic progressions** in both modes, including minor progressions built
   only from chords of the relative major (i-VI-III-VII, i-iv-VII-III), with bass,
   block or arpeggiated chords and a melody, on several instruments, with and
@@ -31,8 +34,8 @@ a hash of the clip name, so adding clips never moves an existing one: tune on
 ``train`` only; ``test`` is for the numbers in bench/RESULTS.md.
 
 The clips come in **batches** (``BATCHES``; the manifest's ``batch`` field).
-Each batch has its own random stream and takes the chorales after the ones of
-the batches before it, so a new batch leaves every earlier clip's samples
+Each batch has its own random stream and takes, from each real source, the pieces
+after the ones of the batches before it, so a new batch leaves every earlier clip's samples
 identical (the wav files' md5 differ: libsndfile stamps a time in the header).
 A batch is fresh evidence only until it is scored; after that its ``train``
 half is tuning material and its ``test`` half a test split that has been seen.
@@ -49,6 +52,9 @@ half is tuning material and its ``test`` half a test split that has been seen.
   1.8 against 1.9.
 * Batch 5 (116 clips, 2026-11-27): built after acoustics-1.10 and scored once,
   1.9 against 1.10.
+* Batch 6 (116 clips, 2026-11-27): the chorales ran out, so its real pieces are folk
+  tunes from O'Neill's *Music of Ireland* (music21's ``oneills1850``; see
+  ``folk_candidates``).  Built after acoustics-1.11 and scored once.
 """
 from __future__ import annotations
 
@@ -74,8 +80,12 @@ PITCH_CLASSES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"
 # flute, choir, electric piano, harpsichord.
 INSTRUMENTS = {"piano": 0, "organ": 19, "strings": 48, "guitar": 24, "flute": 73, "choir": 52,
                "epiano": 4, "harpsichord": 6}
-# batch: (chorales, synthetic progressions, seed of its random stream)
-BATCHES = {1: (44, 72, 15), 2: (66, 108, 16), 3: (44, 72, 17), 4: (44, 72, 18), 5: (44, 72, 19)}
+# Instruments only the folk tunes use: a separate table, because the synthetic clips draw from
+# ``list(INSTRUMENTS)`` and a longer list would change every earlier batch's draws.
+FOLK_INSTRUMENTS = {"violin": 40, "flute": 73, "piano": 0, "harpsichord": 6, "guitar": 24, "strings": 48}
+# batch: (chorales, folk tunes, synthetic progressions, seed of its random stream)
+BATCHES = {1: (44, 0, 72, 15), 2: (66, 0, 108, 16), 3: (44, 0, 72, 17), 4: (44, 0, 72, 18), 5: (44, 0, 72, 19),
+           6: (0, 44, 72, 20)}
 TICKS = 480
 
 # Roots (semitones above the tonic) and qualities.  Minor progressions marked
@@ -194,24 +204,51 @@ def chorale_candidates():
         yield name, notes, PITCH_CLASSES[final], mode
 
 
-def chorale_records(rng: np.random.Generator, n: int, candidates) -> list[dict]:
-    """The next ``n`` chorales (half major, half minor) that the iterator ``candidates`` yields,
-    each given a tempo, an instrument and maybe drums from ``rng``."""
+def folk_candidates():
+    """Tunes of O'Neill's *Music of Ireland* (1850, music21's ``oneills1850``, ABC), in corpus
+    order: (name, notes, tonic, mode).  The truth is the transcriber's key field (``K:Em``
+    names the tonic and the mode) and must agree with the score: only major and minor tunes
+    in x/4 time whose last note is the named tonic are kept (modal tunes, jigs in 6/8 and
+    reels in cut time, where the quarter note is not the beat, are skipped).  The tunes are
+    single melodic lines, rendered as written: repeats are not expanded, so the clip is the
+    tune's opening strain, which states the key."""
+    from music21 import corpus
+
+    for path in sorted(str(p) for p in corpus.getCorePaths() if "oneills1850" in str(p)):
+        for score in corpus.parse(path).scores:
+            key = next(iter(score.recurse().getElementsByClass("KeySignature")), None)
+            ts = next(iter(score.recurse().getElementsByClass("TimeSignature")), None)
+            melody = list(score.flatten().notes)
+            if (ts is None or ts.denominator != 4 or getattr(key, "mode", None) not in ("major", "minor")
+                    or not melody or melody[-1].pitches[0].pitchClass != key.tonic.pitchClass):
+                continue
+            notes = [(float(n.offset), float(n.quarterLength), int(p.midi), 85, 0)
+                     for n in melody for p in n.pitches]
+            yield f"{Path(path).stem}_{score.metadata.number}", notes, PITCH_CLASSES[key.tonic.pitchClass], key.mode
+
+
+def score_records(rng: np.random.Generator, n: int, candidates, *, kind: str, instruments: list[str]) -> list[dict]:
+    """The next ``n`` pieces (half major, half minor) that the iterator ``candidates`` yields,
+    named ``<kind>_<name>``, each given a tempo, one of ``instruments`` and maybe drums from ``rng``."""
+    if n == 0:
+        return []
     wanted = {"major": n // 2, "minor": n // 2}
     records = []
+    # The loop stops at the candidate after the last one taken, and that candidate is lost:
+    # batches 2 to 5 were built so, and moving the test would change their chorales.
     for name, notes, tonic, mode in candidates:
         if not any(wanted.values()):
             break
         if not wanted[mode]:
             continue
         wanted[mode] -= 1
-        records.append({"name": f"chorale_{name}", "source": "music21 " + name, "notes": notes,
+        records.append({"name": f"{kind}_{name}", "source": "music21 " + name, "notes": notes,
                         "tonic": tonic, "mode": mode})
     if any(wanted.values()):
-        raise SystemExit(f"music21's corpus ran out of chorales: {wanted} still wanted")
+        raise SystemExit(f"music21's corpus ran out of {kind} pieces: {wanted} still wanted")
     for rec in records:
         rec["bpm"] = float(np.round(rng.uniform(50, 190), 1))
-        rec["instrument"] = str(rng.choice(["organ", "strings", "piano", "choir", "harpsichord", "flute"]))
+        rec["instrument"] = str(rng.choice(instruments))
         rec["drums"] = str(rng.choice(["rock", "four_on_floor", "ballad"])) if rng.random() < 0.25 else None
     return records
 
@@ -269,10 +306,13 @@ def synthetic_records(rng: np.random.Generator, first: int, n: int) -> list[dict
 def build(out: Path) -> list[dict]:
     out.mkdir(parents=True, exist_ok=True)
     manifest, n_synthetic = [], 0
-    candidates = chorale_candidates()       # one pass: each batch takes the chorales after the last one's
-    for batch, (n_chorales, n_synth, seed) in BATCHES.items():
+    # One pass through each source: a batch takes the pieces after the last one's.
+    chorales, folk_tunes = chorale_candidates(), folk_candidates()
+    for batch, (n_chorales, n_folk, n_synth, seed) in BATCHES.items():
         rng = np.random.default_rng(seed)
-        records = chorale_records(rng, n_chorales, candidates)
+        records = score_records(rng, n_chorales, chorales, kind="chorale",
+                                instruments=["organ", "strings", "piano", "choir", "harpsichord", "flute"])
+        records += score_records(rng, n_folk, folk_tunes, kind="folk", instruments=list(FOLK_INSTRUMENTS))
         records += synthetic_records(rng, n_synthetic, n_synth)
         n_synthetic += n_synth
         manifest += _render_batch(records, batch, out)
@@ -299,9 +339,9 @@ def _render_batch(records: list[dict], batch: int, out: Path) -> list[dict]:
         notes = rec.pop("notes")
         if rec["drums"]:
             notes = notes + drum_notes(rec["drums"], CLIP_S * rec["bpm"] / 60 + 4)
-        programs = {0: INSTRUMENTS[rec["instrument"]], 1: 32 if rec["name"].startswith("synth") else
-                    INSTRUMENTS[rec["instrument"]], 2: INSTRUMENTS["flute" if rec["instrument"] != "flute"
-                                                                else "strings"]}
+        program = {**INSTRUMENTS, **FOLK_INSTRUMENTS}[rec["instrument"]]
+        programs = {0: program, 1: 32 if rec["name"].startswith("synth") else program,
+                    2: INSTRUMENTS["flute" if rec["instrument"] != "flute" else "strings"]}
         # A clip on disk is reused only if it was rendered from these very notes, tempo and
         # instruments: reusing by name alone once paired a chorale's truth with another tempo's audio.
         key = hashlib.sha256(json.dumps([notes, rec["bpm"], sorted(programs.items()), SR, CLIP_S,
