@@ -85,7 +85,7 @@ INSTRUMENTS = {"piano": 0, "organ": 19, "strings": 48, "guitar": 24, "flute": 73
 FOLK_INSTRUMENTS = {"violin": 40, "flute": 73, "piano": 0, "harpsichord": 6, "guitar": 24, "strings": 48}
 # batch: (chorales, folk tunes, synthetic progressions, seed of its random stream)
 BATCHES = {1: (44, 0, 72, 15), 2: (66, 0, 108, 16), 3: (44, 0, 72, 17), 4: (44, 0, 72, 18), 5: (44, 0, 72, 19),
-           6: (0, 44, 72, 20)}
+           6: (0, 44, 72, 20), 7: (0, 88, 28, 21)}
 TICKS = 480
 
 # Roots (semitones above the tonic) and qualities.  Minor progressions marked

@@ -1,5 +1,6 @@
 """The design check: the smallest attainable p, the stop at start-up, the power warning."""
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -327,6 +328,83 @@ def test_the_word_only_gap_pvalue_is_the_suites_gap_test(emotion_size):
     assert raw == pytest.approx(engine_p)
     if emotion_size:  # the planted side, so that the equality is not met by two p-values of 1
         assert raw < 0.05
+
+
+def _engine_gap_pvalues_by_hand(wordings, seeds, model, n_datasets, n_permutations, seed):
+    # The recipe of the test above, dataset by dataset: the gap engine under the control's own shuffles.
+    from emoprobe import lexical
+    from emoprobe.truth import synthetic
+
+    X, emotions, prompts = synthetic.bag_of_words_activations(seed, wordings, n_datasets=n_datasets,
+                                                              n_seeds_per_wording=seeds,
+                                                              **synthetic.WORD_ONLY_MODELS[model])
+    out, raw = [], []
+    for k in range(n_datasets):
+        S = stats.similarity_matrix(X[k], "cosine")
+        ids, W = lexical.wording_similarity(S, prompts)
+        labels = [i.split("/")[0] for i in ids]
+        names = np.unique(labels)
+        wording_of_sample = [ids.index(p) for p in prompts]
+        labellings = [names[codes[wording_of_sample]]
+                      for codes in lexical.permuted_labelings(labels, n_permutations, seed + 2)]
+        gaps = stats.gaps_under_labellings([S], emotions, prompts, labellings)[:, 0]
+        assert gaps[0] == pytest.approx(stats.gap(S, emotions, prompts).gap)
+        out.append((1 + np.sum(gaps[1:] >= gaps[0] - 1e-12)) / (1 + n_permutations))
+        texts = [wordings[i.split("/")[0]][int(i.split("/")[1])] for i in ids]
+        raw.append(lexical.lexical_control_many(W, labels, lexical.text_similarities(texts, labels),
+                                                n_permutations=n_permutations, seed=seed + 2)["pvalue_raw"][0])
+    return np.array(out), np.array(raw)
+
+
+def test_with_unequal_seeds_the_word_only_gap_pvalue_is_still_the_suites_gap_test():
+    # A plan of 22 samples over 5 wordings gives 5/5/4/4/4 seeds; failed samples give any counts. The
+    # sample-pair gap then weighs wording pairs by their samples, and the control's intercept-only p
+    # is no longer the gap test's (review 26: decisions differed in 8 of 40 datasets at 6/2/2/2/2).
+    from emoprobe.config import load_config
+
+    wordings = load_config(REPO / "tests" / "data" / "joint_wordings.toml").emotions
+    seeds = {e: [6, 2, 2, 2, 2] for e in wordings}
+    n_datasets, n_permutations, seed = 10, 199, 3
+    engine, raw = _engine_gap_pvalues_by_hand(wordings, seeds, "weighted", n_datasets, n_permutations, seed)
+    got = design.word_only_tests(wordings, n_datasets, model="weighted", n_permutations=n_permutations, seed=seed,
+                                 seeds_per_wording=seeds)["gap_pvalue"]
+    assert got == pytest.approx(engine)
+    # The case matters: the intercept-only p differs from the engine's on most of these datasets.
+    assert np.sum(~np.isclose(raw, engine)) >= n_datasets // 2, (raw, engine)
+
+
+def test_the_audit_simulates_the_runs_own_seeds_per_wording(monkeypatch):
+    # The word-only null must be simulated at the shape the run will have, not at 4 seeds a wording.
+    from emoprobe.config import load_config, planned_seed_counts
+
+    config = load_config(REPO / "tests" / "data" / "joint_wordings.toml")
+    seen = []
+
+    def tests(wordings, n_datasets, *, seeds_per_wording=None, **_):
+        seen.append(seeds_per_wording)
+        return {"gap_pvalue": np.ones(n_datasets), "control_pvalue": np.ones(n_datasets)}
+
+    monkeypatch.setattr(design, "word_only_tests", tests)
+    design._word_only_rate.cache_clear()
+    try:
+        counts = planned_seed_counts(dataclasses.replace(config, n_per_emotion=22))
+        assert set(counts.values()) == {(5, 5, 4, 4, 4)}
+        design.audit(config.emotions, config.thresholds, seeds_per_wording=counts)
+        assert seen and all(s == {e: (5, 5, 4, 4, 4) for e in config.emotions} for s in seen)
+        seen.clear()
+        design.audit(config.emotions, config.thresholds)
+        assert seen and all(s is None for s in seen)   # the default: DEFAULT_SEEDS_PER_WORDING each
+    finally:
+        design._word_only_rate.cache_clear()
+
+
+@pytest.mark.parametrize("seeds", [{"happy": [4, 4]}, {"happy": [4, 4, 4, 4, 0]}])
+def test_seed_counts_that_do_not_match_the_wordings_are_refused(seeds):
+    from emoprobe.config import load_config
+
+    emotions = load_config(REPO / "tests" / "data" / "joint_wordings.toml").emotions
+    with pytest.raises(ValueError, match="one count of at least 1 per wording"):
+        design.word_only_null(emotions, 0.05, 50, seeds_per_wording={**{e: [4] * 5 for e in emotions}, **seeds})
 
 
 @pytest.mark.parametrize("gap_p, control_p, rate", [(0.5, 0.01, 0.0), (0.01, 0.5, 0.0), (0.01, 0.01, 1.0)])

@@ -119,3 +119,15 @@ def test_synonyms_read_alike_do_not_give_go():
     assert rates.n_go == 0, rates
     # The audit's teeth: the control alone lets this null through.
     assert rates.n_go_without_audit / rates.n_datasets > 0.1, rates
+
+
+def test_the_audit_of_a_simulated_run_is_given_its_own_seeds_per_wording():
+    # The whole-verdict simulation audits each run at the shape the run has (unequal where
+    # samples are missing), in the order its wordings are listed.
+    import numpy as np
+
+    run = verdicts.SimulatedRun({0: np.zeros((7, 2))}, np.array(["a"] * 4 + ["b"] * 3),
+                                np.array(["a/0", "a/0", "a/0", "a/1", "b/1", "b/0", "b/1"]),
+                                texts={"a/0": "x", "a/1": "y", "b/0": "z", "b/1": "w"})
+    assert verdicts._wordings_by_emotion(run) == {"a": ["x", "y"], "b": ["w", "z"]}
+    assert verdicts._seeds_by_emotion(run) == {"a": [3, 1], "b": [2, 1]}

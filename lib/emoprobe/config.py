@@ -483,6 +483,16 @@ def planned_wordings(config: ExperimentConfig) -> dict[str, tuple[str, ...]]:
     return {emotion: tuple(prompts) for emotion, prompts in used.items()}
 
 
+def planned_seed_counts(config: ExperimentConfig) -> dict[str, tuple[int, ...]]:
+    """Each emotion's number of samples of each wording the plan generates, in the order of
+    :func:`planned_wordings`: unequal where ``n_per_emotion`` does not divide by the wordings."""
+    counts: dict[str, dict[str, int]] = {}
+    for spec in plan_samples(config, include_extremes=False):
+        per_prompt = counts.setdefault(spec.condition, {})
+        per_prompt[spec.prompt] = per_prompt.get(spec.prompt, 0) + 1
+    return {emotion: tuple(per_prompt.values()) for emotion, per_prompt in counts.items()}
+
+
 def plan_samples(config: ExperimentConfig, include_extremes: bool = True) -> list[SampleSpec]:
     """The samples the configuration asks for, in a fixed order.
 

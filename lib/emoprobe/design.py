@@ -191,7 +191,8 @@ def n_for_power(gap: float, n_emotions: int, n_wordings: int, *, target: float =
 
 
 def word_only_null(emotions, alpha: float, n_datasets: int, *, n_permutations: int = 199,
-                   seed: int = 0, word_vectors: Mapping[str, np.ndarray] | None = None) -> tuple[float, float]:
+                   seed: int = 0, word_vectors: Mapping[str, np.ndarray] | None = None,
+                   seeds_per_wording: Mapping[str, Sequence[int]] | None = None) -> tuple[float, float]:
     """(rate, limit): how often a word-only model of this design gets past both tests a GO needs.
 
     Each model of ``truth.synthetic.WORD_ONLY_MODELS`` (every word of a wording
@@ -233,9 +234,14 @@ def word_only_null(emotions, alpha: float, n_datasets: int, *, n_permutations: i
     reading the same embeddings). Without them the audit cannot see a design
     whose tell-tales are synonyms: it has no lexicon, and the model is not
     loaded at start-up.
+
+    ``seeds_per_wording`` (emotion -> the samples of each wording, as
+    ``config.planned_seed_counts`` gives them) makes each dataset the run's own
+    shape; without it every wording has ``DEFAULT_SEEDS_PER_WORDING``.
     """
     key, vectors = _design_key(emotions, word_vectors)
-    return _word_only_null(key, float(alpha), int(n_datasets), int(n_permutations), int(seed), vectors)
+    return _word_only_null(key, float(alpha), int(n_datasets), int(n_permutations), int(seed), vectors,
+                           _seed_key(emotions, seeds_per_wording))
 
 
 def _design_key(emotions, word_vectors: Mapping[str, np.ndarray] | None) -> tuple[tuple, tuple | None]:
@@ -246,7 +252,20 @@ def _design_key(emotions, word_vectors: Mapping[str, np.ndarray] | None) -> tupl
     return key, vectors
 
 
+def _seed_key(emotions, seeds_per_wording: Mapping[str, Sequence[int]] | None) -> tuple | None:
+    """The seed counts as a hashable tuple, checked against the design (None: the default)."""
+    if seeds_per_wording is None:
+        return None
+    from .truth.synthetic import seed_counts
+
+    counts = seed_counts(dict(emotions), seeds_per_wording)
+    return tuple(counts.items())
+
+
 WORD_ONLY_BLOCK = 50
+# Seeds per wording where the audit is not given the run's plan (4 = the shipped plan's
+# 20 samples per emotion over 5 wordings).
+DEFAULT_SEEDS_PER_WORDING = 4
 # The word-only models read through the conditioner's word embeddings (``word_only_null(word_vectors=)``).
 # Only the unweighted one: with the conditioner reading the same embeddings the control held the
 # weighted one at 0.000-0.007 on the synonym design, the unweighted one not (0.05-0.21, by how alike
@@ -265,33 +284,37 @@ def _models(vectors: tuple | None) -> list[tuple[str, str, tuple | None]]:
 
 
 def _word_only_null(design: tuple, alpha: float, n_datasets: int, n_permutations: int,
-                    seed: int, vectors: tuple | None = None) -> tuple[float, float]:
+                    seed: int, vectors: tuple | None = None, seeds: tuple | None = None) -> tuple[float, float]:
     # One cached rate per model, so that the verdict's audit with the conditioner's embeddings
     # simulates only the models that read them, not again the ones the start-up audit ran.
-    rates = [_word_only_rate(design, alpha, n_datasets, n_permutations, seed + 1000 * m, name, model_vectors)
+    rates = [_word_only_rate(design, alpha, n_datasets, n_permutations, seed + 1000 * m, name, model_vectors, seeds)
              for m, (_, name, model_vectors) in enumerate(_models(vectors))]
     return max(rates), alpha + 3 * math.sqrt(alpha * (1 - alpha) / n_datasets)
 
 
 def word_only_passes(emotions, alpha: float, n_datasets: int, *, n_permutations: int = 199, seed: int = 0,
-                     word_vectors: Mapping[str, np.ndarray] | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+                     word_vectors: Mapping[str, np.ndarray] | None = None,
+                     seeds_per_wording: Mapping[str, Sequence[int]] | None = None,
+                     ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """model -> (gap test passes, control passes), [n_datasets] booleans each: the very datasets
     :func:`word_only_null` simulates (same models, seeds and blocks), for a look inside its rate."""
     design, vectors = _design_key(emotions, word_vectors)
-    return {label: _word_only_passes(design, alpha, n_datasets, n_permutations, seed + 1000 * m, name, model_vectors)
+    seeds = _seed_key(emotions, seeds_per_wording)
+    return {label: _word_only_passes(design, alpha, n_datasets, n_permutations, seed + 1000 * m, name, model_vectors,
+                                     seeds)
             for m, (label, name, model_vectors) in enumerate(_models(vectors))}
 
 
 @functools.lru_cache(maxsize=64)
 def _word_only_rate(design: tuple, alpha: float, n_datasets: int, n_permutations: int, seed: int,
-                    name: str, vectors: tuple | None) -> float:
-    gap, control = _word_only_passes(design, alpha, n_datasets, n_permutations, seed, name, vectors)
+                    name: str, vectors: tuple | None, seeds: tuple | None = None) -> float:
+    gap, control = _word_only_passes(design, alpha, n_datasets, n_permutations, seed, name, vectors, seeds)
     # A GO needs both tests to pass, so a dataset counts against the design only where both do.
     return float(np.mean(gap & control))
 
 
 def _word_only_passes(design: tuple, alpha: float, n_datasets: int, n_permutations: int, seed: int,
-                      name: str, vectors: tuple | None) -> tuple[np.ndarray, np.ndarray]:
+                      name: str, vectors: tuple | None, seeds: tuple | None = None) -> tuple[np.ndarray, np.ndarray]:
     from .truth import synthetic
 
     model = dict(synthetic.WORD_ONLY_MODELS[name])
@@ -299,27 +322,32 @@ def _word_only_passes(design: tuple, alpha: float, n_datasets: int, n_permutatio
         model["word_vectors"] = {w: np.array(v) for w, v in vectors}
     wordings = {e: list(ws) for e, ws in design}
     blocks = [word_only_tests(wordings, min(WORD_ONLY_BLOCK, n_datasets - start), model=model,
-                              n_permutations=n_permutations, seed=seed + 10 * b)
+                              n_permutations=n_permutations, seed=seed + 10 * b,
+                              seeds_per_wording=None if seeds is None else dict(seeds))
               for b, start in enumerate(range(0, n_datasets, WORD_ONLY_BLOCK))]
     return (np.concatenate([t["gap_pvalue"] for t in blocks]) < alpha,
             np.concatenate([t["control_pvalue"] for t in blocks]) < alpha)
 
 
 def word_only_pvalues(wordings, n_datasets: int, *, model: str | Mapping = "weighted", n_permutations: int = 199,
-                      seed: int = 0, conditioner_subwords: bool = True) -> np.ndarray:
+                      seed: int = 0, conditioner_subwords: bool = True,
+                      seeds_per_wording: Mapping[str, Sequence[int]] | None = None) -> np.ndarray:
     """[n_datasets] the lexical control's p on independent datasets of one word-only model of this design.
 
     ``model``: a name in ``truth.synthetic.WORD_ONLY_MODELS`` or the keywords of
     ``synthetic.bag_of_words_activations``. The conditioner reads what the model
     reads (its ``subwords`` or ``word_vectors``, as MusicGen's conditioner is the encoder the model
     reads through), unless ``conditioner_subwords`` is False: then it reads whole words.
+    ``seeds_per_wording``: emotion -> samples of each wording (default ``DEFAULT_SEEDS_PER_WORDING`` each).
     """
     return word_only_tests(wordings, n_datasets, model=model, n_permutations=n_permutations, seed=seed,
-                           conditioner_subwords=conditioner_subwords)["control_pvalue"]
+                           conditioner_subwords=conditioner_subwords,
+                           seeds_per_wording=seeds_per_wording)["control_pvalue"]
 
 
 def word_only_tests(wordings, n_datasets: int, *, model: str | Mapping = "weighted", n_permutations: int = 199,
-                    seed: int = 0, conditioner_subwords: bool = True) -> dict[str, np.ndarray]:
+                    seed: int = 0, conditioner_subwords: bool = True,
+                    seeds_per_wording: Mapping[str, Sequence[int]] | None = None) -> dict[str, np.ndarray]:
     """The gap test's and the lexical control's p ([n_datasets] each) on datasets of one word-only model.
 
     ``gap_pvalue`` is the wording-level permutation test of within- against
@@ -329,16 +357,24 @@ def word_only_tests(wordings, n_datasets: int, *, model: str | Mapping = "weight
     ``lexical.lexical_control_many`` permutes with only an intercept removed
     (its ``pvalue_raw``) orders the shuffles as that gap does
     (tests/test_design.py checks it against the gap engine, ``stats.gaps_under_labellings``).
+    With unequal seeds (``seeds_per_wording``) the sample-pair gap weighs wording pairs by
+    their samples and that equality fails (review 26: decisions differed in 8 of 40
+    datasets, the engine's p the smaller), so there the gap's p comes from the engine itself,
+    on the very shuffles the control permutes.
     ``control_pvalue`` is the control's. See :func:`word_only_pvalues` for the arguments.
     """
     from . import lexical, stats
     from .truth import synthetic
 
     geometry = dict(synthetic.WORD_ONLY_MODELS[model] if isinstance(model, str) else model)
-    X, _, prompts = synthetic.bag_of_words_activations(seed, wordings, n_datasets=n_datasets, **geometry)
-    W = []
+    seeds = synthetic.seed_counts(wordings, DEFAULT_SEEDS_PER_WORDING if seeds_per_wording is None
+                                  else seeds_per_wording)
+    X, emotions, prompts = synthetic.bag_of_words_activations(seed, wordings, n_datasets=n_datasets,
+                                                              n_seeds_per_wording=seeds, **geometry)
+    W, S = [], []
     for k in range(n_datasets):
-        ids, W_k = lexical.wording_similarity(stats.similarity_matrix(X[k], "cosine"), prompts)
+        S.append(stats.similarity_matrix(X[k], "cosine"))
+        ids, W_k = lexical.wording_similarity(S[-1], prompts)
         W.append(W_k)
     texts = [wordings[i.split("/")[0]][int(i.split("/")[1])] for i in ids]
     labels = [i.split("/")[0] for i in ids]
@@ -348,14 +384,34 @@ def word_only_tests(wordings, n_datasets: int, *, model: str | Mapping = "weight
         word_vectors=geometry.get("word_vectors") if conditioner_subwords else None)
     control = lexical.lexical_control_many(np.stack(W), labels, lexical.text_similarities(texts, labels, conditioner),
                                            n_permutations=n_permutations, seed=seed + 2)
-    return {"gap_pvalue": control["pvalue_raw"], "control_pvalue": control["pvalue"]}
+    gap_pvalue = control["pvalue_raw"]
+    if len({n for counts in seeds.values() for n in counts}) > 1:
+        gap_pvalue = _engine_gap_pvalues(S, emotions, prompts, ids, labels, n_permutations, seed + 2)
+    return {"gap_pvalue": gap_pvalue, "control_pvalue": control["pvalue"]}
 
 
-def audit(emotions, thresholds, *, seed: int = 0, word_vectors: Mapping[str, np.ndarray] | None = None):
+def _engine_gap_pvalues(matrices: list, emotions, prompts, ids: list[str], labels: list[str], n_permutations: int,
+                        seed: int) -> np.ndarray:
+    """[datasets] the suite's gap test's p, through its own engine, under the shuffles of whole
+    wordings that ``lexical.lexical_control_many`` draws with ``seed`` (the observed labelling first)."""
+    from . import lexical, stats
+
+    names = np.unique(labels)
+    wording_of_sample = [ids.index(p) for p in prompts]
+    labellings = [names[codes[wording_of_sample]] for codes in lexical.permuted_labelings(labels, n_permutations, seed)]
+    gaps = stats.gaps_under_labellings(matrices, emotions, prompts, labellings)
+    # The same tolerance as the gap test's own count of permuted gaps at least the observed one.
+    return (1 + np.sum(gaps[1:] >= gaps[0] - 1e-12, axis=0)) / (1 + n_permutations)
+
+
+def audit(emotions, thresholds, *, seed: int = 0, word_vectors: Mapping[str, np.ndarray] | None = None,
+          seeds_per_wording: Mapping[str, Sequence[int]] | None = None):
     """The word-overlap audit (``lexical.audit_design``) with this design's word-only null simulated.
 
     ``word_vectors``: the text conditioner's embedding of each word of the design, where the
     model is at hand; the null then reads words by meaning too (``word_only_null``).
+    ``seeds_per_wording``: the run's samples of each wording (``config.planned_seed_counts``),
+    so that the null is simulated at the run's own shape.
     """
     from . import lexical
 
@@ -365,7 +421,7 @@ def audit(emotions, thresholds, *, seed: int = 0, word_vectors: Mapping[str, np.
         return words
     try:
         rate, limit = word_only_null(emotions, thresholds.alpha, thresholds.word_only_null_datasets, seed=seed,
-                                     word_vectors=word_vectors)
+                                     word_vectors=word_vectors, seeds_per_wording=seeds_per_wording)
     except lexical.NotSeparable:  # the simulated conditioner took the last dimension the audit left
         return dataclasses.replace(words, separable=False)
     return dataclasses.replace(words, word_only_rate=rate, word_only_limit=limit,

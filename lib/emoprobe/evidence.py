@@ -16,7 +16,7 @@ import html
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 from . import analysis, listen, report
-from .config import planned_wordings
+from .config import planned_seed_counts, planned_wordings
 
 if TYPE_CHECKING:
     from .config import ExperimentConfig
@@ -139,7 +139,7 @@ class Evidence:
 
         max_share = self.experiment.thresholds.max_word_same_emotion_share
         audit = design.audit(planned_wordings(self.experiment), self.experiment.thresholds,
-                             word_vectors=self.word_vectors)
+                             word_vectors=self.word_vectors, seeds_per_wording=planned_seed_counts(self.experiment))
         flagged = {w for words in audit.confined.values() for w in words} | \
             {w for words in audit.concentrated.values() for w, _ in words}
 

@@ -45,6 +45,7 @@ with :func:`register_truth`; the calibration test runs every registered null.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass
 from typing import Callable, Mapping, NamedTuple, Sequence
 
@@ -177,7 +178,7 @@ def simulate_verdicts(truth: str, n_datasets: int, *, n_layers: int = 4, gap: fl
 
         confined = None if run.texts is None else design.audit(
             _wordings_by_emotion(run), Thresholds(alpha=alpha, max_word_same_emotion_share=max_word_share),
-            word_vectors=run.word_vectors).warning()
+            word_vectors=run.word_vectors, seeds_per_wording=_seeds_by_emotion(run)).warning()
 
         def verdict(layer_rows, words_confined: str | None = confined) -> str:
             return decide(Outcome(n_min, tuple(layer_rows), acoustic_pass=True, acoustic_worst_agreement=1.0,
@@ -200,6 +201,15 @@ def _wordings_by_emotion(run: SimulatedRun) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for emotion, prompt in dict.fromkeys(zip(map(str, run.emotions), map(str, run.prompts))):
         out.setdefault(emotion, []).append(run.texts[prompt])  # type: ignore[index]
+    return out
+
+
+def _seeds_by_emotion(run: SimulatedRun) -> dict[str, list[int]]:
+    """emotion -> the samples of each of its wordings, in :func:`_wordings_by_emotion`'s order."""
+    counts = Counter(zip(map(str, run.emotions), map(str, run.prompts)))
+    out: dict[str, list[int]] = {}
+    for emotion, prompt in counts:
+        out.setdefault(emotion, []).append(counts[emotion, prompt])
     return out
 
 

@@ -287,7 +287,7 @@ def bag_of_words_activations(
     rng: np.random.Generator | int | None,
     wordings: Mapping[str, Sequence[str]],
     *,
-    n_seeds_per_wording: int = 4,
+    n_seeds_per_wording: int | Mapping[str, Sequence[int]] = 4,
     n_datasets: int = 1,
     dim: int = 64,
     baseline_cosine: float = 0.95,
@@ -319,7 +319,9 @@ def bag_of_words_activations(
     "merry" alike where the encoder has them alike). ``one_letter`` reads one-letter words too
     ("C" in "C major").
     Seeds add isotropic noise that
-    sets the baseline cosine between unrelated samples.
+    sets the baseline cosine between unrelated samples. ``n_seeds_per_wording`` is one
+    count for every wording, or emotion -> one count per wording (a plan whose sample
+    count does not divide by its wordings gives some wordings a seed more).
 
     Returns ``(X [n_datasets, N, dim], emotions [N], prompt_ids [N])``, ordered by
     emotion, wording, seed.
@@ -328,10 +330,11 @@ def bag_of_words_activations(
 
     rng = np.random.default_rng(rng)
     emotions, prompt_ids, rows, texts = [], [], [], []
+    seeds = seed_counts(wordings, n_seeds_per_wording)
     for emotion, options in wordings.items():
         for p, text in enumerate(options):
             texts.append(text)
-            for _ in range(n_seeds_per_wording):
+            for _ in range(seeds[emotion][p]):
                 emotions.append(emotion)
                 prompt_ids.append(f"{emotion}/{p}")
                 rows.append(len(texts) - 1)
@@ -366,6 +369,21 @@ def bag_of_words_activations(
     if emotion_size:
         X = X + emotion_size * unit((n_datasets, len(emotion_names), dim))[:, emotion_index]
     return X, np.array(emotions), np.array(prompt_ids)
+
+
+def seed_counts(wordings: Mapping[str, Sequence[str]],
+                n_seeds_per_wording: int | Mapping[str, Sequence[int]]) -> dict[str, tuple[int, ...]]:
+    """emotion -> the number of seeds of each of its wordings; ValueError where the counts do not
+    match the wordings one to one or one is under 1."""
+    if isinstance(n_seeds_per_wording, Mapping):
+        counts = {e: tuple(int(n) for n in n_seeds_per_wording.get(e, ())) for e in wordings}
+    else:
+        counts = {e: (int(n_seeds_per_wording),) * len(ws) for e, ws in wordings.items()}
+    for emotion, options in wordings.items():
+        if len(counts[emotion]) != len(options) or min(counts[emotion], default=1) < 1:
+            raise ValueError(f"{emotion!r} has {len(options)} wordings but seed counts {counts[emotion]}: "
+                             "give one count of at least 1 per wording")
+    return counts
 
 
 def _word_features(vocabulary: Sequence[str], subwords: tuple[int, int] | None,
