@@ -56,7 +56,7 @@ half is tuning material and its ``test`` half a test split that has been seen.
   tunes from O'Neill's *Music of Ireland* (music21's ``oneills1850``; see
   ``folk_candidates``).  Built after acoustics-1.11 and scored once.
 * Batch 7 (116 clips: 88 folk tunes, 28 synthetic, 2026-11-27): more single-line
-  music to study mode on.  Its train half was read (bench/RESULTS.md, "Batch 6");
+  music to study mode on.  Its train half was read (bench/mode_melody_features.py);
   its test half has not been scored.
 """
 from __future__ import annotations
