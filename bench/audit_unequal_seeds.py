@@ -2,7 +2,7 @@
 
     PYTHONPATH=lib .venv/bin/python bench/audit_unequal_seeds.py [--datasets 300] [--n 20,22,13]
 
-For each design and ``n_per_emotion`` (``config.planned_seed_counts``: 22 samples over 5
+For each design and ``n_per_emotion`` (``config.audited_design``: 22 samples over 5
 wordings give 5/5/4/4/4), prints per word-only model the share of datasets where the gap
 test passes and where the gap test and the lexical control both pass (the audit's rate),
 simulated at the plan's seed counts and at ``design.DEFAULT_SEEDS_PER_WORDING`` each.
@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 from emoprobe import design  # noqa: E402
-from emoprobe.config import load_config, planned_seed_counts  # noqa: E402
+from emoprobe.config import audited_design, load_config  # noqa: E402
 
 DESIGNS = ("configs/experiment.toml", "tests/data/joint_wordings.toml")
 
@@ -30,7 +30,7 @@ def main(argv=None) -> int:
     for path in DESIGNS:
         config = load_config(path)
         for n in map(int, args.n.split(",")):
-            counts = planned_seed_counts(dataclasses.replace(config, n_per_emotion=n))
+            counts = audited_design(dataclasses.replace(config, n_per_emotion=n))[1]
             start = time.perf_counter()
             own = design.word_only_passes(config.emotions, config.thresholds.alpha, args.datasets,
                                           seeds_per_wording=counts)

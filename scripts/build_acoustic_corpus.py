@@ -57,7 +57,8 @@ half is tuning material and its ``test`` half a test split that has been seen.
   ``folk_candidates``).  Built after acoustics-1.11 and scored once.
 * Batch 7 (116 clips: 88 folk tunes, 28 synthetic, 2026-11-27): more single-line
   music to study mode on.  Its train half was read (bench/mode_melody_features.py);
-  its test half has not been scored.
+  its test half has not been scored.  Rebuilt after review 29 (five tunes that jump back or are
+  in 6/4 replaced; short tunes played again to fill the clip).
 """
 from __future__ import annotations
 
@@ -66,6 +67,7 @@ import functools
 import hashlib
 import inspect
 import json
+import re
 import struct
 import subprocess
 import sys
@@ -87,6 +89,9 @@ INSTRUMENTS = {"piano": 0, "organ": 19, "strings": 48, "guitar": 24, "flute": 73
 # ``list(INSTRUMENTS)`` and a longer list would change every earlier batch's draws.
 FOLK_INSTRUMENTS = {"violin": 40, "flute": 73, "piano": 0, "harpsichord": 6, "guitar": 24, "strings": 48}
 # batch: (chorales, folk tunes, synthetic progressions, seed of its random stream)
+# Batches from this one on play a short folk tune again until the clip is full (batch 6, scored
+# before, keeps its clips as rendered: 3 of its 44 tunes end 0.3-2.8 s early).
+FILL_FROM_BATCH = 7
 BATCHES = {1: (44, 0, 72, 15), 2: (66, 0, 108, 16), 3: (44, 0, 72, 17), 4: (44, 0, 72, 18), 5: (44, 0, 72, 19),
            6: (0, 44, 72, 20), 7: (0, 88, 28, 21)}
 TICKS = 480
@@ -207,32 +212,50 @@ def chorale_candidates():
         yield name, notes, PITCH_CLASSES[final], mode
 
 
+# A tune whose written order is not its played order (da capo al fine, dal segno): its last
+# written note is not where it ends (review 29: a G minor tune ending "D.C." on Bb read as Bb major).
+_JUMP = re.compile(r'"[^"]*(fine|d\.\s*c\.|d\.\s*s\.|segno|coda)[^"]*"|^N:.*(segno|d\.\s*c\.|fine)',
+                   re.IGNORECASE | re.MULTILINE)
+
+
+def _abc_tunes(path: str) -> dict[int, str]:
+    """Reference number (``X:``) -> the tune's ABC text."""
+    tunes = re.split(r"^(?=X:)", Path(path).read_text(errors="replace"), flags=re.MULTILINE)
+    return {int(m.group(1)): t for t in tunes if (m := re.match(r"X:\s*(\d+)", t))}
+
+
 def folk_candidates():
     """Tunes of O'Neill's *Music of Ireland* (1850, music21's ``oneills1850``, ABC), in corpus
     order: (name, notes, tonic, mode).  The truth is the transcriber's key field (``K:Em``
     names the tonic and the mode) and must agree with the score: only major and minor tunes
-    in x/4 time whose last note is the named tonic are kept (modal tunes, jigs in 6/8 and
-    reels in cut time, where the quarter note is not the beat, are skipped).  The tunes are
-    single melodic lines, rendered as written: repeats are not expanded, so the clip is the
-    tune's opening strain, which states the key."""
+    in 2/4, 3/4 or 4/4 whose last note is the named tonic are kept (modal tunes, jigs in 6/8,
+    6/4 airs and reels in cut time, where the quarter note is not the beat, are skipped), and
+    none that jumps back (D.C., D.S., fine, segno), whose last written note is not its last.
+    The tunes are single melodic lines, rendered as written: repeats are not expanded."""
     from music21 import corpus
 
     for path in sorted(str(p) for p in corpus.getCorePaths() if "oneills1850" in str(p)):
+        texts = _abc_tunes(path)
         for score in corpus.parse(path).scores:
             key = next(iter(score.recurse().getElementsByClass("KeySignature")), None)
             ts = next(iter(score.recurse().getElementsByClass("TimeSignature")), None)
             melody = list(score.flatten().notes)
-            if (ts is None or ts.denominator != 4 or getattr(key, "mode", None) not in ("major", "minor")
-                    or not melody or melody[-1].pitches[0].pitchClass != key.tonic.pitchClass):
+            if (ts is None or ts.denominator != 4 or ts.numerator not in (2, 3, 4)
+                    or getattr(key, "mode", None) not in ("major", "minor")
+                    or not melody or melody[-1].pitches[0].pitchClass != key.tonic.pitchClass
+                    or _JUMP.search(texts.get(int(score.metadata.number), ""))):
                 continue
             notes = [(float(n.offset), float(n.quarterLength), int(p.midi), 85, 0)
                      for n in melody for p in n.pitches]
             yield f"{Path(path).stem}_{score.metadata.number}", notes, PITCH_CLASSES[key.tonic.pitchClass], key.mode
 
 
-def score_records(rng: np.random.Generator, n: int, candidates, *, kind: str, instruments: list[str]) -> list[dict]:
+def score_records(rng: np.random.Generator, n: int, candidates, *, kind: str, instruments: list[str],
+                  fill: bool = False) -> list[dict]:
     """The next ``n`` pieces (half major, half minor) that the iterator ``candidates`` yields,
-    named ``<kind>_<name>``, each given a tempo, one of ``instruments`` and maybe drums from ``rng``."""
+    named ``<kind>_<name>``, each given a tempo, one of ``instruments`` and maybe drums from ``rng``.
+    ``fill``: a piece shorter than the clip at its tempo is played again from the top until the
+    clip is full, as a dance tune is (review 29: short airs left up to 9 s of silence or drums)."""
     if n == 0:
         return []
     wanted = {"major": n // 2, "minor": n // 2}
@@ -253,7 +276,16 @@ def score_records(rng: np.random.Generator, n: int, candidates, *, kind: str, in
         rec["bpm"] = float(np.round(rng.uniform(50, 190), 1))
         rec["instrument"] = str(rng.choice(instruments))
         rec["drums"] = str(rng.choice(["rock", "four_on_floor", "ballad"])) if rng.random() < 0.25 else None
+        if fill:
+            rec["notes"] = _played_until(rec["notes"], CLIP_S * rec["bpm"] / 60)
     return records
+
+
+def _played_until(notes: list, quarters: float) -> list:
+    """``notes`` repeated end to end (one pass = the last note's end) until ``quarters`` are covered."""
+    length = max(start + dur for start, dur, *_ in notes)
+    passes = int(np.ceil(quarters / length))
+    return [(start + k * length, dur, *rest) for k in range(passes) for start, dur, *rest in notes]
 
 
 # --- synthetic progressions --------------------------------------------------
@@ -315,7 +347,8 @@ def build(out: Path) -> list[dict]:
         rng = np.random.default_rng(seed)
         records = score_records(rng, n_chorales, chorales, kind="chorale",
                                 instruments=["organ", "strings", "piano", "choir", "harpsichord", "flute"])
-        records += score_records(rng, n_folk, folk_tunes, kind="folk", instruments=list(FOLK_INSTRUMENTS))
+        records += score_records(rng, n_folk, folk_tunes, kind="folk", instruments=list(FOLK_INSTRUMENTS),
+                                 fill=batch >= FILL_FROM_BATCH)
         records += synthetic_records(rng, n_synthetic, n_synth)
         n_synthetic += n_synth
         manifest += _render_batch(records, batch, out)

@@ -254,3 +254,26 @@ def test_the_audit_reads_the_wordings_the_plan_generates():
     assert planned_wordings(four) == {e: tuple(w[:4]) for e, w in config.emotions.items()}
     assert design.audit(planned_wordings(config), config.thresholds).warning() is None
     assert design.audit(planned_wordings(four), config.thresholds).warning() is not None
+
+
+def test_the_start_up_audit_runs_on_the_controller_only_at_the_plans_seeds(monkeypatch):
+    # Review 29: each xdist worker simulated the word-only null again and threw it away.
+    import dataclasses
+    import types
+
+    from emoprobe import design
+    from emoprobe.lexical import audit_design
+    from fixtures import options
+
+    experiment = dataclasses.replace(load_config(REPO / "configs" / "experiment.toml"), n_per_emotion=22)
+    seen = []
+
+    def audit(emotions, thresholds, *, seeds_per_wording=None, **_):
+        seen.append(seeds_per_wording)
+        return audit_design(emotions, thresholds.max_word_same_emotion_share)
+
+    monkeypatch.setattr(design, "audit", audit)
+    options._warn_of_confined_words(types.SimpleNamespace(workerinput={}), experiment)
+    assert seen == []
+    options._warn_of_confined_words(types.SimpleNamespace(), experiment)
+    assert seen == [{e: (5, 5, 4, 4, 4) for e in experiment.emotions}]

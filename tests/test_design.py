@@ -375,7 +375,7 @@ def test_with_unequal_seeds_the_word_only_gap_pvalue_is_still_the_suites_gap_tes
 
 def test_the_audit_simulates_the_runs_own_seeds_per_wording(monkeypatch):
     # The word-only null must be simulated at the shape the run will have, not at 4 seeds a wording.
-    from emoprobe.config import load_config, planned_seed_counts
+    from emoprobe.config import audited_design, load_config
 
     config = load_config(REPO / "tests" / "data" / "joint_wordings.toml")
     seen = []
@@ -387,7 +387,7 @@ def test_the_audit_simulates_the_runs_own_seeds_per_wording(monkeypatch):
     monkeypatch.setattr(design, "word_only_tests", tests)
     design._word_only_rate.cache_clear()
     try:
-        counts = planned_seed_counts(dataclasses.replace(config, n_per_emotion=22))
+        counts = audited_design(dataclasses.replace(config, n_per_emotion=22))[1]
         assert set(counts.values()) == {(5, 5, 4, 4, 4)}
         design.audit(config.emotions, config.thresholds, seeds_per_wording=counts)
         assert seen and all(s == {e: (5, 5, 4, 4, 4) for e in config.emotions} for s in seen)
@@ -398,13 +398,55 @@ def test_the_audit_simulates_the_runs_own_seeds_per_wording(monkeypatch):
         design._word_only_rate.cache_clear()
 
 
-@pytest.mark.parametrize("seeds", [{"happy": [4, 4]}, {"happy": [4, 4, 4, 4, 0]}])
+@pytest.mark.parametrize("seeds", [{"happy": [4, 4]}, {"happy": [4, 4, 4, 4, 0]}, {"happy": [4.9, 4, 4, 4, 4]},
+                                   {"happy": "44444"}, {"happy": [True, 4, 4, 4, 4]}, {"angry": [4] * 5},
+                                   {"happy": 4}])
 def test_seed_counts_that_do_not_match_the_wordings_are_refused(seeds):
+    # Review 29: extra emotions were ignored, 4.9 read as 4 and "44444" as five fours.
     from emoprobe.config import load_config
+    from emoprobe.truth import synthetic
 
     emotions = load_config(REPO / "tests" / "data" / "joint_wordings.toml").emotions
-    with pytest.raises(ValueError, match="one count of at least 1 per wording"):
+    with pytest.raises(ValueError, match="seed counts"):
         design.word_only_null(emotions, 0.05, 50, seeds_per_wording={**{e: [4] * 5 for e in emotions}, **seeds})
+    with pytest.raises(ValueError, match="n_seeds_per_wording"):
+        synthetic.seed_counts(emotions, 4.0)
+
+
+def test_two_wordings_with_the_same_text_are_audited_as_two(tmp_path):
+    # Review 29: the audit keyed wordings by text and merged repeats into one wording with their
+    # seeds summed, a smaller design than the run's (which keys by prompt id): a design the
+    # word-only null flags at the run's shape passed. An experiment file cannot repeat a wording
+    # (the schema refuses it), a configuration built in code can. One entry per prompt id now.
+    from emoprobe.config import audited_design, load_config, plan_samples, planned_wordings
+
+    config = load_config(REPO / "configs" / "experiment.toml")
+    repeated = {e: tuple(ws) + tuple(ws[:3]) for e, ws in config.emotions.items()}
+    config = dataclasses.replace(config, emotions=repeated, n_per_emotion=32)
+    wordings, seeds = audited_design(config)
+    specs = [s for s in plan_samples(config, include_extremes=False)]
+    for emotion in repeated:
+        ids = list(dict.fromkeys(s.prompt_id for s in specs if s.condition == emotion))
+        assert len(wordings[emotion]) == len(ids) == 8
+        assert seeds[emotion] == tuple(sum(s.prompt_id == i for s in specs) for i in ids) == (4,) * 8
+    assert planned_wordings(config) == wordings
+
+
+def test_the_audit_reads_the_samples_the_run_has_not_the_plan():
+    # Review 29: a run that lost samples may still reach GO, and its counts are unequal.
+    from emoprobe.config import audited_design, load_config
+
+    config = load_config(REPO / "configs" / "experiment.toml")
+    wordings, seeds = audited_design(config, {"happy/0": 6, "happy/1": 2, "happy/2": 4, "happy/3": 4,
+                                              "sad/0": 4, "sad/1": 4, "sad/2": 4, "sad/3": 4, "sad/4": 4,
+                                              "calm/0": 4, "calm/1": 4, "calm/2": 4, "calm/3": 4, "calm/4": 4,
+                                              "energetic/0": 4, "energetic/1": 4, "energetic/2": 4,
+                                              "energetic/3": 4, "energetic/4": 4})
+    assert seeds["happy"] == (6, 2, 4, 4)   # happy/4 lost every sample: not a wording of this run
+    assert wordings["happy"] == tuple(config.emotions["happy"][:4])
+    assert seeds["sad"] == (4,) * 5
+    with pytest.raises(ValueError, match="the plan does not have"):
+        audited_design(config, {"happy/9": 3})
 
 
 @pytest.mark.parametrize("gap_p, control_p, rate", [(0.5, 0.01, 0.0), (0.01, 0.5, 0.0), (0.01, 0.01, 1.0)])

@@ -297,3 +297,29 @@ def test_a_decision_that_raises_still_leaves_a_record_that_says_there_is_no_verd
     assert history == []  # no verdict, so no line for the replication record
     assert (small / "decision-raises" / "report.html").exists()
     assert "VERDICT INCONCLUSIVE" in result.stdout and "no verdict" in result.stdout
+
+
+def test_the_verdicts_audit_simulates_the_samples_each_wording_has(monkeypatch):
+    # Review 29: a run that lost samples can still reach GO, so its audit must be simulated at the
+    # counts the sample-size claim saw, not at the plan's; without that row, the plan's.
+    from emoprobe import design, lexical
+    from emoprobe.config import load_config
+
+    experiment = load_config(REPO / "configs" / "experiment.toml")
+    seen = []
+
+    def audit(emotions, thresholds, *, seeds_per_wording=None, **_):
+        seen.append((dict(emotions), seeds_per_wording))
+        return lexical.audit_design(emotions, thresholds.max_word_same_emotion_share)
+
+    monkeypatch.setattr(design, "audit", audit)
+    counts = {f"{e}/{i}": 4 for e in experiment.emotions for i in range(5)}
+    counts.update({"happy/0": 6, "happy/1": 2, "sad/4": 0})
+    size_row = {"claim": "sample_size", "min_n": 16, "wording_counts": counts}
+    run_record.decide_model(experiment, lambda claim: [size_row] if claim == "sample_size" else [], None, False,
+                            lambda: (None, None))
+    emotions, seeds = seen[-1]
+    assert seeds["happy"] == (6, 2, 4, 4, 4) and seeds["sad"] == (4, 4, 4, 4)
+    assert emotions["sad"] == tuple(experiment.emotions["sad"][:4])
+    run_record.decide_model(experiment, lambda claim: [], None, False, lambda: (None, None))
+    assert seen[-1][1] == {e: (4,) * 5 for e in experiment.emotions}

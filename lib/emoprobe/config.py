@@ -476,21 +476,36 @@ def derive_seed(base_seed: int, *parts: object) -> int:
 
 def planned_wordings(config: ExperimentConfig) -> dict[str, tuple[str, ...]]:
     """Each emotion's wordings the plan generates: the first ``n_per_emotion`` of its list when that
-    is fewer than listed. What the word-overlap audit must read, not every wording listed."""
-    used: dict[str, dict[str, None]] = {}
-    for spec in plan_samples(config, include_extremes=False):
-        used.setdefault(spec.condition, {})[spec.prompt] = None
-    return {emotion: tuple(prompts) for emotion, prompts in used.items()}
+    is fewer than listed. What the word-overlap audit must read, not every wording listed.
+    One entry per wording (prompt id), as the run analyses them: two wordings with the same text
+    stay two (review 29: merged, they made a smaller design than the run's)."""
+    return audited_design(config)[0]
 
 
-def planned_seed_counts(config: ExperimentConfig) -> dict[str, tuple[int, ...]]:
-    """Each emotion's number of samples of each wording the plan generates, in the order of
-    :func:`planned_wordings`: unequal where ``n_per_emotion`` does not divide by the wordings."""
-    counts: dict[str, dict[str, int]] = {}
+def audited_design(config: ExperimentConfig, samples_per_wording: Mapping[str, int] | None = None
+                   ) -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[int, ...]]]:
+    """(wordings, samples of each) per emotion: the design the word-overlap audit simulates.
+
+    One entry per wording (prompt id) of the emotion study, in plan order. Without
+    ``samples_per_wording`` the counts are the plan's (unequal where ``n_per_emotion`` does
+    not divide by the wordings); with it (prompt id -> the samples the run has, as the
+    sample-size claim records them) they are the run's, and a wording with no sample left,
+    or an emotion with none, is left out. ValueError where it names a prompt id the plan lacks.
+    """
+    planned: dict[str, dict[str, list]] = {}
     for spec in plan_samples(config, include_extremes=False):
-        per_prompt = counts.setdefault(spec.condition, {})
-        per_prompt[spec.prompt] = per_prompt.get(spec.prompt, 0) + 1
-    return {emotion: tuple(per_prompt.values()) for emotion, per_prompt in counts.items()}
+        entry = planned.setdefault(spec.condition, {}).setdefault(spec.prompt_id, [spec.prompt, 0])
+        entry[1] += 1
+    if samples_per_wording is not None:
+        unknown = sorted(set(samples_per_wording) - {pid for per in planned.values() for pid in per})
+        if unknown:
+            raise ValueError(f"samples of wordings the plan does not have: {unknown}")
+        for per in planned.values():
+            for prompt_id, entry in per.items():
+                entry[1] = int(samples_per_wording.get(prompt_id, 0))
+    kept = {e: [entry for entry in per.values() if entry[1] > 0] for e, per in planned.items()}
+    return ({e: tuple(text for text, _ in entries) for e, entries in kept.items() if entries},
+            {e: tuple(n for _, n in entries) for e, entries in kept.items() if entries})
 
 
 def plan_samples(config: ExperimentConfig, include_extremes: bool = True) -> list[SampleSpec]:

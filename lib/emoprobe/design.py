@@ -236,7 +236,7 @@ def word_only_null(emotions, alpha: float, n_datasets: int, *, n_permutations: i
     loaded at start-up.
 
     ``seeds_per_wording`` (emotion -> the samples of each wording, as
-    ``config.planned_seed_counts`` gives them) makes each dataset the run's own
+    ``config.audited_design`` gives them) makes each dataset the run's own
     shape; without it every wording has ``DEFAULT_SEEDS_PER_WORDING``.
     """
     key, vectors = _design_key(emotions, word_vectors)
@@ -259,6 +259,8 @@ def _seed_key(emotions, seeds_per_wording: Mapping[str, Sequence[int]] | None) -
     from .truth.synthetic import seed_counts
 
     counts = seed_counts(dict(emotions), seeds_per_wording)
+    if all(n == DEFAULT_SEEDS_PER_WORDING for per in counts.values() for n in per):
+        return None   # the same datasets as the default: one cached rate for both
     return tuple(counts.items())
 
 
@@ -410,7 +412,7 @@ def audit(emotions, thresholds, *, seed: int = 0, word_vectors: Mapping[str, np.
 
     ``word_vectors``: the text conditioner's embedding of each word of the design, where the
     model is at hand; the null then reads words by meaning too (``word_only_null``).
-    ``seeds_per_wording``: the run's samples of each wording (``config.planned_seed_counts``),
+    ``seeds_per_wording``: the run's samples of each wording (``config.audited_design``),
     so that the null is simulated at the run's own shape.
     """
     from . import lexical

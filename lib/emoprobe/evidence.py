@@ -16,7 +16,7 @@ import html
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 from . import analysis, listen, report
-from .config import planned_seed_counts, planned_wordings
+from .config import audited_design, planned_wordings
 
 if TYPE_CHECKING:
     from .config import ExperimentConfig
@@ -138,8 +138,10 @@ class Evidence:
         from .lexical import word_audit
 
         max_share = self.experiment.thresholds.max_word_same_emotion_share
-        audit = design.audit(planned_wordings(self.experiment), self.experiment.thresholds,
-                             word_vectors=self.word_vectors, seeds_per_wording=planned_seed_counts(self.experiment))
+        sizes = self.claim_rows("sample_size")
+        wordings, seeds = audited_design(self.experiment, sizes[0].get("wording_counts") if sizes else None)
+        audit = design.audit(wordings, self.experiment.thresholds, word_vectors=self.word_vectors,
+                             seeds_per_wording=seeds)
         flagged = {w for words in audit.confined.values() for w in words} | \
             {w for words in audit.concentrated.values() for w, _ in words}
 

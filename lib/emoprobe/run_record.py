@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 from . import design, exports, listen, provenance, replication, report, steering
-from .config import planned_seed_counts, planned_wordings
+from .config import audited_design
 from .decision import Decision, Family, LayerOutcome, Outcome, decide
 
 if TYPE_CHECKING:
@@ -51,8 +51,10 @@ def decide_model(experiment: ExperimentConfig, claim_rows: ClaimRows, family: Fa
     acoustic = claim_rows("acoustic")
     worst = min(acoustic, key=lambda r: r["agreement"], default=None)
     lexical_p = {r["layer"]: r["pvalue_holm"] for r in claim_rows("lexical")}
-    audit = design.audit(planned_wordings(experiment), thresholds, word_vectors=word_vectors,
-                         seeds_per_wording=planned_seed_counts(experiment))
+    # The audit simulates the run's own shape: the samples each wording has (missing ones
+    # included), where the sample-size claim recorded them; the plan's otherwise.
+    wordings, seeds = audited_design(experiment, sizes[0].get("wording_counts") if sizes else None)
+    audit = design.audit(wordings, thresholds, word_vectors=word_vectors, seeds_per_wording=seeds)
     outcome = Outcome(
         min_n_per_emotion_seen=sizes[0]["min_n"] if sizes else None,
         layers=tuple(LayerOutcome(r["layer"], r["gap"], r["pvalue"], r["pvalue_holm"], r.get("pvalue_maxt"),

@@ -83,7 +83,7 @@ from typing import Mapping, Sequence, TextIO
 import numpy as np
 
 from .capture import LayerHooks
-from .config import ExperimentConfig, SampleSpec, derive_seed, planned_seed_counts, planned_wordings
+from .config import ExperimentConfig, SampleSpec, audited_design, derive_seed
 
 SUPPORTED, NOT_SUPPORTED, NOT_RUN = "supported", "not supported", "not run"
 # Supported, but on wordings the word-overlap audit flags: a word-matching model can move the music too.
@@ -781,8 +781,8 @@ def run(config: ExperimentConfig, info, store, emotion_samples, layer_analysis, 
                            separations)
     from . import design
 
-    warning = design.audit(planned_wordings(config), config.thresholds,
-                           seeds_per_wording=planned_seed_counts(config)).warning()
+    wordings, seeds = audited_design(config)
+    warning = design.audit(wordings, config.thresholds, seeds_per_wording=seeds).warning()
     result = SteeringResult(verdict(tested, warning), layers, planned.layer_choice, planned.scales, tuple(tested),
                             len(unique), alphas, warning)
     return result, plan, stored

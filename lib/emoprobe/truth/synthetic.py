@@ -37,6 +37,7 @@ Plain library code, no pytest: the end-to-end known-truth tests reuse it.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -373,16 +374,28 @@ def bag_of_words_activations(
 
 def seed_counts(wordings: Mapping[str, Sequence[str]],
                 n_seeds_per_wording: int | Mapping[str, Sequence[int]]) -> dict[str, tuple[int, ...]]:
-    """emotion -> the number of seeds of each of its wordings; ValueError where the counts do not
-    match the wordings one to one or one is under 1."""
-    if isinstance(n_seeds_per_wording, Mapping):
-        counts = {e: tuple(int(n) for n in n_seeds_per_wording.get(e, ())) for e in wordings}
-    else:
-        counts = {e: (int(n_seeds_per_wording),) * len(ws) for e, ws in wordings.items()}
+    """emotion -> the number of seeds of each of its wordings: one whole count for every wording,
+    or a mapping with exactly the design's emotions, each to one whole count per wording.
+    ValueError otherwise, or where a count is under 1 (nothing is rounded or guessed)."""
+    def whole(n) -> bool:
+        return isinstance(n, numbers.Integral) and not isinstance(n, bool) and n >= 1
+
+    if not isinstance(n_seeds_per_wording, Mapping):
+        if not whole(n_seeds_per_wording):
+            raise ValueError(f"n_seeds_per_wording = {n_seeds_per_wording!r}: give a whole number of at least 1, "
+                             "or emotion -> one such count per wording")
+        return {e: (int(n_seeds_per_wording),) * len(ws) for e, ws in wordings.items()}
+    if set(n_seeds_per_wording) != set(wordings):
+        raise ValueError(f"seed counts for emotions {sorted(map(str, n_seeds_per_wording))}, but the design has "
+                         f"{sorted(wordings)}")
+    counts = {}
     for emotion, options in wordings.items():
-        if len(counts[emotion]) != len(options) or min(counts[emotion], default=1) < 1:
-            raise ValueError(f"{emotion!r} has {len(options)} wordings but seed counts {counts[emotion]}: "
-                             "give one count of at least 1 per wording")
+        given = n_seeds_per_wording[emotion]
+        if isinstance(given, (str, bytes)) or not isinstance(given, (Sequence, np.ndarray)) \
+                or len(given) != len(options) or not all(whole(n) for n in given):
+            raise ValueError(f"{emotion!r} has {len(options)} wordings but seed counts {given!r}: "
+                             "give one whole count of at least 1 per wording")
+        counts[emotion] = tuple(int(n) for n in given)
     return counts
 
 
