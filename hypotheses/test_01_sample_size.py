@@ -3,7 +3,6 @@
 Fewer makes the verdict INCONCLUSIVE, whatever else passes.
 """
 
-import numpy as np
 import pytest
 
 
@@ -12,8 +11,7 @@ def test_every_emotion_has_enough_samples(emotion_samples, experiment, record_cl
     counts = {e: int((emotion_samples.conditions == e).sum()) for e in experiment.emotions}
     need = experiment.thresholds.min_n_per_emotion
     # Per wording too: the word-overlap audit of the verdict simulates the run's own shape.
-    wording_counts = {str(p): int(n) for p, n in zip(*np.unique(emotion_samples.prompt_ids, return_counts=True))}
     record_claim("sample_size", min_n=min(counts.values()), counts=counts, threshold=need,
-                 wording_counts=wording_counts)
+                 wording_counts=emotion_samples.samples_per_wording())
     short = {e: n for e, n in counts.items() if n < need}
     assert not short, f"fewer than {need} samples per emotion: {short}; the verdict is INCONCLUSIVE"

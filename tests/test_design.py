@@ -400,7 +400,7 @@ def test_the_audit_simulates_the_runs_own_seeds_per_wording(monkeypatch):
 
 @pytest.mark.parametrize("seeds", [{"happy": [4, 4]}, {"happy": [4, 4, 4, 4, 0]}, {"happy": [4.9, 4, 4, 4, 4]},
                                    {"happy": "44444"}, {"happy": [True, 4, 4, 4, 4]}, {"angry": [4] * 5},
-                                   {"happy": 4}])
+                                   {"happy": 4}, {"happy": bytearray(b"\x04" * 5)}, {"happy": {4: 4}}])
 def test_seed_counts_that_do_not_match_the_wordings_are_refused(seeds):
     # Review 29: extra emotions were ignored, 4.9 read as 4 and "44444" as five fours.
     from emoprobe.config import load_config
@@ -437,16 +437,20 @@ def test_the_audit_reads_the_samples_the_run_has_not_the_plan():
     from emoprobe.config import audited_design, load_config
 
     config = load_config(REPO / "configs" / "experiment.toml")
-    wordings, seeds = audited_design(config, {"happy/0": 6, "happy/1": 2, "happy/2": 4, "happy/3": 4,
+    wordings, seeds = audited_design(config, {"happy/0": 4, "happy/1": 2, "happy/2": 4, "happy/3": 3,
                                               "sad/0": 4, "sad/1": 4, "sad/2": 4, "sad/3": 4, "sad/4": 4,
                                               "calm/0": 4, "calm/1": 4, "calm/2": 4, "calm/3": 4, "calm/4": 4,
                                               "energetic/0": 4, "energetic/1": 4, "energetic/2": 4,
                                               "energetic/3": 4, "energetic/4": 4})
-    assert seeds["happy"] == (6, 2, 4, 4)   # happy/4 lost every sample: not a wording of this run
+    assert seeds["happy"] == (4, 2, 4, 3)   # happy/4 lost every sample: not a wording of this run
     assert wordings["happy"] == tuple(config.emotions["happy"][:4])
     assert seeds["sad"] == (4,) * 5
     with pytest.raises(ValueError, match="the plan does not have"):
         audited_design(config, {"happy/9": 3})
+    # Review 29b: recorded counts were passed through int(), so 4.9 read as 4 and -3 dropped a wording.
+    for bad in (4.9, "4", True, -3, 5, None):
+        with pytest.raises(ValueError, match="happy/0"):
+            audited_design(config, {"happy/0": bad})
 
 
 @pytest.mark.parametrize("gap_p, control_p, rate", [(0.5, 0.01, 0.0), (0.01, 0.5, 0.0), (0.01, 0.01, 1.0)])

@@ -314,12 +314,12 @@ def test_the_verdicts_audit_simulates_the_samples_each_wording_has(monkeypatch):
 
     monkeypatch.setattr(design, "audit", audit)
     counts = {f"{e}/{i}": 4 for e in experiment.emotions for i in range(5)}
-    counts.update({"happy/0": 6, "happy/1": 2, "sad/4": 0})
+    counts.update({"happy/0": 3, "happy/1": 2, "sad/4": 0})
     size_row = {"claim": "sample_size", "min_n": 16, "wording_counts": counts}
     run_record.decide_model(experiment, lambda claim: [size_row] if claim == "sample_size" else [], None, False,
                             lambda: (None, None))
     emotions, seeds = seen[-1]
-    assert seeds["happy"] == (6, 2, 4, 4, 4) and seeds["sad"] == (4, 4, 4, 4)
+    assert seeds["happy"] == (3, 2, 4, 4, 4) and seeds["sad"] == (4, 4, 4, 4)
     assert emotions["sad"] == tuple(experiment.emotions["sad"][:4])
     run_record.decide_model(experiment, lambda claim: [], None, False, lambda: (None, None))
     assert seen[-1][1] == {e: (4,) * 5 for e in experiment.emotions}

@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import numbers
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -502,7 +503,12 @@ def audited_design(config: ExperimentConfig, samples_per_wording: Mapping[str, i
             raise ValueError(f"samples of wordings the plan does not have: {unknown}")
         for per in planned.values():
             for prompt_id, entry in per.items():
-                entry[1] = int(samples_per_wording.get(prompt_id, 0))
+                had = samples_per_wording.get(prompt_id, 0)
+                # Read as recorded, never rounded: a count is whole, and no more than the plan's.
+                if not isinstance(had, numbers.Integral) or isinstance(had, bool) or not 0 <= had <= entry[1]:
+                    raise ValueError(f"{prompt_id}: {had!r} samples recorded, the plan has {entry[1]}: "
+                                     "expected a whole number from 0 to that")
+                entry[1] = int(had)
     kept = {e: [entry for entry in per.values() if entry[1] > 0] for e, per in planned.items()}
     return ({e: tuple(text for text, _ in entries) for e, entries in kept.items() if entries},
             {e: tuple(n for _, n in entries) for e, entries in kept.items() if entries})

@@ -47,6 +47,11 @@ class SampleSet:
     def seeds(self) -> np.ndarray:
         return np.array([s.spec.seed for s in self.samples])
 
+    def samples_per_wording(self) -> dict[str, int]:
+        """prompt id -> how many samples of that wording the set has (``config.audited_design``'s input)."""
+        ids, counts = np.unique(self.prompt_ids, return_counts=True)
+        return {str(i): int(n) for i, n in zip(ids, counts)}
+
     @property
     def keys(self) -> list[str]:
         return [s.key for s in self.samples]

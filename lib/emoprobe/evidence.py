@@ -16,7 +16,7 @@ import html
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 from . import analysis, listen, report
-from .config import audited_design, planned_wordings
+from .config import audited_design
 
 if TYPE_CHECKING:
     from .config import ExperimentConfig
@@ -154,7 +154,7 @@ class Evidence:
 
         rows = [[r.word, ", ".join(r.emotions), r.n_wordings,
                  "" if r.same_emotion_share is None else f"{r.same_emotion_share:.2f}", status(r)]
-                for r in word_audit(planned_wordings(self.experiment))]
+                for r in word_audit(wordings)]       # the wordings the audit read, so rows and flags agree
         warning = audit.warning()
         note = f"<p><b>{html.escape(warning)}</b></p>" if warning else (
             "<p>No word other than an emotion's own name is confined to one emotion, none has more than "

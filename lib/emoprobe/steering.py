@@ -781,8 +781,13 @@ def run(config: ExperimentConfig, info, store, emotion_samples, layer_analysis, 
                            separations)
     from . import design
 
-    wordings, seeds = audited_design(config)
-    warning = design.audit(wordings, config.thresholds, seeds_per_wording=seeds).warning()
+    from .dataset import conditioner_word_vectors
+
+    # The verdict's audit (run_record.decide_model): the samples the run has, and the conditioner's
+    # embeddings where the store keeps them (review 29b: steering audited the plan, by words only).
+    wordings, seeds = audited_design(config, emotion_samples.samples_per_wording())
+    warning = design.audit(wordings, config.thresholds, seeds_per_wording=seeds,
+                           word_vectors=conditioner_word_vectors(config, info)).warning()
     result = SteeringResult(verdict(tested, warning), layers, planned.layer_choice, planned.scales, tuple(tested),
                             len(unique), alphas, warning)
     return result, plan, stored

@@ -391,7 +391,7 @@ def seed_counts(wordings: Mapping[str, Sequence[str]],
     counts = {}
     for emotion, options in wordings.items():
         given = n_seeds_per_wording[emotion]
-        if isinstance(given, (str, bytes)) or not isinstance(given, (Sequence, np.ndarray)) \
+        if not (isinstance(given, (list, tuple)) or (isinstance(given, np.ndarray) and given.ndim == 1)) \
                 or len(given) != len(options) or not all(whole(n) for n in given):
             raise ValueError(f"{emotion!r} has {len(options)} wordings but seed counts {given!r}: "
                              "give one whole count of at least 1 per wording")
