@@ -33,16 +33,16 @@ CANDIDATES = ("tonic_vs_b7", "tonic_share", "dominants")
 SOURCES = ("folk", "chorale", "synth", "planted")
 
 
-def evidence(audio: np.ndarray, sample_rate: int, tonic: str, mode: str) -> list[float]:
+def evidence(audio: np.ndarray, sample_rate: int, tonic: str, mode: str) -> dict[str, float]:
     pc = tonality.PITCH_CLASSES.index(tonic)
     major = pc if mode == "major" else (pc + 3) % 12
     minor = (major + 9) % 12
     measure = tonality._measurements(audio, sample_rate)
-    fitted = list(tonality._evidence_within(measure, major, sample_rate).values())
     mean = measure[0].mean(axis=1)
     total = float(mean.sum()) + 1e-12
-    return fitted + [(mean[minor] - mean[(major + 7) % 12]) / total, (mean[minor] - mean[major]) / total,
-                     (mean[(minor + 7) % 12] - mean[(major + 7) % 12]) / total]
+    candidates = [(mean[minor] - mean[(major + 7) % 12]) / total, (mean[minor] - mean[major]) / total,
+                  (mean[(minor + 7) % 12] - mean[(major + 7) % 12]) / total]
+    return {**tonality._evidence_within(measure, major, sample_rate), **dict(zip(CANDIDATES, candidates))}
 
 
 def _corpus_item(args):
@@ -81,18 +81,17 @@ def main(argv=None) -> int:
     with ProcessPoolExecutor(args.jobs) as pool:
         X = list(pool.map(_corpus_item, [(str(corpus / m["wav"]), m["tonic"], m["mode"]) for m in manifest]))
         X += list(pool.map(_planted_item, items))
-    X = np.array(X)
+    names = list(X[0])
+    X = np.array([list(row.values()) for row in X])
     y = np.array([m["mode"] == "minor" for m in manifest] + [planted_clip(e, s)[2] == "minor" for e, s in items], int)
     source = np.array([m["name"].split("_")[0] for m in manifest] + ["planted"] * len(items))
     batch = np.array([m["batch"] for m in manifest] + [0] * len(items))
-    names = ["profile", "bass_tonic", "first_chord", "last_chord", "leading_tone", "edma_vote"]
-    names += list(CANDIDATES)
     print(f"{len(y)} clips: " + ", ".join(f"{s} {int(np.sum(source == s))}" for s in SOURCES))
     folk = source == "folk"
     for i, name in enumerate(names):
         print(f"  {name:13s} AUC all {roc_auc_score(y, X[:, i]):.3f}, folk {roc_auc_score(y[folk], X[folk, i]):.3f}")
     print(f"leave-one-batch-out errors (wrong, wrong or uncertain at {tonality.UNCERTAIN_BELOW}):")
-    fitted = list(range(6))
+    fitted = list(range(len(names) - len(CANDIDATES)))
     for label, cols in [("fitted six", fitted)] + [(f"+ {c}", fitted + [6 + k]) for k, c in enumerate(CANDIDATES)]:
         print(f"  {label:15s} {leave_one_batch_out(X[:, cols], y, batch, source, tonality.UNCERTAIN_BELOW)}")
     return 0

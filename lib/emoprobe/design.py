@@ -430,6 +430,18 @@ def audit(emotions, thresholds, *, seed: int = 0, word_vectors: Mapping[str, np.
                                read_word_embeddings=word_vectors is not None)
 
 
+def audit_experiment(experiment, samples_per_wording: Mapping[str, int] | None = None, *,
+                     word_vectors: Mapping[str, np.ndarray] | None = None):
+    """(wordings, :func:`audit`) of the design an experiment's run has (``config.audited_design``):
+    its wordings with the samples each has, ``samples_per_wording`` (prompt id -> count) where the
+    run's are known, the plan's otherwise.  What the start-up warning, the verdict, the evidence
+    page and the steering verdict all audit."""
+    from .config import audited_design
+
+    wordings, seeds = audited_design(experiment, samples_per_wording)
+    return wordings, audit(wordings, experiment.thresholds, word_vectors=word_vectors, seeds_per_wording=seeds)
+
+
 def conditioner_words(emotions) -> list[str]:
     """Every word of the design the audit's word-only models may read, one-letter words included.
 

@@ -16,7 +16,6 @@ import html
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 from . import analysis, listen, report
-from .config import audited_design
 
 if TYPE_CHECKING:
     from .config import ExperimentConfig
@@ -139,9 +138,8 @@ class Evidence:
 
         max_share = self.experiment.thresholds.max_word_same_emotion_share
         sizes = self.claim_rows("sample_size")
-        wordings, seeds = audited_design(self.experiment, sizes[0].get("wording_counts") if sizes else None)
-        audit = design.audit(wordings, self.experiment.thresholds, word_vectors=self.word_vectors,
-                             seeds_per_wording=seeds)
+        wordings, audit = design.audit_experiment(self.experiment, sizes[0].get("wording_counts") if sizes else None,
+                                                  word_vectors=self.word_vectors)
         flagged = {w for words in audit.confined.values() for w in words} | \
             {w for words in audit.concentrated.values() for w, _ in words}
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 from . import design, exports, listen, provenance, replication, report, steering
-from .config import audited_design
 from .decision import Decision, Family, LayerOutcome, Outcome, decide
 
 if TYPE_CHECKING:
@@ -53,8 +52,8 @@ def decide_model(experiment: ExperimentConfig, claim_rows: ClaimRows, family: Fa
     lexical_p = {r["layer"]: r["pvalue_holm"] for r in claim_rows("lexical")}
     # The audit simulates the run's own shape: the samples each wording has (missing ones
     # included), where the sample-size claim recorded them; the plan's otherwise.
-    wordings, seeds = audited_design(experiment, sizes[0].get("wording_counts") if sizes else None)
-    audit = design.audit(wordings, thresholds, word_vectors=word_vectors, seeds_per_wording=seeds)
+    audit = design.audit_experiment(experiment, sizes[0].get("wording_counts") if sizes else None,
+                                    word_vectors=word_vectors)[1]
     outcome = Outcome(
         min_n_per_emotion_seen=sizes[0]["min_n"] if sizes else None,
         layers=tuple(LayerOutcome(r["layer"], r["gap"], r["pvalue"], r["pvalue_holm"], r.get("pvalue_maxt"),

@@ -83,7 +83,7 @@ from typing import Mapping, Sequence, TextIO
 import numpy as np
 
 from .capture import LayerHooks
-from .config import ExperimentConfig, SampleSpec, audited_design, derive_seed
+from .config import ExperimentConfig, SampleSpec, derive_seed
 
 SUPPORTED, NOT_SUPPORTED, NOT_RUN = "supported", "not supported", "not run"
 # Supported, but on wordings the word-overlap audit flags: a word-matching model can move the music too.
@@ -785,9 +785,8 @@ def run(config: ExperimentConfig, info, store, emotion_samples, layer_analysis, 
 
     # The verdict's audit (run_record.decide_model): the samples the run has, and the conditioner's
     # embeddings where the store keeps them (review 29b: steering audited the plan, by words only).
-    wordings, seeds = audited_design(config, emotion_samples.samples_per_wording())
-    warning = design.audit(wordings, config.thresholds, seeds_per_wording=seeds,
-                           word_vectors=conditioner_word_vectors(config, info)).warning()
+    warning = design.audit_experiment(config, emotion_samples.samples_per_wording(),
+                                      word_vectors=conditioner_word_vectors(config, info))[1].warning()
     result = SteeringResult(verdict(tested, warning), layers, planned.layer_choice, planned.scales, tuple(tested),
                             len(unique), alphas, warning)
     return result, plan, stored
