@@ -59,6 +59,11 @@ half is tuning material and its ``test`` half a test split that has been seen.
   music to study mode on.  Its train half was read (bench/mode_melody_features.py);
   its test half has not been scored.  Rebuilt after review 29 (five tunes that jump back or are
   in 6/4 replaced; short tunes played again to fill the clip).
+* Batch 8 (116 clips: 44 tunes from O'Neill's, 44 from Aird's *Selection of Scotch, English,
+  Irish and Foreign Airs* (1782-1797, music21's ``airdsAirs``), 28 synthetic, 2026-11-27):
+  single-line music from a second collection.  Its train half was read to fit a mode model
+  for music with no bass (not adopted); its test half was scored once, acoustics-1.11 against
+  that candidate (bench/RESULTS.md, "Batch 8").
 """
 from __future__ import annotations
 
@@ -88,12 +93,14 @@ INSTRUMENTS = {"piano": 0, "organ": 19, "strings": 48, "guitar": 24, "flute": 73
 # Instruments only the folk tunes use: a separate table, because the synthetic clips draw from
 # ``list(INSTRUMENTS)`` and a longer list would change every earlier batch's draws.
 FOLK_INSTRUMENTS = {"violin": 40, "flute": 73, "piano": 0, "harpsichord": 6, "guitar": 24, "strings": 48}
-# batch: (chorales, folk tunes, synthetic progressions, seed of its random stream)
+# batch: (chorales, folk tunes, synthetic progressions, seed of its random stream[, {collection:
+# tunes}]): "folk tunes" come from O'Neill's; the optional last field takes tunes from other
+# collections of ``folk_candidates``, after the O'Neill tunes and before the synthetic clips.
 # Batches from this one on play a short folk tune again until the clip is full (batch 6, scored
 # before, keeps its clips as rendered: 3 of its 44 tunes end 0.3-2.8 s early).
 FILL_FROM_BATCH = 7
 BATCHES = {1: (44, 0, 72, 15), 2: (66, 0, 108, 16), 3: (44, 0, 72, 17), 4: (44, 0, 72, 18), 5: (44, 0, 72, 19),
-           6: (0, 44, 72, 20), 7: (0, 88, 28, 21)}
+           6: (0, 44, 72, 20), 7: (0, 88, 28, 21), 8: (0, 44, 28, 22, {"airdsAirs": 44})}
 TICKS = 480
 
 # Roots (semitones above the tonic) and qualities.  Minor progressions marked
@@ -224,8 +231,9 @@ def _abc_tunes(path: str) -> dict[int, str]:
     return {int(m.group(1)): t for t in tunes if (m := re.match(r"X:\s*(\d+)", t))}
 
 
-def folk_candidates():
-    """Tunes of O'Neill's *Music of Ireland* (1850, music21's ``oneills1850``, ABC), in corpus
+def folk_candidates(collection: str = "oneills1850"):
+    """Tunes of one of music21's ABC collections (O'Neill's *Music of Ireland*, 1850, by
+    default; ``airdsAirs`` is Aird's airs, 1782-1797), in corpus
     order: (name, notes, tonic, mode).  The truth is the transcriber's key field (``K:Em``
     names the tonic and the mode) and must agree with the score: only major and minor tunes
     in 2/4, 3/4 or 4/4 whose last note is the named tonic are kept (modal tunes, jigs in 6/8,
@@ -234,7 +242,9 @@ def folk_candidates():
     The tunes are single melodic lines, rendered as written: repeats are not expanded."""
     from music21 import corpus
 
-    for path in sorted(str(p) for p in corpus.getCorePaths() if "oneills1850" in str(p)):
+    for path in sorted(str(p) for p in corpus.getCorePaths() if collection in str(p)):
+        # O'Neill's tunes keep the names batches 6-7 were built with (the name's hash is the split).
+        stem = Path(path).stem if collection == "oneills1850" else f"{collection}_{Path(path).stem}"
         texts = _abc_tunes(path)
         for score in corpus.parse(path).scores:
             key = next(iter(score.recurse().getElementsByClass("KeySignature")), None)
@@ -247,7 +257,7 @@ def folk_candidates():
                 continue
             notes = [(float(n.offset), float(n.quarterLength), int(p.midi), 85, 0)
                      for n in melody for p in n.pitches]
-            yield f"{Path(path).stem}_{score.metadata.number}", notes, PITCH_CLASSES[key.tonic.pitchClass], key.mode
+            yield f"{stem}_{score.metadata.number}", notes, PITCH_CLASSES[key.tonic.pitchClass], key.mode
 
 
 def score_records(rng: np.random.Generator, n: int, candidates, *, kind: str, instruments: list[str],
@@ -342,13 +352,15 @@ def build(out: Path) -> list[dict]:
     out.mkdir(parents=True, exist_ok=True)
     manifest, n_synthetic = [], 0
     # One pass through each source: a batch takes the pieces after the last one's.
-    chorales, folk_tunes = chorale_candidates(), folk_candidates()
-    for batch, (n_chorales, n_folk, n_synth, seed) in BATCHES.items():
+    chorales, folk_tunes = chorale_candidates(), {"oneills1850": folk_candidates()}
+    for batch, (n_chorales, n_folk, n_synth, seed, *more) in BATCHES.items():
         rng = np.random.default_rng(seed)
         records = score_records(rng, n_chorales, chorales, kind="chorale",
                                 instruments=["organ", "strings", "piano", "choir", "harpsichord", "flute"])
-        records += score_records(rng, n_folk, folk_tunes, kind="folk", instruments=list(FOLK_INSTRUMENTS),
-                                 fill=batch >= FILL_FROM_BATCH)
+        for collection, n in {"oneills1850": n_folk, **(more[0] if more else {})}.items():
+            tunes = folk_tunes.setdefault(collection, folk_candidates(collection))
+            records += score_records(rng, n, tunes, kind="folk", instruments=list(FOLK_INSTRUMENTS),
+                                     fill=batch >= FILL_FROM_BATCH)
         records += synthetic_records(rng, n_synthetic, n_synth)
         n_synthetic += n_synth
         manifest += _render_batch(records, batch, out)
