@@ -62,8 +62,10 @@ half is tuning material and its ``test`` half a test split that has been seen.
 * Batch 8 (116 clips: 44 tunes from O'Neill's, 44 from Aird's *Selection of Scotch, English,
   Irish and Foreign Airs* (1782-1797, music21's ``airdsAirs``), 28 synthetic, 2026-11-27):
   single-line music from a second collection.  Its train half was read to fit a mode model
-  for music with no bass (not adopted); its test half was scored once, acoustics-1.11 against
-  that candidate (bench/RESULTS.md, "Batch 8").
+  for music with no bass (not adopted); its test half was scored, acoustics-1.11 against that
+  candidate (bench/RESULTS.md, "Batch 8").  Rebuilt after review 30: five O'Neill tunes were
+  in it twice (music21's files overlap) and one of Aird's went back to its first part; the
+  rebuilt test half was scored again.
 """
 from __future__ import annotations
 
@@ -225,6 +227,23 @@ _JUMP = re.compile(r'"[^"]*(fine|d\.\s*c\.|d\.\s*s\.|segno|coda)[^"]*"|^N:.*(seg
                    re.IGNORECASE | re.MULTILINE)
 
 
+def _played_as_written(text: str) -> bool:
+    """False where a tune's ABC says it is not played in its written order, or changes key: a
+    jump (``_JUMP``), "da capo" in any form, a part order that returns to an earlier part
+    (Aird's writes ``P:ABA``), or a second key field (review 30: Aird's tunes that go back to
+    their first part, and two that move to the parallel minor half-way)."""
+    if _JUMP.search(text) or "capo" in text.lower():
+        return False
+    if len(re.findall(r"^K:|\[K:", text, flags=re.MULTILINE)) > 1:
+        return False
+    order = re.search(r"^P:\s*([A-Z]+)\s*(%|$)", text, flags=re.MULTILINE)
+    if order:
+        parts = [k for i, k in enumerate(order.group(1)) if i == 0 or k != order.group(1)[i - 1]]   # AABB: repeats
+        if len(parts) != len(set(parts)):
+            return False
+    return True
+
+
 def _abc_tunes(path: str) -> dict[int, str]:
     """Reference number (``X:``) -> the tune's ABC text."""
     tunes = re.split(r"^(?=X:)", Path(path).read_text(errors="replace"), flags=re.MULTILINE)
@@ -238,22 +257,31 @@ def folk_candidates(collection: str = "oneills1850"):
     names the tonic and the mode) and must agree with the score: only major and minor tunes
     in 2/4, 3/4 or 4/4 whose last note is the named tonic are kept (modal tunes, jigs in 6/8,
     6/4 airs and reels in cut time, where the quarter note is not the beat, are skipped), and
-    none that jumps back (D.C., D.S., fine, segno), whose last written note is not its last.
+    none that jumps back or changes key (``_played_as_written``), whose last written note is not
+    its last.  music21's O'Neill files overlap (``0626-0635`` and ``0626-0700`` both hold tunes
+    626-635), so a tune number already read is skipped (review 30: five tunes were in batch 8
+    twice, one on both sides of the split).
     The tunes are single melodic lines, rendered as written: repeats are not expanded."""
     from music21 import corpus
 
+    seen = set()
     for path in sorted(str(p) for p in corpus.getCorePaths() if collection in str(p)):
         # O'Neill's tunes keep the names batches 6-7 were built with (the name's hash is the split).
         stem = Path(path).stem if collection == "oneills1850" else f"{collection}_{Path(path).stem}"
         texts = _abc_tunes(path)
-        for score in corpus.parse(path).scores:
+        parsed = corpus.parse(path)
+        for score in getattr(parsed, "scores", [parsed]):      # a file of one tune parses to a Score
             key = next(iter(score.recurse().getElementsByClass("KeySignature")), None)
             ts = next(iter(score.recurse().getElementsByClass("TimeSignature")), None)
             melody = list(score.flatten().notes)
+            number = int(score.metadata.number or next(iter(texts)))
+            if number in seen:
+                continue
+            seen.add(number)
             if (ts is None or ts.denominator != 4 or ts.numerator not in (2, 3, 4)
                     or getattr(key, "mode", None) not in ("major", "minor")
                     or not melody or melody[-1].pitches[0].pitchClass != key.tonic.pitchClass
-                    or _JUMP.search(texts.get(int(score.metadata.number), ""))):
+                    or not _played_as_written(texts.get(number, ""))):
                 continue
             notes = [(float(n.offset), float(n.quarterLength), int(p.midi), 85, 0)
                      for n in melody for p in n.pitches]
@@ -380,11 +408,30 @@ def _renderer_identity() -> list[str]:
     return [soundfont, version, inspect.getsource(write_midi), inspect.getsource(render)]
 
 
+def notes_key(notes: list, bpm: float) -> str:
+    """music21's key analysis (Aarden-Essen profiles on duration-weighted pitch classes) of the
+    notes a clip plays (those starting within ``CLIP_S`` at ``bpm``), as "A minor".  A symbolic
+    profile reading, not a truth: the record's truth is the whole piece's key, which a 15 s
+    excerpt of an air may not sit in, and a profile misreads the minor progressions built on
+    the relative major's chords (bench/notes_key_agreement.py; bench/RESULTS.md, "Batch 8")."""
+    from music21 import note, stream
+
+    part = stream.Stream()
+    for start, dur, pitch, *_ in notes:
+        if start < CLIP_S * bpm / 60 and dur > 0:
+            n = note.Note(pitch)
+            n.quarterLength = dur
+            part.insert(start, n)
+    key = part.analyze("key")
+    return f"{PITCH_CLASSES[key.tonic.pitchClass]} {key.mode}"
+
+
 def _render_batch(records: list[dict], batch: int, out: Path) -> list[dict]:
     manifest = []
     for rec in records:
         wav = out / f"{rec['name']}.wav"
         notes = rec.pop("notes")
+        rec["notes_key"] = notes_key(notes, rec["bpm"])
         if rec["drums"]:
             notes = notes + drum_notes(rec["drums"], CLIP_S * rec["bpm"] / 60 + 4)
         program = {**INSTRUMENTS, **FOLK_INSTRUMENTS}[rec["instrument"]]
