@@ -424,6 +424,27 @@ def test_a_stored_value_of_the_wrong_type_is_recomputed_not_returned(wav, store,
     assert json.loads(entry.read_text())["value"][field] == first.to_dict()[field]
 
 
+@pytest.mark.parametrize("field, value", [("rms", float("nan")), ("rms", -0.1), ("rms", 0.0),
+                                          ("rms_dbfs", 0.0), ("centroid_mean_hz", -1e9),
+                                          ("centroid_median_hz", 1e9), ("duration_s", -3.0),
+                                          ("onset_rate", float("inf")), ("clipped_fraction", 1.5),
+                                          ("key_strength", float("nan")), ("loudness_db", float("nan")),
+                                          ("key", "H#"), ("mode", "dorian"), ("mode_best_guess", "uncertain"),
+                                          ("mode_confidence", 7.0), ("mode_confidence", 0.2),
+                                          ("sample_rate", -1), ("extractor_version", "acoustics-0.1"),
+                                          ("flags", ["louder_than_life"]), ("clipped", True)])
+def test_a_stored_value_the_extractor_never_writes_is_recomputed_not_returned(wav, store, field, value):
+    # Review 30: a cached record with the right types but an impossible value was trusted, so a
+    # NaN failed every later run and a finite wrong value reached the acoustic claim.
+    first = ac.load_or_extract(wav, store, SR)
+    [entry] = _kept(store)
+    record = json.loads(entry.read_text())
+    assert record["value"][field] != value
+    record["value"][field] = value
+    entry.write_text(json.dumps(record))
+    assert ac.load_or_extract(wav, store, SR) == first
+
+
 def test_features_are_recomputed_when_the_audio_changes(wav, store):
     before = ac.load_or_extract(wav, store, SR)
     sf.write(wav, sa.sine_tone(440.0, 0.2, 4.0, SR), SR, subtype="FLOAT")

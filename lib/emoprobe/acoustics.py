@@ -233,7 +233,56 @@ class AcousticFeatures:
             raise ValueError(f"AcousticFeatures.flags should be strings, got {d['flags']!r}")
         if not (math.isfinite(d["tempo_bpm"]) and d["tempo_bpm"] > 0):  # the extractor never writes one
             raise ValueError(f"AcousticFeatures.tempo_bpm should be a positive number, got {d['tempo_bpm']!r}")
+        impossible = _impossible_values(d)
+        if impossible:
+            raise ValueError("AcousticFeatures holds values the extractor never writes: " + "; ".join(impossible))
         return cls(**d)
+
+
+FLAG_NAMES = ("clipped", "dc_offset", "tempo_estimators_disagree", "tempo_octave_ambiguous")
+
+
+def _impossible_values(d: Mapping[str, Any]) -> list[str]:
+    """What in a features record (types already checked) ``extract_features`` of this version could
+    not have written: a cached record is only trusted when nothing is (review 30: a NaN rms, a
+    negative centroid, key "H#" or another version's record was returned as this version's)."""
+    from .tonality import PITCH_CLASSES
+
+    def number(name: str) -> float:
+        return float(d.get(name, float("nan")))
+
+    problems = []
+    written = AcousticFeatures.__dataclass_fields__["extractor_version"].default   # what this code writes
+    if d.get("extractor_version", written) != written:
+        problems.append(f"extractor_version {d['extractor_version']!r} is not {written!r}")
+    sample_rate = d.get("sample_rate", 0)
+    if not sample_rate > 0:
+        problems.append(f"sample_rate {sample_rate!r} is not positive")
+    for name, low, high in (("centroid_mean_hz", 0.0, sample_rate / 2), ("centroid_median_hz", 0.0, sample_rate / 2),
+                            ("rms", 0.0, math.inf), ("duration_s", 0.0, math.inf), ("onset_rate", -1e-12, math.inf),
+                            ("clipped_fraction", -1e-12, 1.0), ("key_strength", -1.0, 1.0)):
+        if not (math.isfinite(number(name)) and low < number(name) <= high):
+            problems.append(f"{name} {d.get(name)!r} is outside ({low}, {high}]")
+    rms = number("rms")
+    if math.isfinite(rms) and rms > 0 and not abs(number("rms_dbfs") - 20 * math.log10(rms)) < 1e-6:
+        problems.append(f"rms_dbfs {d.get('rms_dbfs')!r} is not 20 log10(rms {d['rms']!r})")
+    if math.isnan(number("loudness_db")):
+        problems.append("loudness_db is NaN")
+    if d.get("key") not in PITCH_CLASSES:
+        problems.append(f"key {d.get('key')!r} is not one of {PITCH_CLASSES}")
+    if d.get("mode") not in ("major", "minor", "uncertain"):
+        problems.append(f"mode {d.get('mode')!r} is not major, minor or uncertain")
+    if d.get("mode_best_guess", "") not in ("", "major", "minor"):
+        problems.append(f"mode_best_guess {d.get('mode_best_guess')!r} is not major or minor")
+    confidence = float(d.get("mode_confidence", float("nan")))
+    if not (math.isnan(confidence) or 0.5 <= confidence <= 1.0):
+        problems.append(f"mode_confidence {confidence!r} is not a probability of the likelier mode")
+    flags = tuple(d.get("flags", ()))
+    if not set(flags) <= set(FLAG_NAMES):
+        problems.append(f"flags {sorted(set(flags) - set(FLAG_NAMES))} are not the extractor's")
+    if d.get("clipped") is not None and bool(d["clipped"]) != ("clipped" in flags):
+        problems.append("clipped and the 'clipped' flag disagree")
+    return problems
 
 
 # What each annotated field may hold once read back from JSON (annotations are strings here).
@@ -518,9 +567,8 @@ def extract_features(audio: np.ndarray, sample_rate: int, *,
     from .tonality import estimate_key as tonal_key
 
     tonal = tonal_key(y, sample_rate)
-    flags = tuple(name for name, on in (("clipped", clipped), ("dc_offset", has_dc_offset(y)),
-                                        ("tempo_estimators_disagree", tempo.estimators_disagree),
-                                        ("tempo_octave_ambiguous", tempo.octave_ambiguous)) if on)
+    flags = tuple(name for name, on in zip(FLAG_NAMES, (clipped, has_dc_offset(y), tempo.estimators_disagree,
+                                                        tempo.octave_ambiguous)) if on)
     return AcousticFeatures(
         tempo_bpm=tempo.tempo_bpm,
         tempo_estimates=dict(tempo.estimates),
@@ -585,7 +633,8 @@ def load_or_extract(wav_path: str | os.PathLike,
     ``store`` is the sample store (``emoprobe.store.SampleStore``): features are
     derived data there, keyed by the audio's SHA-256, ``EXTRACTOR_VERSION``,
     :func:`extractor_code_hash` and the extraction arguments, and recomputed when
-    any of them changes or the entry is unreadable or holds a value of the wrong type. ``None`` computes them without keeping them.
+    any of them changes or the entry is unreadable, holds a value of the wrong type, or one the
+    extractor never writes (``AcousticFeatures.from_dict``). ``None`` computes them without keeping them.
     ``source_sha256`` is the audio's checksum when it is already known (a
     stored sample's ``meta.json`` records it), to save hashing the file again.
     Stereo files and files at a rate other than ``expected_sample_rate`` raise
