@@ -389,11 +389,16 @@ def test_the_audit_simulates_the_runs_own_seeds_per_wording(monkeypatch):
     try:
         counts = audited_design(dataclasses.replace(config, n_per_emotion=22))[1]
         assert set(counts.values()) == {(5, 5, 4, 4, 4)}
-        design.audit(config.emotions, config.thresholds, seeds_per_wording=counts)
+        result = design.audit(config.emotions, config.thresholds, seeds_per_wording=counts)
         assert seen and all(s == {e: (5, 5, 4, 4, 4) for e in config.emotions} for s in seen)
+        # The record says what shape was audited (review 29's carried finding).
+        assert result.simulated_samples == (5, 5, 4, 4, 4) * len(config.emotions)
+        assert "4 to 5 samples per wording" in result.simulation_line()
         seen.clear()
-        design.audit(config.emotions, config.thresholds)
+        result = design.audit(config.emotions, config.thresholds)
         assert seen and all(s is None for s in seen)   # the default: DEFAULT_SEEDS_PER_WORDING each
+        assert set(result.simulated_samples) == {design.DEFAULT_SEEDS_PER_WORDING}
+        assert f"at {design.DEFAULT_SEEDS_PER_WORDING} samples per wording" in result.simulation_line()
     finally:
         design._word_only_rate.cache_clear()
 

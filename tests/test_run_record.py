@@ -5,6 +5,7 @@ Every run here is the small experiment (tests/conftest.py) on the tiny model (fe
 permutations) sharing one cache, so after the first only the claims run.
 """
 
+import dataclasses
 import json
 import os
 import re
@@ -310,14 +311,19 @@ def test_the_verdicts_audit_simulates_the_samples_each_wording_has(monkeypatch):
 
     def audit(emotions, thresholds, *, seeds_per_wording=None, **_):
         seen.append((dict(emotions), seeds_per_wording))
-        return lexical.audit_design(emotions, thresholds.max_word_same_emotion_share)
+        return dataclasses.replace(lexical.audit_design(emotions, thresholds.max_word_same_emotion_share),
+                                   word_only_rate=0.012, word_only_limit=0.05,
+                                   simulated_samples=tuple(n for per in seeds_per_wording.values() for n in per))
 
     monkeypatch.setattr(design, "audit", audit)
     counts = {f"{e}/{i}": 4 for e in experiment.emotions for i in range(5)}
     counts.update({"happy/0": 3, "happy/1": 2, "sad/4": 0})
     size_row = {"claim": "sample_size", "min_n": 16, "wording_counts": counts}
-    run_record.decide_model(experiment, lambda claim: [size_row] if claim == "sample_size" else [], None, False,
-                            lambda: (None, None))
+    decision = run_record.decide_model(experiment, lambda claim: [size_row] if claim == "sample_size" else [],
+                                       None, False, lambda: (None, None))
+    # The record says what was audited, at what shape.
+    [crossed] = [c for c in decision.criteria if c.name == "wordings cross words with emotions"]
+    assert "in 0.012 of simulated datasets (limit 0.050), simulated at 2 to 4 samples per wording" in crossed.value
     emotions, seeds = seen[-1]
     assert seeds["happy"] == (3, 2, 4, 4, 4) and seeds["sad"] == (4, 4, 4, 4)
     assert emotions["sad"] == tuple(experiment.emotions["sad"][:4])

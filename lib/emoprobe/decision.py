@@ -106,6 +106,9 @@ class Outcome:
     # Whether that audit's word-only null read words by meaning, through the model's own text
     # conditioning of each word (``design.audit(word_vectors=)``); None when not known.
     audit_read_word_embeddings: bool | None = None
+    # What that null found and at what shape (``lexical.DesignAudit.simulation_line``), so the
+    # record says what was audited; None when not known.
+    audit_simulation: str | None = None
 
 
 @dataclass(frozen=True)
@@ -152,12 +155,18 @@ def lower_bound(lo: LayerOutcome, alpha: float, n_layers: int) -> float:
     return lo.gap - NormalDist().inv_cdf(1.0 - alpha / max(1, n_layers)) * lo.gap_se
 
 
-def _crossed(read_word_embeddings: bool | None) -> str:
-    if read_word_embeddings is None:
-        return "yes or not known"
-    if read_word_embeddings:
-        return "yes (its word-only null also read words by meaning, through the model's conditioner)"
-    return "yes, by words and subwords (the conditioner's word embeddings were not stored, so not by meaning)"
+def _crossed(outcome: Outcome) -> str:
+    """The design criterion's value: what confounds, or how the crossing was checked; then what
+    the word-only null found and at what shape, where it was simulated."""
+    if outcome.words_confined:
+        line = "no: " + outcome.words_confined.split(" (")[0]
+    elif outcome.audit_read_word_embeddings is None:
+        line = "yes or not known"
+    elif outcome.audit_read_word_embeddings:
+        line = "yes (its word-only null also read words by meaning, through the model's conditioner)"
+    else:
+        line = "yes, by words and subwords (the conditioner's word embeddings were not stored, so not by meaning)"
+    return f"{line}; {outcome.audit_simulation}" if outcome.audit_simulation else line
 
 
 def decide(outcome: Outcome, *, alpha: float, min_gap: float, min_n: int, acoustic_threshold: float,
@@ -208,8 +217,7 @@ def decide(outcome: Outcome, *, alpha: float, min_gap: float, min_n: int, acoust
                   f"{outcome.acoustic_worst_agreement:.2f}"
                   + (f" ({outcome.acoustic_worst_contrast})" if outcome.acoustic_worst_contrast else ""),
                   f"> {acoustic_threshold}", outcome.acoustic_pass),
-        Criterion("wordings cross words with emotions", "no: " + outcome.words_confined.split(" (")[0]
-                  if outcome.words_confined else _crossed(outcome.audit_read_word_embeddings), "no word but an emotion's own name confined to or concentrated in one",
+        Criterion("wordings cross words with emotions", _crossed(outcome), "no word but an emotion's own name confined to or concentrated in one",
                   False if outcome.words_confined else None),
         Criterion("family tested", "not known" if family is None else family.describe(),
                   "the experiment's layers and emotions", None if family is None else family.complete),

@@ -426,8 +426,12 @@ def audit(emotions, thresholds, *, seed: int = 0, word_vectors: Mapping[str, np.
                                      word_vectors=word_vectors, seeds_per_wording=seeds_per_wording)
     except lexical.NotSeparable:  # the simulated conditioner took the last dimension the audit left
         return dataclasses.replace(words, separable=False)
+    from .truth.synthetic import seed_counts
+
+    shape = seed_counts(emotions, DEFAULT_SEEDS_PER_WORDING if seeds_per_wording is None else seeds_per_wording)
     return dataclasses.replace(words, word_only_rate=rate, word_only_limit=limit,
-                               read_word_embeddings=word_vectors is not None)
+                               read_word_embeddings=word_vectors is not None,
+                               simulated_samples=tuple(n for per in shape.values() for n in per))
 
 
 def audit_experiment(experiment, samples_per_wording: Mapping[str, int] | None = None, *,

@@ -158,6 +158,22 @@ class DesignAudit:
     # Whether the simulated models included one reading words through the conditioner's own
     # word embeddings (by meaning); False where the run had none to give.
     read_word_embeddings: bool = False
+    # The samples of each wording (design order) the word-only null was simulated at: the run's
+    # own where known (``config.audited_design``); None where not simulated.
+    simulated_samples: tuple[int, ...] | None = None
+
+    def simulation_line(self) -> str | None:
+        """What the word-only null found and at what shape, for the decision record; None where
+        it was not simulated."""
+        if self.word_only_rate is None or self.word_only_limit is None:
+            return None
+        shape = ""
+        if self.simulated_samples:
+            low, high = min(self.simulated_samples), max(self.simulated_samples)
+            shape = (f", simulated at {low if low == high else f'{low} to {high}'} samples per wording "
+                     f"({len(self.simulated_samples)} wordings, {sum(self.simulated_samples)} samples)")
+        return (f"word-only models of these wordings pass the gap test and the control in "
+                f"{self.word_only_rate:.3f} of simulated datasets (limit {self.word_only_limit:.3f}){shape}")
 
     @property
     def word_only_fooled(self) -> bool:

@@ -64,6 +64,7 @@ def decide_model(experiment: ExperimentConfig, claim_rows: ClaimRows, family: Fa
         family=family,
         words_confined=audit.warning(),
         audit_read_word_embeddings=audit.read_word_embeddings,
+        audit_simulation=audit.simulation_line(),
     )
     decision = decide(outcome, alpha=thresholds.alpha, min_gap=thresholds.min_gap,
                       min_n=thresholds.min_n_per_emotion, acoustic_threshold=thresholds.acoustic_agreement,
