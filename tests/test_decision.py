@@ -42,6 +42,25 @@ def test_inconclusive_when_activations_differ_but_audio_fails_validation():
     assert decision.verdict == INCONCLUSIVE and "acoustic" in decision.reason
 
 
+def test_a_failed_positive_control_leaves_neither_go_nor_no_go():
+    # Review 30b: claim 8 was decisive in the run summary but never read by the rule, so a run
+    # whose extreme contrasts separated nowhere could still be a complete GO (or NO-GO).
+    go = Outcome(20, layers((0.05, 0.0001, 0.0002)), True, 0.9)
+    no_go = Outcome(20, layers((0.0, 0.5, 1.0)), True, 0.9)
+    for outcome, verdict in ((go, GO), (no_go, NO_GO)):
+        assert decide(outcome, **RULE).verdict == verdict                       # not run: not read
+        passed = decide(Outcome(**{**outcome.__dict__, "positive_control": (2, 2)}), **RULE)
+        assert passed.verdict == verdict
+        failed = decide(Outcome(**{**outcome.__dict__, "positive_control": (1, 2)}), **RULE)
+        assert failed.verdict == INCONCLUSIVE and "positive control failed: 1 of 2" in failed.reason
+        row = {c.name: c for c in failed.criteria}["positive control: extreme contrasts separate"]
+        assert (row.value, row.passed) == ("1 of 2 pairs", False)
+        assert {c.name: c for c in passed.criteria}["positive control: extreme contrasts separate"].passed
+    # Too few samples is read first, as before.
+    few = decide(Outcome(19, layers((0.05, 0.0001, 0.0002)), True, 0.9, positive_control=(0, 2)), **RULE)
+    assert few.verdict == INCONCLUSIVE and "19" in few.reason
+
+
 def test_gap_and_significance_must_hold_in_the_same_layer():
     # Layer 0 is significant with a small gap, layer 1 has a big gap but is not significant.
     decision = decide(Outcome(20, layers((0.005, 1e-4, 2e-4), (0.08, 0.2, 0.4)), True, 0.9), **RULE)

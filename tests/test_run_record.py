@@ -329,3 +329,33 @@ def test_the_verdicts_audit_simulates_the_samples_each_wording_has(monkeypatch):
     assert emotions["sad"] == tuple(experiment.emotions["sad"][:4])
     run_record.decide_model(experiment, lambda claim: [], None, False, lambda: (None, None))
     assert seen[-1][1] == {e: (4,) * 5 for e in experiment.emotions}
+
+
+def test_a_failed_positive_control_keeps_a_run_from_go(monkeypatch):
+    # Review 30b: claim 8's rows never reached the rule, so a run whose extreme contrasts
+    # separated in no layer was still a complete GO.
+    from emoprobe import design, lexical
+    from emoprobe.config import load_config
+    from emoprobe.decision import GO, INCONCLUSIVE, Family
+
+    experiment = load_config(REPO / "configs" / "experiment.toml")
+    monkeypatch.setattr(design, "audit", lambda emotions, thresholds, **_: dataclasses.replace(
+        lexical.audit_design(emotions, thresholds.max_word_same_emotion_share), read_word_embeddings=True))
+    go_rows = {
+        "sample_size": [{"claim": "sample_size", "min_n": 20}],
+        "permutation": [{"claim": "permutation", "layer": 0, "gap": 0.1, "pvalue": 1e-4, "pvalue_holm": 1e-4,
+                         "pvalue_maxt": 1e-4, "gap_se": 0.005}],
+        "lexical": [{"claim": "lexical", "layer": 0, "pvalue_holm": 1e-3}],
+        "acoustic": [{"claim": "acoustic", "agreement": 0.95, "contrast": ["happy", "sad"], "feature": "mode"}],
+    }
+    family = Family(1, 1, tuple(experiment.emotions), tuple(experiment.emotions))
+
+    def decide_with(extreme):
+        rows = {**go_rows, "extreme": [{"claim": "extreme", "n_significant_holm": n} for n in extreme]}
+        return run_record.decide_model(experiment, lambda claim: rows.get(claim, []), family, False,
+                                       lambda: (None, None))
+
+    assert decide_with([3, 1]).verdict == GO
+    assert decide_with([]).verdict == GO                 # claim 8 not run: its absence is the family's business
+    failed = decide_with([2, 0])
+    assert failed.verdict == INCONCLUSIVE and "positive control failed: 1 of 2" in failed.reason

@@ -3,7 +3,13 @@
 Verdicts, checked in this order:
 
 1. INCONCLUSIVE: fewer samples per emotion than the seed's minimum. Nothing
-   else is read.
+   else is read.  Then INCONCLUSIVE too when the positive control failed
+   (``Outcome.positive_control``: some extreme contrast, "death metal" against
+   "lullaby", separates in no layer): a method that cannot tell those apart
+   can support neither a GO nor a NO-GO (review 30b: claim 8 was decisive in
+   the run summary but never read by the rule).  Its pass is no evidence of
+   emotion (a model with no emotion passes it, its prompts differing), only
+   that the pipeline sees the prompts.
 2. NO-GO: no layer is significant after correction across the layers
    tested (``correction``: "holm", or "maxt" for Westfall-Young step-down
    max-T; the experiment config names which). Activations show no emotion
@@ -109,6 +115,9 @@ class Outcome:
     # What that null found and at what shape (``lexical.DesignAudit.simulation_line``), so the
     # record says what was audited; None when not known.
     audit_simulation: str | None = None
+    # The positive control (claim 8): (extreme pairs that separate in some layer after Holm,
+    # pairs tested); None when it did not run.
+    positive_control: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -198,6 +207,8 @@ def decide(outcome: Outcome, *, alpha: float, min_gap: float, min_n: int, acoust
 
     n_seen = outcome.min_n_per_emotion_seen
     top_bound = max(bounds.values(), default=None)
+    control_passed = outcome.positive_control is not None and \
+        outcome.positive_control[0] == outcome.positive_control[1] > 0
     criteria = (
         Criterion("samples per emotion", "not run" if n_seen is None else str(n_seen), f">= {min_n}",
                   None if n_seen is None else n_seen >= min_n),
@@ -219,6 +230,11 @@ def decide(outcome: Outcome, *, alpha: float, min_gap: float, min_n: int, acoust
                   f"> {acoustic_threshold}", outcome.acoustic_pass),
         Criterion("wordings cross words with emotions", _crossed(outcome), "no word but an emotion's own name confined to or concentrated in one",
                   False if outcome.words_confined else None),
+        Criterion("positive control: extreme contrasts separate",
+                  "not run" if outcome.positive_control is None else
+                  f"{outcome.positive_control[0]} of {outcome.positive_control[1]} pairs",
+                  f"every pair in some layer at Holm p < {alpha}",
+                  None if outcome.positive_control is None else control_passed),
         Criterion("family tested", "not known" if family is None else family.describe(),
                   "the experiment's layers and emotions", None if family is None else family.complete),
     )
@@ -236,6 +252,10 @@ def decide(outcome: Outcome, *, alpha: float, min_gap: float, min_n: int, acoust
 
     if n_seen is not None and n_seen < min_n:
         return verdict(INCONCLUSIVE, f"only {n_seen} samples for some emotion; the seed's gate is {min_n}")
+    if outcome.positive_control is not None and not control_passed:
+        return verdict(INCONCLUSIVE, f"the positive control failed: {outcome.positive_control[0]} of "
+                                     f"{outcome.positive_control[1]} extreme contrasts separate in some layer, so "
+                                     "the method itself is in doubt and neither GO nor NO-GO can rest on it")
     if not outcome.layers:
         return verdict(INCONCLUSIVE, "no layer was analysed in this run")
     if not significant:

@@ -50,6 +50,7 @@ def decide_model(experiment: ExperimentConfig, claim_rows: ClaimRows, family: Fa
     acoustic = claim_rows("acoustic")
     worst = min(acoustic, key=lambda r: r["agreement"], default=None)
     lexical_p = {r["layer"]: r["pvalue_holm"] for r in claim_rows("lexical")}
+    extreme = claim_rows("extreme")
     # The audit simulates the run's own shape: the samples each wording has (missing ones
     # included), where the sample-size claim recorded them; the plan's otherwise.
     audit = design.audit_experiment(experiment, sizes[0].get("wording_counts") if sizes else None,
@@ -65,6 +66,7 @@ def decide_model(experiment: ExperimentConfig, claim_rows: ClaimRows, family: Fa
         words_confined=audit.warning(),
         audit_read_word_embeddings=audit.read_word_embeddings,
         audit_simulation=audit.simulation_line(),
+        positive_control=(sum(r["n_significant_holm"] >= 1 for r in extreme), len(extreme)) if extreme else None,
     )
     decision = decide(outcome, alpha=thresholds.alpha, min_gap=thresholds.min_gap,
                       min_n=thresholds.min_n_per_emotion, acoustic_threshold=thresholds.acoustic_agreement,
