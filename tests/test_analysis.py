@@ -143,3 +143,70 @@ def test_memoised_analyses_are_computed_on_one_blas_thread(tmp_path):
     with threadpool_limits(limits=2, user_api="blas"):
         seen = analysis.memoised(tmp_path, "threads", {"k": 1}, blas_threads)
     assert seen == [1]
+
+
+def _stored_set(store, params, activations, n_per_emotion=8, wordings=4):
+    """``activations`` saved in ``store`` as the generator would and loaded back: a SampleSet of store entries."""
+    from emoprobe.store import sample_key
+
+    keys = []
+    for e, emotion in enumerate(EMOTIONS):
+        for i in range(n_per_emotion):
+            spec = SampleSpec("emotion", emotion, f"{emotion} {i % wordings}", f"{emotion}/{i % wordings}", i, 100 * e + i)
+            key = sample_key(spec, params)
+            row = activations[e * n_per_emotion + i]
+            store.save(key, spec, params, np.zeros(800, np.float32), 8000, [0], row[None, :], row[None, None, :])
+            keys.append(key)
+    return SampleSet([store.load(k) for k in keys], (0,))
+
+
+def test_an_entry_regenerated_under_the_same_key_is_analysed_again_and_the_record_says_so(tmp_path):
+    """Review 30 F4: the memo was keyed by the sample keys, which hash the inputs (prompt,
+    seed, parameters), so an entry regenerated with other data (GPUs are not
+    bit-reproducible, another shard's copy, an edit) kept the old numbers, and the record
+    named the same samples as if the new data had been analysed."""
+    from emoprobe import run_record
+    from emoprobe.store import KeyParams, SampleStore
+
+    store, params = SampleStore(tmp_path), KeyParams("fake-model", 1.0, 250, 0.0, 1.0, 3.0, 2, False)
+    config = small_config(tmp_path)
+    X = np.random.default_rng(2).standard_normal((24, 8)) + 5.0
+    X[:8, 0] += 6.0
+    before = _stored_set(store, params, X)
+    first = analysis.emotion_layers(before, (0,), config)
+    recorded = run_record.content_digest(config, before.keys)
+    assert analysis.emotion_layers(before, (0,), config).to_dict() == first.to_dict()  # the memo answers
+
+    # One entry regenerated under the same key with other data, checksums consistent, as the store writes it.
+    changed = before.samples[3]
+    store.quarantine(changed.key, "regenerated")
+    other = X.copy()
+    other[3] = np.random.default_rng(3).standard_normal(8) * 40.0
+    after = _stored_set(store, params, other)
+    assert after.keys == before.keys and after.content_digest != before.content_digest
+    assert run_record.digest(after.keys) == run_record.digest(before.keys)
+    assert run_record.content_digest(config, after.keys) != recorded
+    assert analysis.emotion_layers(after, (0,), config).to_dict() != first.to_dict()
+
+    # Data no analysis may accept, under the same key: an error, never the old numbers.
+    store.quarantine(changed.key, "regenerated")
+    poisoned = X.copy()
+    poisoned[3, 2] = np.nan
+    with pytest.raises(StatsInputError, match="(?i)nan|finite"):
+        analysis.emotion_layers(_stored_set(store, params, poisoned), (0,), config)
+
+
+def test_the_content_digest_follows_each_entrys_checksums_in_order(tmp_path):
+    from emoprobe.store import content_digest
+
+    a = {"audio.wav": "1" * 64, "activations.npz": "2" * 64}
+    b = {**a, "activations.npz": "3" * 64}
+    assert content_digest([("k1", a), ("k2", a)]) == content_digest([("k1", dict(a)), ("k2", dict(a))])
+    assert content_digest([("k1", a), ("k2", a)]) != content_digest([("k1", a), ("k2", b)])
+    assert content_digest([("k1", a), ("k2", a)]) != content_digest([("k2", a), ("k1", a)])
+    assert content_digest([("k1", a), ("k2", None)]) != content_digest([("k1", a), ("k2", a)])
+    # Samples built in memory, with no checksum table, are named by their arrays.
+    X = np.random.default_rng(0).standard_normal((24, 8))
+    Y = X.copy()
+    Y[5, 1] += 1.0
+    assert sample_set(X).content_digest == sample_set(X.copy()).content_digest != sample_set(Y).content_digest

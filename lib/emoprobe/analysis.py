@@ -1,8 +1,9 @@
 """The statistics run over the experiment's samples, computed once per run.
 
-Each analysis is keyed by the samples it reads, the settings it uses and a
-hash of the code that computes it, and kept on disk beside the sample store
-in a data-only format (``datacodec``): reading the cache never runs code. Under ``pytest -n auto`` the first
+Each analysis is keyed by the samples it reads (their keys and the checksums
+of their data), the settings it uses and a hash of the code that computes it,
+and kept on disk beside the sample store in a data-only format
+(``datacodec``): reading the cache never runs code. Under ``pytest -n auto`` the first
 worker computes it under a file lock and the others load it, so the
 permutation tests run once, not once per worker.
 """
@@ -71,6 +72,15 @@ def memoised(cache_dir: str | Path, name: str, payload: dict, compute: Callable[
         return value
 
 
+def _inputs(samples: SampleSet) -> dict:
+    """The samples an analysis reads, for its memo key: their keys, which hash only
+    the inputs (prompt, seed, parameters), and a digest of their data (each
+    entry's recorded checksums of its activations and its audio, from which the
+    acoustic features are computed), so that an entry regenerated, replaced or
+    edited under the same key is analysed again, never answered from the memo."""
+    return {"keys": samples.keys, "content": samples.content_digest}
+
+
 def _stats_kwargs(config: ExperimentConfig) -> dict:
     return dict(metric=config.statistics.metric, n_permutations=config.statistics.n_permutations,
                 alpha=config.thresholds.alpha, min_gap=config.thresholds.min_gap,
@@ -91,7 +101,7 @@ def emotion_layers(samples: SampleSet, layers: Sequence[int], config: Experiment
               "control": False, "control_pairs": False}
     if metric:
         kwargs["metric"] = metric
-    payload = {"keys": samples.keys, "layers": list(layers), **kwargs}
+    payload = {**_inputs(samples), "layers": list(layers), **kwargs}
     return memoised(config.cache_dir, "emotion_layers", payload, lambda: stats.analyse_layers(
         {layer: samples.layer(layer) for layer in layers}, samples.conditions, samples.prompt_ids, **kwargs))
 
@@ -103,7 +113,7 @@ def emotion_controls(samples: SampleSet, layers: Sequence[int], config: Experime
     and its control p-values are those one analysis of both would give.
     """
     kwargs = {**_stats_kwargs(config), "n_boot": 0, "control": True, "control_pairs": True}
-    payload = {"keys": samples.keys, "layers": list(layers), **kwargs}
+    payload = {**_inputs(samples), "layers": list(layers), **kwargs}
     return memoised(config.cache_dir, "emotion_controls", payload, lambda: stats.analyse_layers(
         {layer: samples.layer(layer) for layer in layers}, samples.conditions, samples.prompt_ids, **kwargs))
 
@@ -135,7 +145,7 @@ def temporal_gaps(samples: SampleSet, layers: Sequence[int], config: ExperimentC
             out.append(TemporalGap(layer, gaps, gaps[0], gaps[-1]))
         return out
 
-    return memoised(config.cache_dir, "temporal", {"keys": samples.keys, "layers": list(layers),
+    return memoised(config.cache_dir, "temporal", {**_inputs(samples), "layers": list(layers),
                                                    "metric": metric}, compute)
 
 
@@ -154,7 +164,7 @@ def extreme_contrasts(samples: SampleSet, layers: Sequence[int], config: Experim
         subset = samples.subset([f"{label}/a", f"{label}/b"])
         if len(subset) == 0:
             continue
-        payload = {"keys": subset.keys, "layers": list(layers), **kwargs}
+        payload = {**_inputs(subset), "layers": list(layers), **kwargs}
         result[label] = memoised(config.cache_dir, "extreme", payload, lambda s=subset: stats.analyse_layers(
             {layer: s.layer(layer) for layer in layers}, s.conditions, None, **kwargs))
     return result
@@ -197,7 +207,7 @@ def other_metrics(samples: SampleSet, layers: Sequence[int], config: ExperimentC
                 out.append(MetricResult(metric, layer, float(r.statistic), float(r.pvalue), r.n_permutations))
         return out
 
-    return memoised(config.cache_dir, "other_metrics", {"keys": samples.keys, "layers": list(layers),
+    return memoised(config.cache_dir, "other_metrics", {**_inputs(samples), "layers": list(layers),
                                                         "n": n_perm, "seed": seed}, compute)
 
 
@@ -227,7 +237,7 @@ def linear_probe(samples: SampleSet, layers: Sequence[int], config: ExperimentCo
                                  samples.prompt_ids, n_perm, seed=config.base_seed, ridge=ridge)
         return [ProbeResult(layer, t.accuracy, t.chance, t.pvalue, t.n_permutations) for layer, t in tests.items()]
 
-    return memoised(config.cache_dir, "probe", {"keys": samples.keys, "layers": list(layers), "n": n_perm,
+    return memoised(config.cache_dir, "probe", {**_inputs(samples), "layers": list(layers), "n": n_perm,
                                                 "ridge": ridge, "seed": config.base_seed, "scheme": "wording-dual"},
                     compute)
 
@@ -275,7 +285,7 @@ def acoustic_guided(samples: SampleSet, layers: Sequence[int], features: Sequenc
                                                seed=config.base_seed, groups=wordings(samples))
         return out
 
-    return memoised(config.cache_dir, "acoustic_guided", {"keys": samples.keys, "layers": list(layers),
+    return memoised(config.cache_dir, "acoustic_guided", {**_inputs(samples), "layers": list(layers),
                                                           "n": config.statistics.n_permutations, "scheme": "wording",
                                                           "features": ACOUSTIC_DISTANCE_FEATURES}, compute)
 
@@ -338,7 +348,7 @@ def lexical_controls(samples: SampleSet, layers: Sequence[int], config: Experime
                                               alpha=config.thresholds.alpha)
 
     digest = None if conditioner is None else hashlib.sha256(np.ascontiguousarray(conditioner).tobytes()).hexdigest()
-    return memoised(config.cache_dir, "lexical", {"keys": samples.keys, "layers": list(layers), "metric": metric,
+    return memoised(config.cache_dir, "lexical", {**_inputs(samples), "layers": list(layers), "metric": metric,
                                                   "n": n_perm, "seed": seed, "conditioner": digest,
                                                   "alpha": config.thresholds.alpha}, compute)
 
@@ -362,5 +372,5 @@ def wording_transfer(samples: SampleSet, layers: Sequence[int], config: Experime
                                                       types, n_permutations=n_perm, seed=seed, layer=layer)
                 for layer in layers}
 
-    return memoised(config.cache_dir, "transfer", {"keys": samples.keys, "layers": list(layers), "n": n_perm,
+    return memoised(config.cache_dir, "transfer", {**_inputs(samples), "layers": list(layers), "n": n_perm,
                                                    "seed": seed}, compute)

@@ -21,7 +21,7 @@ from . import design
 from .config import ConfigError, ExperimentConfig, SampleSpec, plan_samples, planned_wordings
 from .fileio import atomic_write_bytes
 from .models import ModelInfo, load_model
-from .store import EnsureReport, KeyParams, SampleStore, StoredSample, ensure_samples
+from .store import EnsureReport, KeyParams, SampleStore, StoredSample, content_digest, ensure_samples
 
 
 class SampleSetIncomplete(LookupError):
@@ -55,6 +55,13 @@ class SampleSet:
     @property
     def keys(self) -> list[str]:
         return [s.key for s in self.samples]
+
+    @property
+    def content_digest(self) -> str:
+        """A digest of the samples' data, not only of their keys: each key with the
+        checksums its entry records (``store.content_digest``), so that an entry
+        whose data changed under the same key counts as other samples."""
+        return content_digest((s.key, s.checksums) for s in self.samples)
 
     def __len__(self) -> int:
         return len(self.samples)

@@ -50,6 +50,21 @@ DATA_FILES = ("audio.wav", "activations.npz")
 STAGING_MAX_AGE_S = 24 * 3600  # a staging folder of another host is left this long
 
 
+def content_digest(entries: Iterable[tuple[str, Mapping[str, Any] | None]]) -> str:
+    """SHA-256 over each entry's key and its data files' checksums, in order.
+
+    A sample's key hashes its inputs (prompt, seed, parameters), not its data:
+    an entry regenerated on a GPU (not bit-reproducible), taken from another
+    shard or edited keeps its key but not its checksums. This digest names the
+    data itself; ``None`` for an entry stands for one that is missing.
+    """
+    digest = hashlib.sha256()
+    for key, checksums in entries:
+        row = [key, *((checksums.get(name) if isinstance(checksums, Mapping) else None) for name in DATA_FILES)]
+        digest.update(json.dumps(row).encode() + b"\n")
+    return digest.hexdigest()
+
+
 class DamagedEntryError(RuntimeError):
     """A stored sample failed its checksum or could not be read."""
 
@@ -134,6 +149,24 @@ class StoredSample:
     @property
     def audio_path(self) -> Path:
         return self.path / "audio.wav"
+
+    @property
+    def checksums(self) -> dict[str, str | None]:
+        """Data file -> SHA-256, as the entry's meta records them (``load`` has verified them).
+
+        A sample built in memory, with no checksum table, is named by a hash of
+        its arrays instead, so that its content still counts (``content_digest``).
+        """
+        recorded = self.meta.get("checksums") if isinstance(self.meta, dict) else None
+        if isinstance(recorded, dict):
+            return {name: recorded.get(name) for name in DATA_FILES}
+        arrays = hashlib.sha256()
+        for array in (self.layers, self.mean, self.bins, self.uncond_mean):
+            if array is not None:
+                array = np.ascontiguousarray(array)
+                arrays.update(f"{array.dtype.str}{array.shape}".encode())
+                arrays.update(array.tobytes())
+        return {name: None for name in DATA_FILES} | {"activations.npz": "in-memory:" + arrays.hexdigest()}
 
     def load_audio(self) -> tuple[np.ndarray, int]:
         import soundfile
@@ -362,6 +395,16 @@ class SampleStore:
             raise DamagedEntryError(f"{path}: cannot be read ({type(err).__name__}: {err})") from None
         return StoredSample(key, spec, path, data["layers"], data["mean"], data["bins"],
                             data.get("uncond_mean"), meta)
+
+    def recorded_checksums(self, key: str) -> dict | None:
+        """The checksum table ``key``'s meta records (what ``load`` verifies the data
+        against), read without hashing the data; None if the entry or its table is missing."""
+        try:
+            meta = json.loads((self.entry_path(key) / "meta.json").read_text())
+        except (OSError, ValueError):
+            return None
+        checksums = meta.get("checksums") if isinstance(meta, dict) else None
+        return checksums if isinstance(checksums, dict) else None
 
     def exists(self, key: str) -> bool:
         """Whether anything is stored under ``key``: a folder without a whole
