@@ -174,7 +174,7 @@ def test_an_entry_regenerated_under_the_same_key_is_analysed_again_and_the_recor
     X[:8, 0] += 6.0
     before = _stored_set(store, params, X)
     first = analysis.emotion_layers(before, (0,), config)
-    recorded = run_record.content_digest(config, before.keys)
+    recorded = run_record.content_digest(tmp_path, before.keys)
     assert analysis.emotion_layers(before, (0,), config).to_dict() == first.to_dict()  # the memo answers
 
     # One entry regenerated under the same key with other data, checksums consistent, as the store writes it.
@@ -185,7 +185,7 @@ def test_an_entry_regenerated_under_the_same_key_is_analysed_again_and_the_recor
     after = _stored_set(store, params, other)
     assert after.keys == before.keys and after.content_digest != before.content_digest
     assert run_record.digest(after.keys) == run_record.digest(before.keys)
-    assert run_record.content_digest(config, after.keys) != recorded
+    assert run_record.content_digest(tmp_path, after.keys) != recorded
     assert analysis.emotion_layers(after, (0,), config).to_dict() != first.to_dict()
 
     # Data no analysis may accept, under the same key: an error, never the old numbers.

@@ -90,11 +90,18 @@ def whole(small):
     return run(small, "whole")
 
 
-def test_a_whole_run_is_complete_and_failed_claims_exit_1(whole):
+def test_a_whole_run_is_complete_and_failed_claims_exit_1(small, whole):
     result, record, history = whole
     assert result.returncode == 1, result.stdout[-3000:]  # claims fail on random weights: a research result
     assert record["partial"] is False and record["partial_reason"] is None and record["interrupted"] is False
     assert len(history) == 1
+    # The record names the data the analyses read, not only their inputs (review 30 F4).
+    from emoprobe.store import SampleStore
+
+    assert all(SampleStore(small / "cache").recorded_checksums(key) for key in record["sample_keys"])
+    assert record["provenance"]["sample_content_digest"] == run_record.content_digest(
+        small / "cache", record["sample_keys"])
+    assert record["provenance"]["sample_keys_digest"] == run_record.digest(record["sample_keys"])
 
 
 def test_under_xdist_the_workers_report_the_planned_claims(small, whole):

@@ -91,15 +91,15 @@ def digest(keys: Sequence[str]) -> str:
     return hashlib.sha256("".join(keys).encode()).hexdigest()[:12]
 
 
-def content_digest(experiment: ExperimentConfig, keys: Sequence[str]) -> str:
-    """A digest of the data the store holds under ``keys`` (each key with the checksums
+def content_digest(cache_dir: str | Path, keys: Sequence[str]) -> str:
+    """A digest of the data the store in ``cache_dir`` holds under ``keys`` (each key with the checksums
     its entry records, ``store.content_digest``), read from the entries' meta without
     hashing the data again. The memoised analyses are keyed by the same checksums, so
     the record names the data its statistics were computed from, not only the inputs
     that ``sample_keys_digest`` names: an entry regenerated under the same key changes it."""
     from .store import SampleStore, content_digest as digest_of
 
-    store = SampleStore(experiment.cache_dir)
+    store = SampleStore(cache_dir)
     return digest_of((key, store.recorded_checksums(key)) for key in keys)
 
 
@@ -116,7 +116,7 @@ def collect_provenance(experiment: ExperimentConfig, model: ModelInfo, layers: S
         **provenance.git_state(repo),
         "command": provenance.command_line(["pytest", *argv]),
         "n_samples": len(keys), "sample_keys_digest": digest(keys),
-        "sample_content_digest": content_digest(experiment, keys),
+        "sample_content_digest": content_digest(experiment.cache_dir, keys),
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "duration_s": round(time.time() - started, 1),
         **provenance.machine(),
         "versions": provenance.package_versions(),
