@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -124,6 +125,10 @@ def test_decision_record_follows_its_json_schema(two_nights):
     jsonschema.validate(record, exports.decision_schema())
     assert record["schema_version"] == exports.SCHEMA_VERSION
     broken = {**record, "verdict": "MAYBE"}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, exports.decision_schema())
+    assert re.fullmatch("[0-9a-f]{64}", record["provenance"]["sample_content_digest"])
+    broken = {**record, "provenance": {**record["provenance"], "sample_content_digest": "64f4be7b97c5"}}
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(broken, exports.decision_schema())
 
