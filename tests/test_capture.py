@@ -119,3 +119,27 @@ def test_auto_batch_size_scales_with_free_memory_and_model_size(tiny_model):
     assert auto_batch_size(tiny_model.lm, n_steps, free_bytes=10 * decoder, audio_samples=320_000, headroom=1.0) == 10
     assert resolve_batch_size("auto", tiny_model, 10.0) == 8  # on a CPU
     assert resolve_batch_size(3, tiny_model, 10.0) == 3
+
+
+def test_activations_float16_cannot_hold_are_refused_naming_layer_prompt_and_seed(tiny_model):
+    """A residual-stream outlier beyond ±65504 would be stored as inf (review 30b): capture refuses it."""
+    from emoprobe.store import ActivationRangeError
+
+    def outlier(_module, _inputs, output):  # runs before capture's hook: a finite 1e5 in one conditional row
+        output = output.clone()
+        output[1, :, 0] += 1e5
+        return output
+
+    last = tiny_model.lm.transformer.layers[3]
+    handle = last.register_forward_hook(outlier)
+    try:
+        with pytest.raises(ActivationRangeError,
+                           match=r"layer 3 time bins: row 1 hold\(s\) .*beyond float16's range.*"
+                                 r"row 1: prompt 'sad slow piano' seed 2"):
+            generate_batch(tiny_model, PROMPTS, [1, 2, 3], layers=[2, 3], n_time_bins=2, **GEN)
+    finally:
+        handle.remove()
+    assert all(len(layer._forward_hooks) == 0 for layer in tiny_model.lm.transformer.layers)
+    # The same batch without the outlier captures as before.
+    batch = generate_batch(tiny_model, PROMPTS, [1, 2, 3], layers=[2, 3], n_time_bins=2, **GEN)
+    assert all(np.isfinite(values).all() for values in batch.activations.mean.values())

@@ -78,3 +78,48 @@ def test_a_text_folder_that_is_not_the_stores_reads_as_missing(tiny_run, damage)
     else:
         (config.cache_dir / "text" / "text.lock").mkdir(parents=True)
     assert dataset.conditioner_word_vectors(config, info) is None  # the decision goes on, and says so
+
+
+def _stored(seed, layers, rows):
+    from emoprobe.config import SampleSpec
+    from emoprobe.store import StoredSample
+
+    spec = SampleSpec("emotion", "happy", "a happy song", "happy/0", 0, seed)
+    mean = np.array(rows, np.float16)[:, None] * np.ones((1, 3), np.float16)
+    return StoredSample(f"key{seed}", spec, None, np.array(layers), mean, mean[:, None, :], None, {})
+
+
+def test_a_sample_sets_rows_are_read_by_the_stored_layer_index_not_by_position():
+    # Layer l holds the value 10 + l in both samples; the second stores its layers in reverse order.
+    samples = dataset.SampleSet([_stored(1, [0, 1, 2], [10, 11, 12]), _stored(2, [2, 1, 0], [12, 11, 10])],
+                                (0, 1, 2))
+    for layer in (0, 1, 2):
+        np.testing.assert_array_equal(samples.layer(layer), np.full((2, 3), 10 + layer))
+        np.testing.assert_array_equal(samples.layer_bins(layer), np.full((2, 1, 3), 10 + layer))
+
+
+@pytest.mark.parametrize("layers", [[0, 1], [0, 1, 1]])
+def test_a_sample_that_lacks_a_layer_or_stores_it_twice_is_refused_not_read_by_position(layers):
+    samples = dataset.SampleSet([_stored(1, [0, 1, 2], [10, 11, 12]), _stored(2, layers, [10, 11, 12][:len(layers)])],
+                                (0, 1, 2))
+    with pytest.raises(KeyError, match=r"happy/0 seed 2 \(key key2\) stores layer \d \d times"):
+        samples.layer(1 if len(layers) == 3 else 2)
+
+
+def test_the_store_is_told_the_models_layer_count_and_width(tiny_run, monkeypatch):
+    """So that an entry of another layer count or width is regenerated, not analysed (review 30b)."""
+    from emoprobe import steering, store
+
+    config, info = tiny_run
+    seen = []
+
+    def ensure_samples(store_, specs, *args, **kwargs):
+        seen.append((kwargs.get("n_layers"), kwargs.get("dim")))
+        return [], store.EnsureReport()
+
+    monkeypatch.setattr(dataset, "ensure_samples", ensure_samples)
+    monkeypatch.setattr(store, "ensure_samples", ensure_samples)  # steering imports it when it runs
+    sample_store = store.SampleStore(config.cache_dir)
+    dataset.collect_samples(config, info, sample_store, progress=False, generate_missing=False)
+    steering.collect_steered(config, info, sample_store, [], generate_missing=False)
+    assert seen == [(info.n_layers, info.dim)] * 2

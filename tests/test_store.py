@@ -261,3 +261,136 @@ def test_derived_data_is_kept_under_its_source_checksum_version_and_parameters(t
     assert store.load_derived("acoustics", "v1", checksum, {"window": (1, 2)}) is None
     path.write_text("{half")
     assert store.load_derived("acoustics", "v1", checksum, {"window": (1, 2)}) is None
+
+
+# -- activations the store does not write (review 30b): checksums made consistent with tampered data --------
+
+def _rewrite_activations(entry, **arrays):
+    """Replace arrays of an entry's activations.npz (None drops one) and make its checksum agree again."""
+    import io
+
+    from emoprobe.fileio import sha256_file
+
+    with np.load(entry / "activations.npz") as stored:
+        data = {name: stored[name] for name in stored.files}
+    data.update(arrays)
+    buffer = io.BytesIO()
+    np.savez(buffer, **{name: value for name, value in data.items() if value is not None})
+    (entry / "activations.npz").write_bytes(buffer.getvalue())
+    meta = json.loads((entry / "meta.json").read_text())
+    meta["checksums"]["activations.npz"] = sha256_file(entry / "activations.npz")
+    (entry / "meta.json").write_text(json.dumps(meta))
+
+
+def _nan_at(shape, index):
+    values = np.ones(shape, np.float16)
+    values[index] = np.nan
+    return values
+
+
+# fake_generate writes 3 layers of width 8 and 2 time bins; the "model" below has n_layers=3, dim=8.
+TAMPERED = {
+    "NaN in mean": (dict(mean=_nan_at((3, 8), (2, 5))), "mean holds NaN or inf at layer"),
+    "inf in bins": (dict(bins=np.full((3, 2, 8), np.inf, np.float16)), "bins holds NaN or inf"),
+    "NaN in uncond_mean": (dict(uncond_mean=_nan_at((3, 8), (0, 0))), "uncond_mean holds NaN or inf"),
+    "layers reversed": (dict(layers=np.array([2, 1, 0], np.int32)), r"stores layers \[2, 1, 0\]"),
+    "layers not from 0": (dict(layers=np.array([1, 2, 3], np.int32)), r"stores layers \[1, 2, 3\]"),
+    "layers as floats": (dict(layers=np.arange(3, dtype=np.float64)), "not 0..L-1"),
+    "4 layers, model has 3": (dict(layers=np.arange(4, dtype=np.int32), mean=np.ones((4, 8), np.float16),
+                                   bins=np.ones((4, 2, 8), np.float16)), "stores 4 layers; the model has 3"),
+    "2 layers, model has 3": (dict(layers=np.arange(2, dtype=np.int32), mean=np.ones((2, 8), np.float16),
+                                   bins=np.ones((2, 2, 8), np.float16)), "stores 2 layers; the model has 3"),
+    "width 5, model's 8": (dict(mean=np.ones((3, 5), np.float16), bins=np.ones((3, 2, 5), np.float16)),
+                           "stores width 5; the model's is 8"),
+    "layers and mean disagree": (dict(mean=np.ones((4, 8), np.float16)), r"mean has shape \(4, 8\)"),
+    "float32 mean": (dict(mean=np.ones((3, 8), np.float32)), "mean is float32, not float16"),
+    "int8 bins": (dict(bins=np.ones((3, 2, 8), np.int8)), "bins is int8, not float16"),
+    "5 time bins, key says 2": (dict(bins=np.ones((3, 5, 8), np.float16)), r"bins has shape \(3, 5, 8\)"),
+    "uncond_mean of another width": (dict(uncond_mean=np.ones((3, 4), np.float16)), "uncond_mean has shape"),
+    "an array the store never writes": (dict(extra=np.ones(3, np.float16)), "never writes"),
+}
+
+
+@pytest.mark.parametrize("case", list(TAMPERED))
+def test_activations_the_store_never_writes_are_damaged_and_regenerated(tmp_path, case):
+    arrays, reason = TAMPERED[case]
+    store = SampleStore(tmp_path)
+    samples, report = ensure_samples(store, specs(2), PARAMS, Loader(), fake_generate, 4, progress=False,
+                                     n_layers=3, dim=8)
+    victim = samples[1]
+    _rewrite_activations(victim.path, **arrays)
+    with pytest.raises(DamagedEntryError, match=reason):
+        store.load(victim.key, n_layers=3, dim=8)
+    again, report = ensure_samples(store, specs(2), PARAMS, Loader(), fake_generate, 4, progress=False,
+                                   n_layers=3, dim=8)
+    assert report.generated == 1 and "happy/1 seed 1001" in _entry_reasons(report)
+    assert len(list(store.damaged_dir.iterdir())) == 1
+    np.testing.assert_array_equal(again[1].layers, [0, 1, 2])
+    np.testing.assert_array_equal(again[1].mean, victim.mean)
+    np.testing.assert_array_equal(again[1].bins, victim.bins)
+
+
+def test_the_models_shape_is_checked_only_where_it_is_known(tmp_path):
+    store = SampleStore(tmp_path)
+    samples, _, _ = ensure(store, 1)
+    store.load(samples[0].key)  # no model given: whole as the store wrote it
+    store.load(samples[0].key, n_layers=3, dim=8)
+    with pytest.raises(DamagedEntryError, match="the model has 4"):
+        store.load(samples[0].key, n_layers=4)
+    with pytest.raises(DamagedEntryError, match="the model's is 16"):
+        store.load(samples[0].key, dim=16)
+
+
+# -- values float16 cannot hold are refused when saving, never stored as inf (review 30b) ------------------
+
+def _save(store, spec, mean, bins, uncond_mean=None):
+    key = sample_key(spec, PARAMS)
+    return store.save(key, spec, PARAMS, np.zeros(80, np.float32), 8000, [0, 1, 2], mean, bins, uncond_mean)
+
+
+@pytest.mark.parametrize("damage, array, layer, reason", [
+    ("70000 in mean", "mean", 1, r"1 finite value\(s\) beyond float16's range \(largest \|x\| 70000 > 65504\)"),
+    ("-1e5 in bins", "bins", 2, r"largest \|x\| 100000 > 65504"),
+    ("NaN in bins", "bins", 0, "1 NaN or inf"),
+    ("inf in uncond_mean", "uncond_mean", 2, "1 NaN or inf"),
+])
+def test_save_refuses_values_float16_cannot_hold_naming_sample_and_layer(tmp_path, damage, array, layer, reason):
+    from emoprobe.store import ActivationRangeError
+
+    store = SampleStore(tmp_path)
+    spec = specs(1)[0]
+    arrays = {"mean": np.ones((3, 8)), "bins": np.ones((3, 2, 8)), "uncond_mean": np.ones((3, 8))}
+    arrays[array][layer].flat[3] = {"70000 in mean": 7e4, "-1e5 in bins": -1e5, "NaN in bins": np.nan,
+                                    "inf in uncond_mean": np.inf}[damage]
+    with pytest.raises(ActivationRangeError,
+                       match=rf"sample happy/0 seed 1000 \(key {sample_key(spec, PARAMS)[:12]}\), {array}: "
+                             rf"layer {layer} hold\(s\) .*{reason}"):
+        _save(store, spec, **arrays)
+    assert not list(store.samples_dir.glob("*/*")) and not list(store.tmp_dir.iterdir())  # nothing kept
+
+
+def test_a_generation_float16_cannot_hold_stops_the_run_and_stores_nothing(tmp_path):
+    from emoprobe.store import ActivationRangeError
+
+    def outlier(model, batch):
+        out = fake_generate(model, batch)
+        out[1]["mean"][2, 0] = 1e5  # a residual-stream outlier dimension
+        return out
+
+    store = SampleStore(tmp_path)
+    with pytest.raises(ActivationRangeError, match=r"sample happy/1 seed 1001 .*mean: layer 2 "):
+        ensure_samples(store, specs(2), PARAMS, Loader(), outlier, 4, progress=False)
+    assert len(list(store.samples_dir.glob("*/*"))) == 1  # the sample before it was kept; never an inf entry
+
+
+def test_values_float16_holds_are_saved_exactly_as_before(tmp_path):
+    store = SampleStore(tmp_path)
+    spec = specs(1)[0]
+    mean = np.ones((3, 8)) * np.array([0.1, -3.0, 65504.0])[:, None]
+    mean[0, 0] = 65519.0  # rounds to 65504, float16's largest finite value, not to inf
+    bins = np.full((3, 2, 8), -65504.0)
+    _save(store, spec, mean, bins)
+    loaded = store.load(sample_key(spec, PARAMS), n_layers=3, dim=8)
+    np.testing.assert_array_equal(loaded.mean, mean.astype(np.float16))
+    np.testing.assert_array_equal(loaded.bins, bins.astype(np.float16))
+    assert loaded.mean.dtype == np.float16 and loaded.layers.dtype == np.int32

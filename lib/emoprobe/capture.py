@@ -11,7 +11,8 @@ prompt-free control.
 Nothing holds every step of every layer: each hook adds the step into running
 sums, per layer, for the mean over all steps and for ``K`` equal time bins over
 the generation steps (for early-versus-late analysis). Sums are float32 on the
-model's device; results are stored as float16. Hooks are removed when the
+model's device; results are stored as float16, and a value float16 cannot
+hold (beyond ±65504, or NaN or inf) is refused, never stored as inf. Hooks are removed when the
 context exits, also on error.
 """
 
@@ -22,6 +23,8 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+
+from .store import ActivationRangeError, as_float16
 
 
 class CaptureError(RuntimeError):
@@ -165,7 +168,12 @@ class ActivationCapture(contextlib.AbstractContextManager):
         """Means over steps and bins; CaptureError if any step went missing.
 
         float16 is the storage type; tests ask for float32 to compare exactly.
+        Values float16 cannot hold (NaN, inf, beyond ±65504) raise
+        ActivationRangeError naming the layer, its batch rows in ``rows``.
         """
+        def cast(values, what):
+            return as_float16(values, what) if np.dtype(dtype) == np.float16 else values.astype(dtype)
+
         missing = {layer: seen for layer, seen in self._steps_seen.items() if seen != self.n_steps}
         if missing:
             raise CaptureError(f"expected {self.n_steps} steps per layer, saw {missing}")
@@ -173,10 +181,11 @@ class ActivationCapture(contextlib.AbstractContextManager):
         mean, bins, uncond = {}, {}, {}
         for layer, sums in self._bin_sums.items():
             sums = sums.cpu().numpy()
-            bins[layer] = (sums / counts[None, :, None]).astype(dtype)
-            mean[layer] = (sums.sum(axis=1) / self.n_steps).astype(dtype)
+            bins[layer] = cast(sums / counts[None, :, None], f"layer {layer} time bins")
+            mean[layer] = cast(sums.sum(axis=1) / self.n_steps, f"layer {layer} mean")
             if self.keep_unconditional and layer in self._uncond_sums:
-                uncond[layer] = (self._uncond_sums[layer].cpu().numpy() / self.n_steps).astype(dtype)
+                uncond[layer] = cast(self._uncond_sums[layer].cpu().numpy() / self.n_steps,
+                                     f"layer {layer} unconditional mean")
         return PooledActivations(mean, bins, uncond if self.keep_unconditional else None, self.n_steps)
 
 
@@ -288,9 +297,14 @@ def generate_batch(model, prompts: Sequence[str], seeds: Sequence[int], *, durat
                                     keep_unconditional)
     with torch.no_grad(), per_sample_sampling(seeds, model.device), capture:
         audio, codes = model.generate(list(prompts), progress=False, return_tokens=True)
+    try:
+        activations = capture.result() if layers is not None else None
+    except ActivationRangeError as err:  # name the samples, not only their batch rows
+        named = "; ".join(f"row {r}: prompt {prompts[r]!r} seed {seeds[r]}" for r in err.rows if r < len(prompts))
+        raise ActivationRangeError(f"{err} ({named})", err.rows) from None
     return GeneratedBatch(
         audio=audio[:, 0].float().cpu().numpy(),
         sample_rate=model.sample_rate,
         codes=codes.cpu().numpy(),
-        activations=capture.result() if layers is not None else None,
+        activations=activations,
     )

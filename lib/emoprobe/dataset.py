@@ -66,20 +66,26 @@ class SampleSet:
     def __len__(self) -> int:
         return len(self.samples)
 
-    def _row(self, layer: int) -> int:
+    def _rows(self, layer: int) -> list[int]:
+        """Each sample's row holding ``layer``, read from its stored ``layers`` index, never by position."""
         if layer not in self.layers:
             raise KeyError(f"layer {layer} was not captured (have {self.layers[0]}..{self.layers[-1]})")
-        return self.layers.index(layer)
+        rows = []
+        for s in self.samples:
+            found = np.flatnonzero(np.asarray(s.layers) == layer)
+            if len(found) != 1:
+                raise KeyError(f"sample {s.spec.prompt_id} seed {s.spec.seed} (key {s.key[:12]}) stores layer "
+                               f"{layer} {len(found)} times (its layers: {np.asarray(s.layers).tolist()})")
+            rows.append(int(found[0]))
+        return rows
 
     def layer(self, layer: int) -> np.ndarray:
         """[N, D] float64 mean-over-time activations of ``layer``."""
-        row = self._row(layer)
-        return np.stack([s.mean[row] for s in self.samples]).astype(np.float64)
+        return np.stack([s.mean[row] for s, row in zip(self.samples, self._rows(layer))]).astype(np.float64)
 
     def layer_bins(self, layer: int) -> np.ndarray:
         """[N, K, D] float64 time-binned activations of ``layer``."""
-        row = self._row(layer)
-        return np.stack([s.bins[row] for s in self.samples]).astype(np.float64)
+        return np.stack([s.bins[row] for s, row in zip(self.samples, self._rows(layer))]).astype(np.float64)
 
     def subset(self, conditions: Sequence[str]) -> "SampleSet":
         keep = set(conditions)
@@ -144,7 +150,8 @@ def collect_samples(config: ExperimentConfig, info: ModelInfo, store: SampleStor
                                                                      config.generation.duration_s),
                                     progress=progress,
                                     extra_meta={"model": info.label, "model_is_random": info.is_random,
-                                                "generation": asdict(params)})
+                                                "generation": asdict(params)},
+                                    n_layers=info.n_layers, dim=info.dim)
     by_study: dict[str, list[StoredSample]] = {}
     for sample in stored:
         by_study.setdefault(sample.spec.study, []).append(sample)

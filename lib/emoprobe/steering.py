@@ -515,7 +515,8 @@ def collect_steered(config: ExperimentConfig, info, store, plan: Sequence[Steere
     stored, report = ensure_samples(
         store, [item.spec for item in unique], lambda spec: params_for(by_spec[spec]), load, generate,
         lambda model: resolve_batch_size(config.generation.batch_size, model, config.generation.duration_s),
-        progress=progress, extra_meta={"model": info.label, "model_is_random": info.is_random, "steering": True})
+        progress=progress, extra_meta={"model": info.label, "model_is_random": info.is_random, "steering": True},
+        n_layers=info.n_layers, dim=info.dim)
     by_key = {sample.key: sample for sample in stored}
     return [by_key[sample_key(item.spec, params_for(item))] for item in plan], report
 

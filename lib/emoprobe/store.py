@@ -10,11 +10,15 @@ Writes go to a temporary folder that is renamed into place, so an entry is
 either whole or absent; staging folders of writers that died are removed.
 An entry is used only if it is what it claims to be: its ``meta.json`` is
 whole, the key recomputed from its spec and parameters names its folder, and
-its checksum table covers exactly its data files, each of which matches. Any
-other entry is reported (sample and reason), moved to ``damaged/`` and
-generated again, never used. The checksums catch corruption and misplaced
-entries, not forgery: whoever can write the cache can write wrong numbers
-(but never run code, as nothing in it is unpickled). Only missing entries
+its checksum table covers exactly its data files, each of which matches, and
+its activations are what ``save`` writes: layers 0..L-1 in order (every layer
+of the model), arrays of the shapes that implies, float16, finite. Any other
+entry is reported (sample and reason), moved to ``damaged/`` and generated
+again, never used. ``save`` refuses activations float16 cannot hold (NaN, inf,
+beyond ±65504), naming sample and layer, rather than store them as inf. The
+checksums catch corruption and misplaced entries, not forgery: whoever can
+write the cache can write wrong numbers (but never run code, as nothing in it
+is unpickled). Only missing entries
 are generated, under a file lock, so a run killed halfway resumes where it
 stopped and parallel workers generate each sample once.
 """
@@ -67,6 +71,48 @@ def content_digest(entries: Iterable[tuple[str, Mapping[str, Any] | None]]) -> s
 
 class DamagedEntryError(RuntimeError):
     """A stored sample failed its checksum or could not be read."""
+
+
+class ActivationRangeError(ValueError):
+    """Activations the float16 store cannot hold: NaN, inf, or beyond float16's finite range (±65504)."""
+
+    def __init__(self, message: str, rows: Sequence[int] = ()):
+        super().__init__(message)
+        self.rows = list(rows)  # the offending indices along the first axis
+
+
+ACTIVATION_ARRAYS = ("mean", "bins", "uncond_mean")  # what activations.npz holds besides ``layers``
+
+
+def as_float16(values: np.ndarray, what: str, labels: Sequence | None = None, label_name: str = "row") -> np.ndarray:
+    """``values`` as float16, or ActivationRangeError naming what cannot be held.
+
+    The store keeps activations as float16, where a finite value beyond
+    ±65504 becomes inf: such values, and NaN or inf already there, are
+    refused (never clipped), naming ``what`` and the offending ``labels``
+    (one per index of the first axis; the indices themselves when None).
+    """
+    values = np.asarray(values)
+    with np.errstate(over="ignore", invalid="ignore"):
+        cast = values.astype(np.float16)
+    bad = ~np.isfinite(cast)
+    if values.dtype.kind in "fc":
+        bad |= ~np.isfinite(values)
+    if not bad.any():
+        return cast
+    rows = np.flatnonzero(bad.reshape(len(bad), -1).any(axis=1)) if bad.ndim else np.array([0])
+    named = [labels[r] if labels is not None and r < len(labels) else int(r) for r in rows]
+    finite = np.isfinite(values) if values.dtype.kind in "fc" else np.ones(values.shape, bool)
+    n_nonfinite = int((~finite).sum())
+    largest = float(np.abs(values[finite & bad]).max()) if (finite & bad).any() else None
+    parts = [f"{n_nonfinite} NaN or inf"] if n_nonfinite else []
+    if largest is not None:
+        parts.append(f"{int((finite & bad).sum())} finite value(s) beyond float16's range "
+                     f"(largest |x| {largest:.6g} > {float(np.finfo(np.float16).max):g})")
+    raise ActivationRangeError(
+        f"{what}: {label_name} {', '.join(map(str, named))} hold(s) {' and '.join(parts)}; activations are "
+        "stored as float16, which cannot hold them, so they are refused rather than stored as inf or clipped",
+        rows)
 
 
 class StoreFullError(OSError):
@@ -173,6 +219,48 @@ class StoredSample:
 
         audio, rate = soundfile.read(self.audio_path, dtype="float32", always_2d=False)
         return audio, rate
+
+
+def check_activations(where: Path, data: Mapping[str, np.ndarray], n_time_bins: int,
+                      n_layers: int | None = None, dim: int | None = None) -> None:
+    """DamagedEntryError unless ``data`` is what :meth:`SampleStore.save` writes.
+
+    That is: ``layers`` (integers) exactly 0..L-1 in order, every layer of the
+    model when ``n_layers`` is known; ``mean`` [L, D], ``bins`` [L, n_time_bins, D]
+    and, when present, ``uncond_mean`` [L, D], all float16 and all finite, D the
+    model's width when ``dim`` is known; nothing else. A checksum only says the
+    file is the one written; this says it is one the store writes, so an entry
+    with reordered, extra or missing layers, another width or dtype, or NaN or
+    inf is regenerated rather than analysed under the wrong layer numbers.
+    """
+    unknown = sorted(set(data) - {"layers", *ACTIVATION_ARRAYS})
+    if unknown:
+        raise DamagedEntryError(f"{where} holds arrays the store never writes: {unknown}")
+    if not {"layers", "mean", "bins"} <= set(data):
+        raise DamagedEntryError(f"{where} lacks layers, mean or bins")
+    layers = data["layers"]
+    if layers.ndim != 1 or layers.dtype.kind not in "iu" or not np.array_equal(layers, np.arange(len(layers))):
+        shown = layers.tolist() if layers.size <= 64 else f"{layers.size} values"
+        raise DamagedEntryError(f"{where}: stores layers {shown} ({layers.dtype}), not 0..L-1 in order")
+    n = len(layers)
+    if n_layers is not None and n != n_layers:
+        raise DamagedEntryError(f"{where}: stores {n} layers; the model has {n_layers}")
+    mean = data["mean"]
+    width = mean.shape[1] if mean.ndim == 2 else None
+    if dim is not None and width is not None and width != dim:
+        raise DamagedEntryError(f"{where}: stores width {width}; the model's is {dim}")
+    expected = {"mean": (n, width), "bins": (n, n_time_bins, width), "uncond_mean": (n, width)}
+    for name in ACTIVATION_ARRAYS:
+        if name not in data:
+            continue
+        values = data[name]
+        if values.dtype != np.float16:
+            raise DamagedEntryError(f"{where}: {name} is {values.dtype}, not float16")
+        if width is None or values.shape != expected[name]:
+            raise DamagedEntryError(f"{where}: {name} has shape {values.shape}, not {expected[name]}")
+        if not np.isfinite(values).all():
+            bad = sorted({int(row) for row in np.nonzero(~np.isfinite(values))[0]})
+            raise DamagedEntryError(f"{where}: {name} holds NaN or inf at layer(s) {bad}")
 
 
 def library_versions() -> dict[str, str]:
@@ -305,6 +393,13 @@ class SampleStore:
 
         if sample_key(spec, params) != key:
             raise ValueError(f"key {key[:12]} is not the key of {spec} under {params}")
+        # Checked before anything is written: an entry that would hold inf is never made.
+        layers = [int(layer) for layer in layers]
+        sample = f"sample {spec.prompt_id} seed {spec.seed} (key {key[:12]})"
+        arrays = {"layers": np.asarray(layers, dtype=np.int32)}
+        for name, values in (("mean", mean), ("bins", bins), ("uncond_mean", uncond_mean)):
+            if values is not None:
+                arrays[name] = as_float16(values, f"{sample}, {name}", layers, "layer")
         final = self.entry_path(key)
         if (final / "meta.json").is_file():
             return final
@@ -319,10 +414,6 @@ class SampleStore:
             wav = io.BytesIO()
             soundfile.write(wav, np.asarray(audio, dtype=np.float32), sample_rate, subtype="FLOAT", format="WAV")
             _write_bytes(staging / "audio.wav", wav.getvalue())
-            arrays = {"layers": np.asarray(layers, dtype=np.int32), "mean": mean.astype(np.float16),
-                      "bins": bins.astype(np.float16)}
-            if uncond_mean is not None:
-                arrays["uncond_mean"] = uncond_mean.astype(np.float16)
             npz = io.BytesIO()
             np.savez(npz, **arrays)
             _write_bytes(staging / "activations.npz", npz.getvalue())
@@ -348,9 +439,10 @@ class SampleStore:
             shutil.rmtree(staging, ignore_errors=True)
         return final
 
-    def load(self, key: str) -> StoredSample:
+    def load(self, key: str, n_layers: int | None = None, dim: int | None = None) -> StoredSample:
         """Read and verify one entry; DamagedEntryError, naming the file and the reason, if it is
-        not whole or not the entry its folder names."""
+        not whole, not the entry its folder names, or not activations as :meth:`save` writes
+        them (see :func:`check_activations`; ``n_layers`` and ``dim``: the model's, when known)."""
         path = self.entry_path(key)
         meta_path = path / "meta.json"
         if not meta_path.is_file():
@@ -387,8 +479,7 @@ class SampleStore:
                     raise DamagedEntryError(f"{path / name}: checksum mismatch")
             with np.load(path / "activations.npz", allow_pickle=False) as arrays:
                 data = {name: arrays[name] for name in arrays.files}
-            if not {"layers", "mean", "bins"} <= set(data):
-                raise DamagedEntryError(f"{path / 'activations.npz'} lacks layers, mean or bins")
+            check_activations(path / "activations.npz", data, params.n_time_bins, n_layers, dim)
         except DamagedEntryError:
             raise
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
@@ -456,8 +547,12 @@ def ensure_samples(store: SampleStore, specs: Sequence[SampleSpec],
                    params: KeyParams | Callable[[SampleSpec], KeyParams],
                    load_model: Callable[[], object], generate: GenerateFn, batch_size: int | Callable[[object], int],
                    progress: bool | TextIO = True,
-                   extra_meta: dict | None = None) -> tuple[list[StoredSample], EnsureReport]:
+                   extra_meta: dict | None = None, n_layers: int | None = None,
+                   dim: int | None = None) -> tuple[list[StoredSample], EnsureReport]:
     """Load every spec's sample, generating (under the store's lock) only what is missing.
+
+    ``n_layers`` and ``dim``, the model's, when given: a stored entry of another
+    layer count or width is damaged (see :func:`check_activations`), generated again.
 
     ``params`` may be a function of the spec (steered samples: each its own
     steering in the model identity). The lock is held only while something
@@ -484,7 +579,7 @@ def ensure_samples(store: SampleStore, specs: Sequence[SampleSpec],
                 missing.append(i)
                 continue
             try:
-                samples[keys[i]] = store.load(keys[i])
+                samples[keys[i]] = store.load(keys[i], n_layers, dim)
             except DamagedEntryError as err:
                 reasons[i] = str(err)
                 target = store.quarantine(keys[i], str(err))
