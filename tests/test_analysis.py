@@ -166,9 +166,9 @@ def test_an_entry_regenerated_under_the_same_key_is_analysed_again_and_the_recor
     bit-reproducible, another shard's copy, an edit) kept the old numbers, and the record
     named the same samples as if the new data had been analysed."""
     from emoprobe import run_record
-    from emoprobe.store import KeyParams, SampleStore
+    from emoprobe.store import ActivationRangeError, KeyParams, SampleStore
 
-    store, params = SampleStore(tmp_path), KeyParams("fake-model", 1.0, 250, 0.0, 1.0, 3.0, 2, False)
+    store, params = SampleStore(tmp_path), KeyParams("fake-model", 1.0, 250, 0.0, 1.0, 3.0, 1, False)
     config = small_config(tmp_path)
     X = np.random.default_rng(2).standard_normal((24, 8)) + 5.0
     X[:8, 0] += 6.0
@@ -188,12 +188,13 @@ def test_an_entry_regenerated_under_the_same_key_is_analysed_again_and_the_recor
     assert run_record.content_digest(tmp_path, after.keys) != recorded
     assert analysis.emotion_layers(after, (0,), config).to_dict() != first.to_dict()
 
-    # Data no analysis may accept, under the same key: an error, never the old numbers.
+    # Data no analysis may accept, under the same key: never stored (review 30b F2), so never
+    # answered with the old numbers either.
     store.quarantine(changed.key, "regenerated")
     poisoned = X.copy()
     poisoned[3, 2] = np.nan
-    with pytest.raises(StatsInputError, match="(?i)nan|finite"):
-        analysis.emotion_layers(_stored_set(store, params, poisoned), (0,), config)
+    with pytest.raises(ActivationRangeError, match="(?i)nan|finite"):
+        _stored_set(store, params, poisoned)
 
 
 def test_the_content_digest_follows_each_entrys_checksums_in_order(tmp_path):
