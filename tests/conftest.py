@@ -9,9 +9,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 # The checked-in experiment with few permutations, few extreme samples and short clips, for
 # the runs that check the suite's plumbing (cache, record, report, nightly) rather than the
-# statistics' power; derived from the real file so that it follows its changes.
+# statistics' power; derived from the real file so that it follows its changes.  Six samples per
+# extreme prompt let the positive control pass Holm over the tiny models' 4 layers at 200
+# permutations (fixtures/options.check_design refuses fewer than 5, where no data could).
 SMALL = [("n_permutations = 10000", "n_permutations = 200"), ("n_bootstrap = 2000", "n_bootstrap = 100"),
-         ("probe_permutations = 100", "probe_permutations = 5"), ("n_per_prompt = 10", "n_per_prompt = 3")]
+         ("probe_permutations = 100", "probe_permutations = 5"), ("n_per_prompt = 10", "n_per_prompt = 6")]
 
 
 @pytest.fixture(scope="session")

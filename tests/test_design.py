@@ -87,6 +87,33 @@ def test_suite_stops_before_the_model_loads_when_no_data_could_give_go(tmp_path)
     assert "design check" in output and "smallest attainable p is 0.0909" in output, output[-3000:]
 
 
+@pytest.mark.parametrize("n_per_prompt", [4, 7])
+def test_the_positive_controls_floor_is_what_two_separated_prompts_get(n_per_prompt):
+    # Two prompts, each of n far-apart samples, permuted sample by sample (as claim 8 does).
+    rng = np.random.default_rng(n_per_prompt)
+    centres = rng.standard_normal((2, 32)) * 10
+    rows = [centres[side] + 0.01 * rng.standard_normal(32) for side in (0, 1) for _ in range(n_per_prompt)]
+    labels = [side for side in ("a", "b") for _ in range(n_per_prompt)]
+    result = stats.permutation_gap_test(stats.similarity_matrix(np.array(rows)), labels, None,
+                                        n_permutations=100_000, seed=0)
+    assert result.exact and result.pvalue == pytest.approx(design.positive_control_floor(n_per_prompt, 100_000))
+
+
+def test_positive_control_n_needed_known_answers():
+    # 2 / C(2n, n): n = 4 gives 0.0286, n = 5 0.0079, n = 6 0.0022, n = 7 0.00058.
+    assert design.positive_control_n_needed(10_000, 4, 0.05) == 5       # needs < 0.0125
+    assert design.positive_control_n_needed(10_000, 48, 0.05) == 7      # needs < 0.00104
+    assert design.positive_control_n_needed(200, 24, 0.05) is None      # 1/201 is above 0.05 / 24
+
+
+def test_suite_stops_when_the_positive_control_could_not_pass(tmp_path):
+    # Review 30c: with the positive control deciding, 4 samples per extreme prompt on the tiny
+    # model's 4 layers would make every verdict INCONCLUSIVE whatever the data.
+    text = (REPO / "configs" / "experiment.toml").read_text().replace("n_per_prompt = 10", "n_per_prompt = 4")
+    output = _stopped_at_start_up(tmp_path, text)
+    assert "positive control (extreme contrasts) cannot pass" in output and "at least 5" in output, output[-3000:]
+
+
 def _stopped_at_start_up(tmp_path, experiment_text: str) -> str:
     """Run the suite on ``experiment_text``; it must stop with a usage error before any model loads."""
     experiment = tmp_path / "experiment.toml"

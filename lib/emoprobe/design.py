@@ -41,7 +41,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 __all__ = ["DesignCheck", "n_arrangements", "smallest_pvalue", "smallest_lexical_pvalue", "corrected_threshold",
-           "design_check",
+           "design_check", "positive_control_floor", "positive_control_n_needed",
            "detection_power", "n_for_power"]
 
 
@@ -82,6 +82,21 @@ def smallest_lexical_pvalue(wordings_per_emotion: Sequence[int], n_permutations:
     """
     arrangements = n_arrangements(wordings_per_emotion)
     return 1.0 / (n_permutations + 1) + _symmetries(wordings_per_emotion) / arrangements
+
+
+def positive_control_floor(n_per_prompt: int, n_permutations: int) -> float:
+    """The smallest p an extreme contrast (the positive control) can reach: its two prompts' samples
+    are permuted one by one, two groups of ``n_per_prompt`` (the smallest p of a two-"emotion"
+    design of that many "wordings" each)."""
+    return smallest_pvalue([n_per_prompt, n_per_prompt], n_permutations)
+
+
+def positive_control_n_needed(n_permutations: int, n_layers: int, alpha: float, largest: int = 1000) -> int | None:
+    """The fewest samples per prompt with which an extreme contrast can pass Holm over ``n_layers``
+    (the positive control is Holm-corrected whatever the gap's correction); None if none up to ``largest``
+    (too few permutations)."""
+    threshold = corrected_threshold(alpha, n_layers, "holm")
+    return next((n for n in range(1, largest + 1) if positive_control_floor(n, n_permutations) < threshold), None)
 
 
 @dataclass(frozen=True)
