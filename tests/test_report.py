@@ -210,3 +210,23 @@ def test_result_rows_carry_the_numbers_and_no_passing_row_carries_a_log(suite_ru
         assert re.search(r"\d", row["log"]) and "Captured" not in row["log"] and "Traceback" not in row["log"], row
     markup = [len(html_lib.escape(json.dumps({n: [{**r, "log": "", "extras": []}]}))) - 3 * len(n) for n, r in rows]
     assert max(markup) <= ROW_MARKUP_BYTES, max(markup)
+
+
+def test_a_skip_at_setup_is_a_skip_not_an_error_of_the_run():
+    # Review 30c: a config with no extreme pairs skips claim 8 at setup, and the run exited 6
+    # ("could not be evaluated") because the skip was recorded as "error in setup".
+    from types import SimpleNamespace
+
+    from fixtures.report import GoNoGoReport
+
+    def logged(when, outcome):
+        plugin = SimpleNamespace(outcomes={}, errored=set(), claims=[])
+        report = pytest.TestReport("hypotheses/test_08.py::t[NOTSET]", ("x", 0, "t"), {}, outcome,
+                                   None if outcome == "passed" else ("x", 0, "why"), when)
+        GoNoGoReport.pytest_runtest_logreport(plugin, report)
+        return plugin.outcomes, GoNoGoReport.run_failed(plugin)
+
+    assert logged("setup", "skipped") == ({"hypotheses/test_08.py::t[NOTSET]": "skipped"}, False)
+    assert logged("setup", "failed") == ({"hypotheses/test_08.py::t[NOTSET]": "error in setup"}, True)
+    assert logged("teardown", "failed")[1] is True
+    assert logged("setup", "passed") == ({}, False)
