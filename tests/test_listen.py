@@ -304,12 +304,12 @@ def test_score_goes_into_the_runs_decision_record(tmp_path):
 
 
 def small_experiment(tmp_path: Path) -> Path:
-    """configs/experiment.toml with half-second samples, 6 per emotion (2 per extreme prompt), 2 clips per emotion,
-    and few permutations."""
+    """configs/experiment.toml with half-second samples, 6 per emotion (5 per extreme prompt: the fewest whose
+    positive control the design check lets run on 4 layers), 2 clips per emotion, and few permutations."""
     text = DEFAULT_CONFIG_PATH.read_text()
     for old, new in [("duration_s = 10.0", "duration_s = 0.5"), ("batch_size = 8", "batch_size = 24"),
                      ("n_per_emotion = 20", "n_per_emotion = 6"), ("clips_per_emotion = 6", "clips_per_emotion = 2"),
-                     ("n_per_prompt = 10", "n_per_prompt = 2"),
+                     ("n_per_prompt = 10", "n_per_prompt = 5"),
                      # The report test's evidence sections run these; the listening check needs none.
                      ("n_permutations = 10000", "n_permutations = 200"), ("n_bootstrap = 2000", "n_bootstrap = 100")]:
         assert old in text, old
