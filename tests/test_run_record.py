@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from chromium import CHROMIUM, Chromium
 
@@ -102,6 +103,22 @@ def test_a_whole_run_is_complete_and_failed_claims_exit_1(small, whole):
     assert record["provenance"]["sample_content_digest"] == run_record.content_digest(
         small / "cache", record["sample_keys"])
     assert record["provenance"]["sample_keys_digest"] == run_record.digest(record["sample_keys"])
+    # And the text conditioning the lexical control and the audit read (review 30c): recorded, and
+    # changed by an edit of one stored row.
+    from emoprobe.config import Overrides, load_config
+    from emoprobe.models import describe_model
+
+    experiment = load_config(small / "experiment.toml", Overrides(model="tiny", cache_dir=str(small / "cache")))
+    info = describe_model("tiny")
+    recorded = record["provenance"]["text_conditioning_digest"]
+    assert re.fullmatch("[0-9a-f]{64}", recorded) and recorded == run_record.text_conditioning_digest(experiment, info)
+    copy = small / "text-copy"
+    shutil.copytree(small / "cache" / "text", copy / "text")
+    row = sorted((copy / "text").glob("*.npy"))[0]
+    values = np.load(row)
+    np.save(row, values * 2)   # still a row the conditioner could write (float32-exact), with other values
+    edited = dataclasses.replace(experiment, cache_dir=copy)
+    assert run_record.text_conditioning_digest(edited, info) not in (None, recorded)
 
 
 def test_under_xdist_the_workers_report_the_planned_claims(small, whole):

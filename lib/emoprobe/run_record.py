@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
+import numpy as np
+
 from . import design, exports, listen, provenance, replication, report, steering
 from .decision import Decision, Family, LayerOutcome, Outcome, decide
 
@@ -103,6 +105,27 @@ def content_digest(cache_dir: str | Path, keys: Sequence[str]) -> str:
     return digest_of((key, store.recorded_checksums(key)) for key in keys)
 
 
+def text_conditioning_digest(experiment: ExperimentConfig, model: ModelInfo) -> str | None:
+    """SHA-256 over the model's stored text conditioning of every wording and word of the design
+    (``dataset.text_conditioning``; sorted by text), which the lexical control and the word-overlap
+    audit read: the record names those rows as ``sample_content_digest`` names the samples' data
+    (review 30c).  None when any row is missing, as on a cache filled before they were kept."""
+    from .config import planned_wordings
+    from .dataset import audit_words, text_conditioning
+
+    texts = sorted({w for ws in planned_wordings(experiment).values() for w in ws} | set(audit_words(experiment)))
+    try:
+        rows = text_conditioning(experiment, model, texts, compute_missing=False)
+    except OSError:
+        return None
+    if rows is None:
+        return None
+    out = hashlib.sha256()
+    for text, row in zip(texts, rows):
+        out.update(text.encode() + b"\0" + np.ascontiguousarray(row, dtype=np.float32).tobytes())
+    return out.hexdigest()
+
+
 def collect_provenance(experiment: ExperimentConfig, model: ModelInfo, layers: Sequence[int], repo: Path,
                        argv: Sequence[str], keys: Sequence[str], started: float) -> dict:
     """What the run was. Taken once per run, so the HTML and the JSON carry one date and one duration."""
@@ -117,6 +140,7 @@ def collect_provenance(experiment: ExperimentConfig, model: ModelInfo, layers: S
         "command": provenance.command_line(["pytest", *argv]),
         "n_samples": len(keys), "sample_keys_digest": digest(keys),
         "sample_content_digest": content_digest(experiment.cache_dir, keys),
+        "text_conditioning_digest": text_conditioning_digest(experiment, model),
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "duration_s": round(time.time() - started, 1),
         **provenance.machine(),
         "versions": provenance.package_versions(),
