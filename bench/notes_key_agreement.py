@@ -21,10 +21,10 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _corpus import add_corpus_arguments, corpus_records  # noqa: E402
-
-PITCH_CLASSES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+from emoprobe.tonality import PITCH_CLASSES  # noqa: E402
 
 
 def source_of(name: str) -> str:
