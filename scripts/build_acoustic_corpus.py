@@ -102,7 +102,8 @@ FOLK_INSTRUMENTS = {"violin": 40, "flute": 73, "piano": 0, "harpsichord": 6, "gu
 # before, keeps its clips as rendered: 3 of its 44 tunes end 0.3-2.8 s early).
 FILL_FROM_BATCH = 7
 BATCHES = {1: (44, 0, 72, 15), 2: (66, 0, 108, 16), 3: (44, 0, 72, 17), 4: (44, 0, 72, 18), 5: (44, 0, 72, 19),
-           6: (0, 44, 72, 20), 7: (0, 88, 28, 21), 8: (0, 44, 28, 22, {"airdsAirs": 44})}
+           6: (0, 44, 72, 20), 7: (0, 88, 28, 21), 8: (0, 44, 28, 22, {"airdsAirs": 44}),
+           9: (0, 8, 28, 23, {"airdsAirs": 76})}
 TICKS = 480
 
 # Roots (semitones above the tonic) and qualities.  Minor progressions marked

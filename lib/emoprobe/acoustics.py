@@ -41,7 +41,8 @@ Feature definitions (all on mono float audio in [-1, 1]):
   -- ``emoprobe.tonality.estimate_key``: the key-signature pair from a profile
   ensemble on HPCP chroma and a vote of three essentia key profiles, then major
   against relative minor from bass, first
-  and last chords, leading tone and essentia's edma vote.  ``mode`` is
+  and last chords, leading tone and essentia's edma vote; a melodic line with no
+  bass is read by the melody's profiles alone (``tonality.LINE_PROFILES``).  ``mode`` is
   "uncertain" when the evidence for it is weak or the clip has no key to read
   (``tonality.estimate_key`` lists the gates); the
   label-agreement statistics count such samples as neither agreement nor
@@ -110,7 +111,9 @@ __all__ = [
 # looks like no key, or the pitch classes both jump and spread over the octave (sustained or
 # filtered noise, one note, brown noise, some drums alone).  1.11: chroma frames 50 dB below
 # the loudest are left out, and a silent window is no harmonic movement (review 28b).
-EXTRACTOR_VERSION = "acoustics-1.11"
+# 1.12: a melodic line with no bass reads its key by the melody's profiles
+# (``tonality.LINE_PROFILES``), not by the two steps made for harmony.
+EXTRACTOR_VERSION = "acoustics-1.12"
 
 # --- extractor settings (engineering choices justified by measurement, see
 # module docstring; changing any of them requires bumping EXTRACTOR_VERSION) ---
