@@ -20,6 +20,7 @@ import soundfile as sf
 from scipy import stats
 
 from emoprobe import acoustics as ac
+from emoprobe import tonality as tn
 from emoprobe.compiled_kernels import import_librosa
 from emoprobe.fileio import sha256_file
 from emoprobe.store import SampleStore
@@ -284,6 +285,7 @@ def test_features_round_trip_through_json(good_clip):
     assert d["extractor_version"] == ac.EXTRACTOR_VERSION
     assert f.mode in ("major", "minor", "uncertain")
     assert f.mode_best_guess in ("major", "minor") and 0.5 <= f.mode_confidence <= 1.0
+    assert f.mode_reading in tn.READINGS
     assert f.duration_s == pytest.approx(4.0)
 
 
@@ -431,7 +433,7 @@ def test_a_stored_value_of_the_wrong_type_is_recomputed_not_returned(wav, store,
                                           ("key_strength", float("nan")), ("loudness_db", float("nan")),
                                           ("key", "H#"), ("mode", "dorian"), ("mode_best_guess", "uncertain"),
                                           ("mode_confidence", 7.0), ("mode_confidence", 0.2),
-                                          ("sample_rate", -1), ("extractor_version", "acoustics-0.1"),
+                                          ("mode_reading", "guesswork"), ("sample_rate", -1), ("extractor_version", "acoustics-0.1"),
                                           ("flags", ["louder_than_life"]), ("clipped", True)])
 def test_a_stored_value_the_extractor_never_writes_is_recomputed_not_returned(wav, store, field, value):
     # Review 30: a cached record with the right types but an impossible value was trusted, so a

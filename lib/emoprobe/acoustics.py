@@ -37,7 +37,7 @@ Feature definitions (all on mono float audio in [-1, 1]):
 * ``rms`` -- root mean square over the whole clip; ``rms_dbfs`` the same in dB
   re full scale; ``loudness_db`` -- EBU R128 integrated loudness (LUFS, K-weighted
   and gated) of the mono signal.
-* ``key``, ``mode``, ``key_strength``, ``mode_best_guess``, ``mode_confidence``
+* ``key``, ``mode``, ``key_strength``, ``mode_best_guess``, ``mode_confidence``, ``mode_reading``
   -- ``emoprobe.tonality.estimate_key``: the key-signature pair from a profile
   ensemble on HPCP chroma and a vote of three essentia key profiles, then major
   against relative minor from bass, first
@@ -112,8 +112,10 @@ __all__ = [
 # filtered noise, one note, brown noise, some drums alone).  1.11: chroma frames 50 dB below
 # the loudest are left out, and a silent window is no harmonic movement (review 28b).
 # 1.12: a melodic line with no bass reads its key by the melody's profiles
-# (``tonality.LINE_PROFILES``), not by the two steps made for harmony.
-EXTRACTOR_VERSION = "acoustics-1.12"
+# (``tonality.LINE_PROFILES``), not by the two steps made for harmony.  1.13 (review 31):
+# the line's mode counts only where the two steps' guess agrees, else "uncertain"; its
+# weight refitted on batches 1-9.
+EXTRACTOR_VERSION = "acoustics-1.13"
 
 # --- extractor settings (engineering choices justified by measurement, see
 # module docstring; changing any of them requires bumping EXTRACTOR_VERSION) ---
@@ -201,6 +203,7 @@ class AcousticFeatures:
     tempo_margin: float = float("nan")      # emoprobe.tempo.choose_tempo's margin: < 0, a rival level scores higher
     mode_best_guess: str = ""        # the likelier of major/minor, also when mode is "uncertain"
     mode_confidence: float = float("nan")   # P(mode_best_guess), see emoprobe.tonality
+    mode_reading: str = ""           # tonality.KeyEstimate.reading: which reading gave the mode
     extractor_version: str = EXTRACTOR_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -249,7 +252,7 @@ def _impossible_values(d: Mapping[str, Any]) -> list[str]:
     """What in a features record (types already checked) ``extract_features`` of this version could
     not have written: a cached record is only trusted when nothing is (review 30: a NaN rms, a
     negative centroid, key "H#" or another version's record was returned as this version's)."""
-    from .tonality import PITCH_CLASSES
+    from .tonality import PITCH_CLASSES, READINGS
 
     def number(name: str) -> float:
         return float(d.get(name, float("nan")))
@@ -277,6 +280,8 @@ def _impossible_values(d: Mapping[str, Any]) -> list[str]:
         problems.append(f"mode {d.get('mode')!r} is not major, minor or uncertain")
     if d.get("mode_best_guess", "") not in ("", "major", "minor"):
         problems.append(f"mode_best_guess {d.get('mode_best_guess')!r} is not major or minor")
+    if d.get("mode_reading", "") not in ("", *READINGS):
+        problems.append(f"mode_reading {d.get('mode_reading')!r} is not one of {READINGS}")
     confidence = float(d.get("mode_confidence", float("nan")))
     if not (math.isnan(confidence) or 0.5 <= confidence <= 1.0):
         problems.append(f"mode_confidence {confidence!r} is not a probability of the likelier mode")
@@ -595,6 +600,7 @@ def extract_features(audio: np.ndarray, sample_rate: int, *,
         tempo_margin=tempo.margin,
         mode_best_guess=tonal.best_mode,
         mode_confidence=tonal.confidence,
+        mode_reading=tonal.reading,
     )
 
 
