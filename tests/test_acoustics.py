@@ -433,7 +433,9 @@ def test_a_stored_value_of_the_wrong_type_is_recomputed_not_returned(wav, store,
                                           ("key_strength", float("nan")), ("loudness_db", float("nan")),
                                           ("key", "H#"), ("mode", "dorian"), ("mode_best_guess", "uncertain"),
                                           ("mode_confidence", 7.0), ("mode_confidence", 0.2),
-                                          ("mode_reading", "guesswork"), ("sample_rate", -1), ("extractor_version", "acoustics-0.1"),
+                                          ("mode_reading", "guesswork"), ("mode_reading", ""),
+                                          ("sample_rate", -1),
+                                          ("extractor_version", "acoustics-0.1"),
                                           ("flags", ["louder_than_life"]), ("clipped", True)])
 def test_a_stored_value_the_extractor_never_writes_is_recomputed_not_returned(wav, store, field, value):
     # Review 30: a cached record with the right types but an impossible value was trusted, so a
@@ -443,6 +445,18 @@ def test_a_stored_value_the_extractor_never_writes_is_recomputed_not_returned(wa
     record = json.loads(entry.read_text())
     assert record["value"][field] != value
     record["value"][field] = value
+    entry.write_text(json.dumps(record))
+    assert ac.load_or_extract(wav, store, SR) == first
+
+
+@pytest.mark.parametrize("mode, best_guess, confidence", [("major", "major", 0.55), ("minor", "major", 0.95)])
+def test_a_stored_decided_mode_the_extractor_could_not_decide_is_recomputed(wav, store, mode, best_guess, confidence):
+    # Review 31b: a record deciding a mode under UNCERTAIN_BELOW, or against its own best
+    # guess, was trusted and reached the mode claim.
+    first = ac.load_or_extract(wav, store, SR)
+    [entry] = _kept(store)
+    record = json.loads(entry.read_text())
+    record["value"].update(mode=mode, mode_best_guess=best_guess, mode_confidence=confidence)
     entry.write_text(json.dumps(record))
     assert ac.load_or_extract(wav, store, SR) == first
 

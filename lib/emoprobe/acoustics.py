@@ -42,7 +42,8 @@ Feature definitions (all on mono float audio in [-1, 1]):
   ensemble on HPCP chroma and a vote of three essentia key profiles, then major
   against relative minor from bass, first
   and last chords, leading tone and essentia's edma vote; a melodic line with no
-  bass is read by the melody's profiles alone (``tonality.LINE_PROFILES``).  ``mode`` is
+  bass may take its tonic from the melody's profiles (``tonality.LINE_PROFILES``),
+  never its mode (``mode_reading`` says which).  ``mode`` is
   "uncertain" when the evidence for it is weak or the clip has no key to read
   (``tonality.estimate_key`` lists the gates); the
   label-agreement statistics count such samples as neither agreement nor
@@ -114,8 +115,9 @@ __all__ = [
 # 1.12: a melodic line with no bass reads its key by the melody's profiles
 # (``tonality.LINE_PROFILES``), not by the two steps made for harmony.  1.13 (review 31):
 # the line's mode counts only where the two steps' guess agrees, else "uncertain"; its
-# weight refitted on batches 1-9.
-EXTRACTOR_VERSION = "acoustics-1.13"
+# weight refitted on batches 1-9.  1.14 (review 31b): that still let a timbre contrast pass
+# the mode claim; the mode is the two steps' again, and the line only names the tonic.
+EXTRACTOR_VERSION = "acoustics-1.14"
 
 # --- extractor settings (engineering choices justified by measurement, see
 # module docstring; changing any of them requires bumping EXTRACTOR_VERSION) ---
@@ -252,7 +254,7 @@ def _impossible_values(d: Mapping[str, Any]) -> list[str]:
     """What in a features record (types already checked) ``extract_features`` of this version could
     not have written: a cached record is only trusted when nothing is (review 30: a NaN rms, a
     negative centroid, key "H#" or another version's record was returned as this version's)."""
-    from .tonality import PITCH_CLASSES, READINGS
+    from .tonality import PITCH_CLASSES, READINGS, UNCERTAIN_BELOW
 
     def number(name: str) -> float:
         return float(d.get(name, float("nan")))
@@ -280,11 +282,16 @@ def _impossible_values(d: Mapping[str, Any]) -> list[str]:
         problems.append(f"mode {d.get('mode')!r} is not major, minor or uncertain")
     if d.get("mode_best_guess", "") not in ("", "major", "minor"):
         problems.append(f"mode_best_guess {d.get('mode_best_guess')!r} is not major or minor")
-    if d.get("mode_reading", "") not in ("", *READINGS):
+    if d.get("mode_reading") not in READINGS:
         problems.append(f"mode_reading {d.get('mode_reading')!r} is not one of {READINGS}")
     confidence = float(d.get("mode_confidence", float("nan")))
     if not (math.isnan(confidence) or 0.5 <= confidence <= 1.0):
         problems.append(f"mode_confidence {confidence!r} is not a probability of the likelier mode")
+    # A decided mode is the best guess, at a confidence the extractor decides at (review 31b).
+    if d.get("mode") in ("major", "minor") and (d.get("mode_best_guess") != d["mode"]
+                                                 or not confidence >= UNCERTAIN_BELOW):
+        problems.append(f"mode {d['mode']!r} decided with best guess {d.get('mode_best_guess')!r} at confidence "
+                        f"{confidence!r} (decided only at {UNCERTAIN_BELOW} or more)")
     flags = tuple(d.get("flags", ()))
     if not set(flags) <= set(FLAG_NAMES):
         problems.append(f"flags {sorted(set(flags) - set(FLAG_NAMES))} are not the extractor's")

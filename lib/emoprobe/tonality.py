@@ -28,23 +28,19 @@ the estimate is made in two steps:
    the same on the train split at the estimated pair (bench/RESULTS.md).
 
 **A single melodic line** (no bass: the clip's bass share under ``LINE_BASS_SHARE_BELOW``)
-is also read another way, because what step 2 rests on is missing (no bass, no chords)
-and step 1's votes and ensemble lean on harmony: Temperley's profile, from the chords of
-a harmony textbook's examples, alone reads 0.60 of the train halves' folk tunes in the
-right mode.  The line's key is the best of the 24 keys by ``LINE_PROFILES``: Aarden-Essen
-(measured on the melodies of the Essen folksong collection) and Krumhansl-Kessler
-(listeners' ratings).  Its confidence is a logistic in that key's lead over its relative
-key (``LINE_MARGIN_WEIGHT``, no intercept: no lead is no evidence).  The line's reading,
-with its own confidence, is taken only where its mode is the two steps' best guess;
-where they differ the mode is "uncertain" at confidence 0.5.  Review 31 showed why:
-music that loses its bass for half the clip, or is high-passed, is read as a line too,
-and the line reading takes chords on the relative major's triads (i-VI-III-VII) for
-the major key; alone it let a bass-for-sad, no-bass-for-happy contrast pass the mode
-claim on minor music in 3-8% of draws.  Agreement leaves the errors' direction to the
-two steps' guess (3% of draws; the two steps alone 1.5%).  On the train halves' 128 clips under the bass cut
-(batches 1-9, ``bench/fit_line_mode.py``), right / uncertain / wrong: 89 / 27 / 12,
-against 83 / 24 / 21 by the two steps alone (bench/RESULTS.md, "Review 31, and
-acoustics-1.13").
+may take its tonic from a second reading, because step 1's votes and ensemble lean on
+harmony: Temperley's profile, from the chords of a harmony textbook's examples, alone
+reads 0.60 of the train halves' folk tunes in the right mode.  The line's key is the best
+of the 24 keys by ``LINE_PROFILES``: Aarden-Essen (measured on the melodies of the Essen
+folksong collection) and Krumhansl-Kessler (listeners' ratings).  Where its mode is the
+two steps' best guess, its tonic is the key's; the **mode, its confidence and whether it
+is decided stay the two steps'** in every case.  Reviews 31 and 31b showed why: letting
+the line decide or veto the mode (acoustics-1.12 and 1.13) let a timbre contrast, happy
+clips with no bass and sad ones with it, pass the mode claim on music that is all minor
+(i-VI-III-VII high-passed at 300 or 600 Hz: 3-8% of draws, against 0.5-1.5% for the two
+steps), because without a bass those chords are the relative major's and the line leans
+to major.  On the train halves' 128 clips under the cut, key exact 103 against 74 by the
+two steps (bench/RESULTS.md, "Review 31b, and acoustics-1.14").
 
 ``confidence`` is the logistic probability of the chosen mode; below
 ``UNCERTAIN_BELOW`` the mode is reported as "uncertain" (the key field still
@@ -68,8 +64,8 @@ __all__ = ["PITCH_CLASSES", "READINGS", "KeyEstimate", "estimate_key", "mode_evi
            "PERCUSSIVE_STABILITY_BELOW", "PERCUSSIVE_ENTROPY"]
 
 PITCH_CLASSES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
-# KeyEstimate.reading: the two steps, a melodic line whose mode the two steps' guess shares,
-# or a melodic line whose mode they do not (then "uncertain").
+# KeyEstimate.reading: the two steps alone (a bass), a melodic line that named the tonic (its
+# mode is the two steps' guess), or a melodic line whose mode is not (the two steps' key kept).
 READINGS = ("harmony", "line", "line, two steps differ")
 
 PROFILES = {  # (major, minor), tonic first
@@ -119,17 +115,10 @@ UNCERTAIN_BELOW = 0.70
 # progressions 0.016 and up, chorales 0.007 and up (2 of 111 under), O'Neill's tunes
 # 81 of 101 under, Aird's 45 of 60; broken chords with no bass 0.000-0.003.
 LINE_BASS_SHARE_BELOW = 0.01
-# Aarden-Essen alone read as many tunes right but broken chords with no bass (I-IV-V-I,
-# 4 and 8 notes a second) in minor wrong 24 of 24 (before the agreement rule); with
-# Krumhansl's ratings beside it they are "uncertain" (train halves and
-# bench/keyless_gates.music_clip only, bench/RESULTS.md).
+# Aarden-Essen alone read broken chords with no bass (I-IV-V-I, 4 and 8 notes a second) in
+# minor as major 24 of 24; with Krumhansl's ratings beside it, 0 (train halves and
+# bench/keyless_gates.music_clip only, bench/RESULTS.md, "acoustics-1.12").
 LINE_PROFILES = ("aarden", "krumhansl")
-# P(mode right) = 1 / (1 + exp(-w * lead)), lead = the best key's correlation minus its
-# relative key's.  ``bench/fit_line_mode.py`` fits w (scikit-learn's LogisticRegression,
-# no intercept) on the train halves' clips under the bass cut, batches 1-9: 128 clips
-# (acoustics-1.12 first had 12.937 from batches 1-8; review 31 found it overconfident on
-# fresh clips, where a refit gave 8.0-9.4).  The cut is the two steps' ``UNCERTAIN_BELOW``.
-LINE_MARGIN_WEIGHT = 11.199
 
 
 # Normalised entropy of the mean chroma (``chroma_entropy``) at or above which a clip
@@ -189,9 +178,11 @@ class KeyEstimate:
     ``best_mode`` the more likely of the two even when uncertain;
     ``confidence`` P(best_mode) in [0.5, 1]; ``strength`` the winning key's
     ensemble profile correlation; ``evidence`` the two steps' mode measurements within
-    their relative pair; ``reading`` "harmony" (the two steps), "line" (a melodic line
-    with no bass, read by ``LINE_PROFILES``, whose mode the two steps' guess shares) or
-    "line, two steps differ" (mode "uncertain", confidence 0.5)."""
+    their relative pair; ``reading``, one of ``READINGS``: "harmony" (a bass: the two
+    steps alone), "line" (no bass: the tonic from ``line_reading``, whose mode is the two
+    steps' guess) or "line, two steps differ" (no bass, the line's mode is not the two
+    steps' guess: the two steps' key kept).  Mode, best_mode, confidence and whether the
+    mode is decided are the two steps' in all three."""
     tonic: str
     mode: str
     best_mode: str
@@ -357,18 +348,12 @@ def mode_evidence(audio: np.ndarray, sample_rate: int, major_tonic: int) -> dict
     return _evidence_within(_measurements(audio, sample_rate), major_tonic, sample_rate)
 
 
-def line_reading(chroma: np.ndarray) -> tuple[int, str, float]:
-    """(tonic pitch class, mode, lead) of a melodic line's mean chroma [12, T]: the best of the
-    24 keys by ``LINE_PROFILES``, and its correlation's lead over its relative key's (>= 0)."""
+def line_reading(chroma: np.ndarray) -> tuple[int, str]:
+    """(tonic pitch class, mode) of a melodic line's mean chroma [12, T]: the best of the 24 keys
+    by ``LINE_PROFILES``."""
     corr = _key_correlations(_as_chroma(chroma).mean(axis=1), LINE_PROFILES)
     minor, tonic = np.unravel_index(int(np.argmax(corr)), corr.shape)
-    relative = (tonic + 3) % 12 if minor else (tonic + 9) % 12
-    return int(tonic), ("major", "minor")[minor], float(corr[minor, tonic] - corr[1 - minor, relative])
-
-
-def line_confidence(lead: float) -> float:
-    """P(the line's mode is right) from its ``lead`` (``line_reading``), by ``LINE_MARGIN_WEIGHT``."""
-    return float(1.0 / (1.0 + np.exp(-LINE_MARGIN_WEIGHT * lead)))
+    return int(tonic), ("major", "minor")[minor]
 
 
 def mode_probability(evidence: dict[str, float]) -> float:
@@ -484,19 +469,19 @@ def estimate_key(audio: np.ndarray, sample_rate: int, *,
     p_minor = mode_probability(evidence)
     best = "minor" if p_minor >= 0.5 else "major"
     tonic = (major_tonic + 9) % 12 if best == "minor" else major_tonic
-    reading, confidence = READINGS[0], max(p_minor, 1.0 - p_minor)
-    if measure.bass_share < LINE_BASS_SHARE_BELOW:
-        line_tonic, line_mode, lead = line_reading(measure.chroma)
-        if line_mode == best:
-            tonic, reading, confidence = line_tonic, READINGS[1], line_confidence(lead)
-        else:
-            tonic, best, reading, confidence = line_tonic, line_mode, READINGS[2], 0.5
+    confidence = max(p_minor, 1.0 - p_minor)
     entropy = chroma_entropy(measure.chroma)
     percussive = chroma_stability(measure.chroma) < PERCUSSIVE_STABILITY_BELOW and entropy >= PERCUSSIVE_ENTROPY
-    decided = (reading != READINGS[2] and confidence >= uncertain_below
-               and entropy < NO_PITCH_ENTROPY and not percussive
+    decided = (confidence >= uncertain_below and entropy < NO_PITCH_ENTROPY and not percussive
                and tonic_and_third_share(measure.chroma, tonic) >= NO_THIRD_BELOW
                and harmonic_movement(measure.chroma, sample_rate / _HOP) >= NO_MOVEMENT_BELOW
                and float(corr.max()) >= NO_KEY_CLARITY_BELOW)
+    # The mode above is the two steps' whatever the texture; a melodic line may name the tonic.
+    reading = READINGS[0]
+    if measure.bass_share < LINE_BASS_SHARE_BELOW:
+        line_tonic, line_mode = line_reading(measure.chroma)
+        reading = READINGS[1] if line_mode == best else READINGS[2]
+        if line_mode == best:
+            tonic = line_tonic
     return KeyEstimate(PITCH_CLASSES[tonic], best if decided else "uncertain", best,
                        confidence, float(corr[int(best == "minor"), tonic]), evidence, reading)
