@@ -205,7 +205,7 @@ class AcousticFeatures:
     tempo_margin: float = float("nan")      # emoprobe.tempo.choose_tempo's margin: < 0, a rival level scores higher
     mode_best_guess: str = ""        # the likelier of major/minor, also when mode is "uncertain"
     mode_confidence: float = float("nan")   # P(mode_best_guess), see emoprobe.tonality
-    mode_reading: str = ""           # tonality.KeyEstimate.reading: which reading gave the mode
+    mode_reading: str = ""           # tonality.KeyEstimate.reading: which reading named the key
     extractor_version: str = EXTRACTOR_VERSION
 
     def to_dict(self) -> dict[str, Any]:

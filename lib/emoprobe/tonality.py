@@ -39,8 +39,9 @@ the line decide or veto the mode (acoustics-1.12 and 1.13) let a timbre contrast
 clips with no bass and sad ones with it, pass the mode claim on music that is all minor
 (i-VI-III-VII high-passed at 300 or 600 Hz: 3-8% of draws, against 0.5-1.5% for the two
 steps), because without a bass those chords are the relative major's and the line leans
-to major.  On the train halves' 128 clips under the cut, key exact 103 against 74 by the
-two steps (bench/RESULTS.md, "Review 31b, and acoustics-1.14").
+to major.  On the clips under the cut, key exact (tonic and best guess) 91 of 128 on the
+train halves and 87 of 115 on the test halves, against 85 and 82 by the two steps alone
+(``bench/line_key.py``; bench/RESULTS.md, "Review 31b, and acoustics-1.14").
 
 ``confidence`` is the logistic probability of the chosen mode; below
 ``UNCERTAIN_BELOW`` the mode is reported as "uncertain" (the key field still
@@ -110,14 +111,14 @@ _MODE_WEIGHTS = np.array([-1.479, 1.752, 5.054, 10.973, 1.087, 15.334, 1.009])
 UNCERTAIN_BELOW = 0.70
 
 # A clip whose bass register (40-250 Hz) holds under this share of its 40 Hz-5 kHz
-# power (``bass_share``: the median over frames) is a melodic line and is read by
-# ``LINE_PROFILES``.  Measured on the corpus' train halves (batches 1-9): synthetic
+# power (``bass_share``: the median over frames) is a melodic line, whose tonic
+# ``LINE_PROFILES`` may name.  Measured on the corpus' train halves (batches 1-9): synthetic
 # progressions 0.016 and up, chorales 0.007 and up (2 of 111 under), O'Neill's tunes
 # 81 of 101 under, Aird's 45 of 60; broken chords with no bass 0.000-0.003.
 LINE_BASS_SHARE_BELOW = 0.01
-# Aarden-Essen alone read broken chords with no bass (I-IV-V-I, 4 and 8 notes a second) in
-# minor as major 24 of 24; with Krumhansl's ratings beside it, 0 (train halves and
-# bench/keyless_gates.music_clip only, bench/RESULTS.md, "acoustics-1.12").
+# Aarden-Essen alone reads broken chords with no bass (i-iv-v-i, 4 and 8 notes a second, 12
+# tonics) as major 24 of 24; with Krumhansl's ratings beside it, 2 of 24 (train halves and
+# synthetic audio only; bench/RESULTS.md, "acoustics-1.12").
 LINE_PROFILES = ("aarden", "krumhansl")
 
 
@@ -480,8 +481,9 @@ def estimate_key(audio: np.ndarray, sample_rate: int, *,
     reading = READINGS[0]
     if measure.bass_share < LINE_BASS_SHARE_BELOW:
         line_tonic, line_mode = line_reading(measure.chroma)
-        reading = READINGS[1] if line_mode == best else READINGS[2]
         if line_mode == best:
-            tonic = line_tonic
+            tonic, reading = line_tonic, READINGS[1]
+        else:
+            reading = READINGS[2]
     return KeyEstimate(PITCH_CLASSES[tonic], best if decided else "uncertain", best,
                        confidence, float(corr[int(best == "minor"), tonic]), evidence, reading)
