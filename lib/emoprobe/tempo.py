@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["TempoChoice", "choose_tempo", "RIVAL_RATIOS", "NO_PULSE_BELOW", "envelope_periodicity", "consensus_tempo"]
+__all__ = ["TempoChoice", "choose_tempo", "choose_tempo_from_acfs", "RIVAL_RATIOS", "NO_PULSE_BELOW", "envelope_periodicity", "consensus_tempo"]
 
 PRIOR_CENTRE_BPM = 120.0
 PRIOR_STD_OCTAVES = 0.5
@@ -86,7 +86,12 @@ def _rivals(bpm: float) -> np.ndarray:
 def choose_tempo(envelopes: list[np.ndarray], frames_per_s: float, start_bpm: float) -> TempoChoice:
     """Beat tempo from onset envelopes sampled at ``frames_per_s``, starting
     from the autocorrelation tempo ``start_bpm`` (see module docstring)."""
-    acfs = [_acf(e) for e in envelopes]
+    return choose_tempo_from_acfs([_acf(e) for e in envelopes], frames_per_s, start_bpm)
+
+
+def choose_tempo_from_acfs(acfs: list[np.ndarray], frames_per_s: float, start_bpm: float) -> TempoChoice:
+    """``choose_tempo`` on the envelopes' autocorrelations (``_acf``), which a
+    benchmark can keep and replay under other settings."""
     rivals = _rivals(start_bpm)
     start_score = float(_score(acfs, np.array([start_bpm]), frames_per_s)[0])
     bpm = start_bpm
