@@ -54,6 +54,33 @@ def _broken(*args, **kwargs):
 run_record.decide = _broken
 '''
 
+# Another writer replaces data under the same name after this run read it: with
+# EMOPROBE_TEST_CHANGE=samples one sample entry (new audio, and the checksum its meta records to
+# match: a valid entry, other data), with =text one stored text-conditioning row; done after the
+# first claim whose node id holds EMOPROBE_TEST_CHANGE_AFTER.
+CHANGE_DATA_PLUGIN = '''
+import json, os
+from pathlib import Path
+import numpy as np, soundfile as sf
+from emoprobe.fileio import sha256_file
+_done = []
+def pytest_runtest_logreport(report):
+    if report.when != "call" or _done or os.environ["EMOPROBE_TEST_CHANGE_AFTER"] not in report.nodeid:
+        return
+    _done.append(report.nodeid)
+    cache = Path(os.environ["EMOPROBE_TEST_CACHE"])
+    if os.environ["EMOPROBE_TEST_CHANGE"] == "samples":
+        entry = sorted(m.parent for m in (cache / "samples").glob("*/*/meta.json"))[0]
+        audio, rate = sf.read(entry / "audio.wav", dtype="float32")
+        sf.write(entry / "audio.wav", audio * 0.5, rate, subtype="FLOAT")
+        meta = json.loads((entry / "meta.json").read_text())
+        meta["checksums"]["audio.wav"] = sha256_file(entry / "audio.wav")
+        (entry / "meta.json").write_text(json.dumps(meta))
+    else:
+        row = sorted((cache / "text").glob("*.npy"))[0]
+        np.save(row, np.load(row) * 2)
+'''
+
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory, small_experiment):
@@ -64,6 +91,7 @@ def small(tmp_path_factory, small_experiment):
     (root / "plugins" / "full_disk.py").write_text(FULL_DISK_PLUGIN)
     (root / "plugins" / "broken_analysis.py").write_text(BROKEN_ANALYSIS_PLUGIN)
     (root / "plugins" / "broken_decision.py").write_text(BROKEN_DECISION_PLUGIN)
+    (root / "plugins" / "change_data.py").write_text(CHANGE_DATA_PLUGIN)
     return root
 
 
@@ -129,6 +157,27 @@ def test_under_xdist_the_workers_report_the_planned_claims(small, whole):
     assert claims == run_record.canonical_claim_order(claims)  # not the order in which workers finished
     result, record, _ = run(small, "xdist-keyword", "-k", "not sample_size", workers=2)
     assert record["partial"] is True and "did not run to an outcome" in record["partial_reason"]
+
+
+@pytest.mark.parametrize("change, after, what", [("samples", "test_01_", "samples"),
+                                                  ("text", "test_12_", "text conditioning")])
+def test_a_run_whose_data_change_while_it_runs_is_partial(small, whole, tmp_path, change, after, what):
+    """The claims read the samples and the text conditioning once per process; an entry
+    regenerated under the same key, or a text row rewritten, before the end (another run on the
+    same cache) leaves a record whose digests name data no claim read.  The run says so and is
+    partial, so it can be no GO.  The complete runs above are the null: nothing changes, and
+    the record is whole."""
+    cache = tmp_path / "cache"
+    shutil.copytree(small / "cache", cache)
+    result, record, _ = run(small, f"changed-{change}", "-p", "change_data", cache=cache,
+                            env={"EMOPROBE_TEST_CACHE": str(cache), "EMOPROBE_TEST_CHANGE": change,
+                                 "EMOPROBE_TEST_CHANGE_AFTER": after})
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert record["partial"] is True, record["partial_reason"]
+    assert f"the {what} of tiny changed while it ran" in record["partial_reason"], record["partial_reason"]
+    field = "sample_content_digest" if change == "samples" else "text_conditioning_digest"
+    assert record["provenance"][field] != whole[1]["provenance"][field]
+    assert "partial run" in result.stdout
 
 
 def test_deselecting_only_exploratory_claims_keeps_the_run_complete(small, whole):

@@ -12,7 +12,7 @@ import hashlib
 import shutil
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -105,25 +105,48 @@ def content_digest(cache_dir: str | Path, keys: Sequence[str]) -> str:
     return digest_of((key, store.recorded_checksums(key)) for key in keys)
 
 
-def text_conditioning_digest(experiment: ExperimentConfig, model: ModelInfo) -> str | None:
-    """SHA-256 over the model's stored text conditioning of every wording and word of the design
-    (``dataset.text_conditioning``; sorted by text), which the lexical control and the word-overlap
-    audit read: the record names those rows as ``sample_content_digest`` names the samples' data
-    (review 30c).  None when any row is missing, as on a cache filled before they were kept."""
-    from .config import planned_wordings
-    from .dataset import audit_words, text_conditioning
+def loaded_content_digest(keys: Sequence[str], samples: Iterable) -> str:
+    """``content_digest`` of the samples one process loaded and analysed (``store.StoredSample``,
+    each with the checksums its load verified), over ``keys`` in order; a key it did not load
+    counts as missing.  Equal to ``content_digest`` of the store for the same keys unless an
+    entry changed after the load: the record compares the two, so that a run whose data another
+    writer replaced while it ran is not recorded as one analysis of one dataset."""
+    from .store import content_digest as digest_of
 
-    texts = sorted({w for ws in planned_wordings(experiment).values() for w in ws} | set(audit_words(experiment)))
-    try:
-        rows = text_conditioning(experiment, model, texts, compute_missing=False)
-    except OSError:
-        return None
-    if rows is None:
-        return None
+    loaded = {s.key: s.checksums for s in samples}
+    return digest_of((key, loaded.get(key)) for key in keys)
+
+
+def design_texts(experiment: ExperimentConfig) -> list[str]:
+    """Every wording and word of the design, sorted: the texts whose conditioning the lexical
+    control and the word-overlap audit read."""
+    from .config import planned_wordings
+    from .dataset import audit_words
+
+    return sorted({w for ws in planned_wordings(experiment).values() for w in ws} | set(audit_words(experiment)))
+
+
+def text_rows_digest(texts: Sequence[str], rows: np.ndarray) -> str:
+    """SHA-256 over each text and its conditioning row, in order."""
     out = hashlib.sha256()
     for text, row in zip(texts, rows):
         out.update(text.encode() + b"\0" + np.ascontiguousarray(row, dtype=np.float32).tobytes())
     return out.hexdigest()
+
+
+def text_conditioning_digest(experiment: ExperimentConfig, model: ModelInfo) -> str | None:
+    """``text_rows_digest`` of the model's stored text conditioning of ``design_texts``
+    (``dataset.text_conditioning``), which the lexical control and the word-overlap
+    audit read: the record names those rows as ``sample_content_digest`` names the samples' data
+    (review 30c).  None when any row is missing, as on a cache filled before they were kept."""
+    from .dataset import text_conditioning
+
+    texts = design_texts(experiment)
+    try:
+        rows = text_conditioning(experiment, model, texts, compute_missing=False)
+    except OSError:
+        return None
+    return None if rows is None else text_rows_digest(texts, rows)
 
 
 def collect_provenance(experiment: ExperimentConfig, model: ModelInfo, layers: Sequence[int], repo: Path,
