@@ -793,3 +793,20 @@ def test_a_constant_dc_offset_is_silence_and_a_dc_offset_is_flagged(good_clip):
     assert "dc_offset" not in ac.extract_features(clean, SR).flags
     assert "dc_offset" in ac.extract_features(clean * 0.5 + 0.2, SR).flags
     assert not ac.has_dc_offset(sa.sine_tone(440, 0.5, 4.0, SR))
+
+
+def test_audio_changed_since_its_checksum_was_taken_is_refused_and_nothing_is_kept(wav, store):
+    """Review 32: features were extracted from whatever the file held at extraction time and
+    kept under the checksum taken at load, so audio replaced mid-run (another writer) was measured
+    and cached under the old audio's name."""
+    import soundfile as sf
+
+    loaded_with = sha256_file(wav)
+    audio, rate = sf.read(wav, dtype="float32")
+    sf.write(wav, audio * 0.1, rate, subtype="FLOAT")
+    with pytest.raises(ac.SourceChangedError, match="changed while the run read it"):
+        ac.load_or_extract(wav, store, SR, source_sha256=loaded_with)
+    assert _kept(store) == []
+    # Its own checksum, or none given, measures the file as it is.
+    assert ac.load_or_extract(wav, store, SR, source_sha256=sha256_file(wav)).rms == pytest.approx(
+        ac.load_or_extract(wav, None, SR).rms)

@@ -277,3 +277,26 @@ def test_the_start_up_audit_runs_on_the_controller_only_at_the_plans_seeds(monke
     assert seen == []
     options._warn_of_confined_words(types.SimpleNamespace(), experiment)
     assert seen == [{e: (5, 5, 4, 4, 4) for e in experiment.emotions}]
+
+
+def test_every_threshold_has_a_direction_and_deviations_are_marked_looser_or_stricter():
+    import dataclasses
+
+    from emoprobe.config import LOOSER_WHEN, Thresholds, shipped_thresholds, threshold_deviations
+
+    fields = {f.name for f in dataclasses.fields(Thresholds)} - {"effect_classes"}
+    assert set(LOOSER_WHEN) == fields   # a new threshold cannot escape the comparison
+    standard = shipped_thresholds()
+    assert threshold_deviations(standard, standard) == ()
+    # A GO is easier with a larger alpha or word share, and with a smaller gap, agreement,
+    # decided share, sample gate or audit simulation count.
+    easier = {"alpha": 0.2, "min_gap": 0.005, "acoustic_agreement": 0.6, "mode_min_decided": 0.2,
+              "min_n_per_emotion": 5, "max_word_same_emotion_share": 0.9, "word_only_null_datasets": 50}
+    harder = {"alpha": 0.01, "min_gap": 0.05, "acoustic_agreement": 0.9, "mode_min_decided": 0.8,
+              "min_n_per_emotion": 40, "max_word_same_emotion_share": 0.3, "word_only_null_datasets": 1000}
+    assert set(easier) == set(harder) == fields
+    for name in fields:
+        for value, looser in ((easier[name], True), (harder[name], False)):
+            (deviation,) = threshold_deviations(dataclasses.replace(standard, **{name: value}), standard)
+            assert (deviation.name, deviation.looser) == (name, looser), deviation
+            assert deviation.describe() == f"{name} {value:g} (shipped {getattr(standard, name):g})"

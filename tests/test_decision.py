@@ -215,3 +215,32 @@ def test_a_decision_that_could_not_be_made_is_recorded_as_no_verdict_not_as_a_re
     assert record.reason == "no verdict: the decision could not be made (ValueError: bad row)"
     assert record.criteria == () and record.significant_layers == () and record.best_layer is None
     assert record.correction == "maxt"
+
+
+def test_thresholds_looser_than_the_shipped_file_give_no_go_and_a_stricter_alpha_no_no_go():
+    """A config edit must not turn the verdict: alpha 0.5 or min_n_per_emotion = 5 would
+    otherwise reach GO on evidence the shipped thresholds reject (review 30b: "thresholds are
+    checked only loosely, and nothing compares them with the shipped file")."""
+    go = Outcome(20, layers((0.05, 0.0001, 0.0002)), True, 0.9)
+    no_go = Outcome(20, layers((0.0, 0.5, 1.0)), True, 0.9)
+    with_ = lambda outcome, **kw: Outcome(**{**outcome.__dict__, **kw})  # noqa: E731
+    row = lambda d: {c.name: c for c in d.criteria}["thresholds against the shipped experiment file"]  # noqa: E731
+
+    assert row(decide(go, **RULE)).passed is None and row(decide(go, **RULE)).value == "not compared"
+    shipped = decide(with_(go, looser_thresholds=(), stricter_thresholds=()), **RULE)
+    assert shipped.verdict == GO and row(shipped).passed is True and row(shipped).value == "as shipped"
+
+    looser = decide(with_(go, looser_thresholds=("alpha 0.5 (shipped 0.05)",), stricter_thresholds=()), **RULE)
+    assert looser.verdict == INCONCLUSIVE and "alpha 0.5 (shipped 0.05)" in looser.reason, looser.reason
+    assert row(looser).passed is False and "looser: alpha 0.5" in row(looser).value
+    # Only the GO is refused: the same looser thresholds leave a NO-GO standing.
+    assert decide(with_(no_go, looser_thresholds=("alpha 0.5 (shipped 0.05)",), stricter_thresholds=()),
+                  **RULE).verdict == NO_GO
+
+    stricter = with_(go, looser_thresholds=(), stricter_thresholds=("min_gap 0.05 (shipped 0.02)",))
+    assert decide(stricter, **RULE).verdict == GO   # a stricter threshold leaves a GO standing
+    alpha_stricter = dict(looser_thresholds=(), stricter_thresholds=("alpha 0.001 (shipped 0.05)",),
+                          stricter_alpha=True)
+    refused = decide(with_(no_go, **alpha_stricter), **RULE)
+    assert refused.verdict == INCONCLUSIVE and "stricter than the shipped" in refused.reason, refused.reason
+    assert decide(with_(go, **alpha_stricter), **RULE).verdict == GO

@@ -81,6 +81,20 @@ def pytest_runtest_logreport(report):
         np.save(row, np.load(row) * 2)
 '''
 
+# Logs the order in which the controller reads the word vectors and takes the record's digests.
+READ_ORDER_PLUGIN = '''
+import os
+from emoprobe import run_record
+def _logged(name, real):
+    def call(*args, **kwargs):
+        with open(os.environ["EMOPROBE_TEST_ORDER_LOG"], "a") as log:
+            log.write(name + "\\n")
+        return real(*args, **kwargs)
+    return call
+run_record.read_word_vectors = _logged("word vectors", run_record.read_word_vectors)
+run_record.collect_provenance = _logged("provenance", run_record.collect_provenance)
+'''
+
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory, small_experiment):
@@ -92,6 +106,7 @@ def small(tmp_path_factory, small_experiment):
     (root / "plugins" / "broken_analysis.py").write_text(BROKEN_ANALYSIS_PLUGIN)
     (root / "plugins" / "broken_decision.py").write_text(BROKEN_DECISION_PLUGIN)
     (root / "plugins" / "change_data.py").write_text(CHANGE_DATA_PLUGIN)
+    (root / "plugins" / "read_order.py").write_text(READ_ORDER_PLUGIN)
     return root
 
 
@@ -178,6 +193,16 @@ def test_a_run_whose_data_change_while_it_runs_is_partial(small, whole, tmp_path
     field = "sample_content_digest" if change == "samples" else "text_conditioning_digest"
     assert record["provenance"][field] != whole[1]["provenance"][field]
     assert "partial run" in result.stdout
+
+
+def test_the_controller_reads_the_word_vectors_before_it_takes_the_records_digests(small, whole, tmp_path):
+    """Review 32 F2: the digests were taken first and the audit's word vectors read after, so a
+    row rewritten in between was audited while the record named the old one."""
+    log = tmp_path / "order.log"
+    result, record, _ = run(small, "read-order", "-p", "read_order", env={"EMOPROBE_TEST_ORDER_LOG": str(log)})
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert record["partial"] is False, record["partial_reason"]
+    assert log.read_text().splitlines()[:2] == ["word vectors", "provenance"], log.read_text()
 
 
 def test_deselecting_only_exploratory_claims_keeps_the_run_complete(small, whole):
@@ -432,3 +457,18 @@ def test_a_failed_positive_control_keeps_a_run_from_go(monkeypatch):
     assert decide_with([]).verdict == GO                 # claim 8 not run: its absence is the family's business
     failed = decide_with([2, 0])
     assert failed.verdict == INCONCLUSIVE and "positive control failed: 1 of 2" in failed.reason
+
+
+def test_the_verdict_compares_the_run_thresholds_with_the_shipped_file():
+    import dataclasses
+
+    from emoprobe.config import DEFAULT_CONFIG_PATH, load_config
+
+    experiment = load_config(DEFAULT_CONFIG_PATH)
+    experiment = dataclasses.replace(experiment, thresholds=dataclasses.replace(
+        experiment.thresholds, alpha=0.5, min_gap=0.05, word_only_null_datasets=100))
+    decision = run_record.decide_model(experiment, lambda claim: [], None, False, lambda: (None, None), None)
+    row = {c.name: c for c in decision.criteria}["thresholds against the shipped experiment file"]
+    assert row.passed is False, row
+    assert row.value == ("looser: alpha 0.5 (shipped 0.05); word_only_null_datasets 100 (shipped 300), "
+                         "stricter: min_gap 0.05 (shipped 0.02)"), row.value

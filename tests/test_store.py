@@ -394,3 +394,19 @@ def test_values_float16_holds_are_saved_exactly_as_before(tmp_path):
     np.testing.assert_array_equal(loaded.mean, mean.astype(np.float16))
     np.testing.assert_array_equal(loaded.bins, bins.astype(np.float16))
     assert loaded.mean.dtype == np.float16 and loaded.layers.dtype == np.int32
+
+
+def test_samples_carry_the_plans_labels_not_those_of_the_config_that_generated_them(tmp_path):
+    """The key hashes the prompt, seed and parameters, not the labels: a cache filled under
+    another wording order hands back entries whose meta names other prompt ids (review 32)."""
+    import dataclasses
+
+    store = SampleStore(tmp_path)
+    ensure(store, 4)
+    relabelled = [dataclasses.replace(s, prompt_id=f"happy/{9 - int(s.prompt_id[-1])}", condition="joyful")
+                  for s in specs(4)]
+    samples, report = ensure_samples(store, relabelled, PARAMS, Loader(), fake_generate, 4, progress=False)
+    assert report.generated == 0
+    assert [s.spec for s in samples] == relabelled
+    # The stored meta still says what the first config wrote: only the returned spec is the plan's.
+    assert {s.meta["spec"]["prompt_id"] for s in samples} == {"happy/0", "happy/1"}

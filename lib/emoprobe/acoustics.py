@@ -58,6 +58,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
+import io
 import math
 import numbers
 import os
@@ -76,6 +78,7 @@ from .essentia_run import run_essentia
 __all__ = [
     "EXTRACTOR_VERSION",
     "AudioInputError",
+    "SourceChangedError",
     "AcousticFeatures",
     "TempoEstimate",
     "validate_audio",
@@ -639,6 +642,10 @@ def extractor_code_hash(folder: Path | None = None) -> str:
     return code_digest([folder / module for module in EXTRACTOR_MODULES], folder, versions)
 
 
+class SourceChangedError(RuntimeError):
+    """An audio file no longer matches the checksum its features were asked for under."""
+
+
 def load_or_extract(wav_path: str | os.PathLike,
                     store: Any = None,
                     expected_sample_rate: int | None = None, *,
@@ -654,7 +661,8 @@ def load_or_extract(wav_path: str | os.PathLike,
     ``source_sha256`` is the audio's checksum when it is already known (a
     stored sample's ``meta.json`` records it), to save hashing the file again.
     Stereo files and files at a rate other than ``expected_sample_rate`` raise
-    AudioInputError. Errors are not kept."""
+    AudioInputError; a file whose bytes no longer hash to ``source_sha256`` raises
+    SourceChangedError (its features are then neither returned nor kept). Errors are not kept."""
     import soundfile as sf
 
     wav_path = Path(wav_path)
@@ -668,12 +676,20 @@ def load_or_extract(wav_path: str | os.PathLike,
                 return AcousticFeatures.from_dict(kept)
             except (KeyError, TypeError, ValueError):
                 pass  # a foreign value under the right key: recompute and overwrite
-    audio, sr = sf.read(str(wav_path), dtype="float32", always_2d=False)
+    data = wav_path.read_bytes()
+    if source_sha256 is not None and hashlib.sha256(data).hexdigest() != source_sha256:
+        # The file changed after its checksum was taken (another writer replaced the sample):
+        # features of other audio must neither be returned for it nor kept under its checksum.
+        raise SourceChangedError(f"{wav_path} no longer has the checksum {source_sha256[:12]} its sample was "
+                                 f"loaded with (now {hashlib.sha256(data).hexdigest()[:12]}): the audio changed "
+                                 "while the run read it; rerun on a cache no other run writes to")
+    audio, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=False)
     features = extract_features(audio, int(sr), expected_sample_rate=expected_sample_rate,
                                 **extract_kwargs)
     if store is not None:
         store.save_derived("acoustics", EXTRACTOR_VERSION, source_sha256, features.to_dict(), params)
     return features
+
 
 
 def _load_or_extract_star(args: tuple) -> AcousticFeatures:

@@ -66,6 +66,42 @@ class Thresholds:
         default_factory=lambda: {"weak": 0.01, "moderate": 0.05, "strong": 0.15})
 
 
+# Which way each threshold makes a GO easier: +1 where a larger value is looser, -1 where a smaller
+# one is.  Every field of Thresholds but the descriptive effect_classes is here (tests/test_config.py).
+LOOSER_WHEN = {"alpha": +1, "min_gap": -1, "acoustic_agreement": -1, "mode_min_decided": -1,
+               "min_n_per_emotion": -1, "max_word_same_emotion_share": +1, "word_only_null_datasets": -1}
+
+
+@dataclass(frozen=True)
+class ThresholdDeviation:
+    """One threshold of a run set other than the shipped standard's (``configs/experiment.toml``)."""
+    name: str
+    value: float
+    standard: float
+    looser: bool   # True: it makes a GO easier than the standard does; False: harder
+
+    def describe(self) -> str:
+        return f"{self.name} {self.value:g} (shipped {self.standard:g})"
+
+
+def threshold_deviations(thresholds: Thresholds, standard: Thresholds) -> tuple[ThresholdDeviation, ...]:
+    """The thresholds in ``thresholds`` that differ from ``standard``'s, each marked looser or
+    stricter (``LOOSER_WHEN``).  The decision refuses a GO under a looser one and a NO-GO under a
+    stricter alpha: a config edit must not be able to turn the verdict."""
+    out = []
+    for name, direction in LOOSER_WHEN.items():
+        value, ref = getattr(thresholds, name), getattr(standard, name)
+        if value != ref:
+            out.append(ThresholdDeviation(name, value, ref, (value - ref) * direction > 0))
+    return tuple(out)
+
+
+def shipped_thresholds() -> Thresholds:
+    """The thresholds of the shipped experiment file (``DEFAULT_CONFIG_PATH``): the standard a
+    run's own are compared with."""
+    return load_config(DEFAULT_CONFIG_PATH).thresholds
+
+
 @dataclass(frozen=True)
 class StatisticsParams:
     metric: str = "cosine"

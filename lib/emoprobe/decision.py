@@ -50,6 +50,11 @@ not counted as explained by wording, but it cannot give GO either: like the
 acoustic check, the lexical control must have run for a GO (INCONCLUSIVE
 otherwise); the criteria table then says "not measured".
 
+The thresholds are the run's config's; a GO needs none of them looser than the shipped
+experiment file's (``Outcome.looser_thresholds``: alpha 0.5 or ``min_n_per_emotion = 5`` would
+otherwise reach GO by a config edit), and a NO-GO needs an alpha no stricter than its
+(``Outcome.stricter_alpha``); either way the verdict is INCONCLUSIVE.
+
 A run that selected a subset of the claims (``-k``) still gets a verdict, but
 ``partial`` is set and the report says the verdict covers only what ran; its
 GO is recorded as ``GO (partial run)``, never as a full GO, so that a reader
@@ -118,6 +123,12 @@ class Outcome:
     # The positive control (claim 8): (extreme pairs that separate in some layer after Holm,
     # pairs tested); None when it did not run.
     positive_control: tuple[int, int] | None = None
+    # Thresholds set other than the shipped experiment file's (``config.threshold_deviations``):
+    # those that make a GO easier, and those that make one harder, described; None when not compared.
+    looser_thresholds: tuple[str, ...] | None = None
+    stricter_thresholds: tuple[str, ...] | None = None
+    # Whether alpha is among the stricter ones: a NO-GO rests on it alone.
+    stricter_alpha: bool = False
 
 
 @dataclass(frozen=True)
@@ -176,6 +187,12 @@ def _crossed(outcome: Outcome) -> str:
     else:
         line = "yes, by words and subwords (the conditioner's word embeddings were not stored, so not by meaning)"
     return f"{line}; {outcome.audit_simulation}" if outcome.audit_simulation else line
+
+
+def _deviations(outcome: Outcome) -> str:
+    parts = [f"looser: {'; '.join(outcome.looser_thresholds)}"] if outcome.looser_thresholds else []
+    parts += [f"stricter: {'; '.join(outcome.stricter_thresholds)}"] if outcome.stricter_thresholds else []
+    return ", ".join(parts) or "as shipped"
 
 
 def decide(outcome: Outcome, *, alpha: float, min_gap: float, min_n: int, acoustic_threshold: float,
@@ -237,6 +254,10 @@ def decide(outcome: Outcome, *, alpha: float, min_gap: float, min_n: int, acoust
                   None if outcome.positive_control is None else control_passed),
         Criterion("family tested", "not known" if family is None else family.describe(),
                   "the experiment's layers and emotions", None if family is None else family.complete),
+        Criterion("thresholds against the shipped experiment file",
+                  "not compared" if outcome.looser_thresholds is None else _deviations(outcome),
+                  "none looser (for a GO); alpha no stricter (for a NO-GO)",
+                  None if outcome.looser_thresholds is None else not outcome.looser_thresholds),
     )
 
     def verdict(verdict_name: str, reason: str, explained: bool = False) -> Decision:
@@ -259,6 +280,10 @@ def decide(outcome: Outcome, *, alpha: float, min_gap: float, min_n: int, acoust
     if not outcome.layers:
         return verdict(INCONCLUSIVE, "no layer was analysed in this run")
     if not significant:
+        if outcome.stricter_alpha:
+            return verdict(INCONCLUSIVE, f"no layer significant after {name} correction at alpha {alpha}, "
+                                         "stricter than the shipped experiment file's; a NO-GO needs its alpha "
+                                         "or a looser one")
         return verdict(NO_GO, f"no layer significant after {name} correction across {n_layers} layers")
     if not beyond_words:
         return verdict(PIVOT, wording_reason(), explained=True)
@@ -285,6 +310,10 @@ def decide(outcome: Outcome, *, alpha: float, min_gap: float, min_n: int, acoust
                                          "of each word of the design (missing or damaged under the cache's "
                                          "text/), so wordings whose words lean on the emotions by meaning are "
                                          "not ruled out. Rerun: the lexical control stores them again")
+        if outcome.looser_thresholds:
+            return verdict(INCONCLUSIVE, f"layer {top.layer} reaches the gap, but under thresholds looser than "
+                                         f"the shipped experiment file's ({'; '.join(outcome.looser_thresholds)}): "
+                                         "a GO needs its thresholds or stricter ones")
         reason = (f"layer {top.layer}: gap {top.gap:.4f}, lower bound {bounds[top.layer]:.4f} >= {min_gap}, "
                   f"{name} p {corrected(top):.2g} < {alpha}")
         if partial:

@@ -47,7 +47,10 @@ def decide_model(experiment: ExperimentConfig, claim_rows: ClaimRows, family: Fa
     (``dataset.conditioner_word_vectors``); the word-overlap audit then also simulates a
     word-only model that reads words by meaning as this conditioner does.
     """
+    from .config import shipped_thresholds, threshold_deviations
+
     thresholds = experiment.thresholds
+    deviations = threshold_deviations(thresholds, shipped_thresholds())
     sizes = claim_rows("sample_size")
     acoustic = claim_rows("acoustic")
     worst = min(acoustic, key=lambda r: r["agreement"], default=None)
@@ -69,6 +72,9 @@ def decide_model(experiment: ExperimentConfig, claim_rows: ClaimRows, family: Fa
         audit_read_word_embeddings=audit.read_word_embeddings,
         audit_simulation=audit.simulation_line(),
         positive_control=(sum(r["n_significant_holm"] >= 1 for r in extreme), len(extreme)) if extreme else None,
+        looser_thresholds=tuple(d.describe() for d in deviations if d.looser),
+        stricter_thresholds=tuple(d.describe() for d in deviations if not d.looser),
+        stricter_alpha=any(d.name == "alpha" and not d.looser for d in deviations),
     )
     decision = decide(outcome, alpha=thresholds.alpha, min_gap=thresholds.min_gap,
                       min_n=thresholds.min_n_per_emotion, acoustic_threshold=thresholds.acoustic_agreement,
@@ -147,6 +153,24 @@ def text_conditioning_digest(experiment: ExperimentConfig, model: ModelInfo) -> 
     except OSError:
         return None
     return None if rows is None else text_rows_digest(texts, rows)
+
+
+def read_word_vectors(experiment: ExperimentConfig, model: ModelInfo) -> tuple[dict | None, str | None]:
+    """(``dataset.conditioner_word_vectors``, ``text_rows_digest`` of the rows they came from):
+    one read of every text of the design, so that the controller's word-overlap audit is
+    covered by the same digest comparison as the workers' lexical control.  The digest is None
+    where some wording's row is missing (the vectors are then read alone, as before)."""
+    from .dataset import audit_words, conditioner_word_vectors, text_conditioning
+
+    texts = design_texts(experiment)
+    try:
+        rows = text_conditioning(experiment, model, texts, compute_missing=False)
+    except OSError:
+        rows = None
+    if rows is None:
+        return conditioner_word_vectors(experiment, model), None
+    row_of = dict(zip(texts, rows))
+    return {word: row_of[word] for word in audit_words(experiment)}, text_rows_digest(texts, rows)
 
 
 def collect_provenance(experiment: ExperimentConfig, model: ModelInfo, layers: Sequence[int], repo: Path,

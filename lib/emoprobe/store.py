@@ -37,7 +37,7 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence, TextIO
 
@@ -604,7 +604,10 @@ def ensure_samples(store: SampleStore, specs: Sequence[SampleSpec],
                     details = "; ".join(f"{describe(i)}: {reasons.get(i, 'not written')}" for i in still[:5])
                     raise DamagedEntryError(f"{len(still)} samples could not be written and read back: {details}")
     report.loaded = report.requested - report.generated
-    return [samples[k] for k in keys], report
+    # The key hashes the prompt, seed and parameters, not the labels: an entry generated under
+    # another config's wording order or emotion names carries that config's prompt id and
+    # condition in its meta.  The plan's spec is the one the analyses must read (review 32).
+    return [replace(samples[k], spec=spec) for k, spec in zip(keys, specs)], report
 
 
 def _generate_missing(store, specs, keys, params_of, load_model, generate, batch_size, progress, report, extra_meta):
