@@ -282,12 +282,16 @@ def test_the_start_up_audit_runs_on_the_controller_only_at_the_plans_seeds(monke
 def test_every_threshold_has_a_direction_and_deviations_are_marked_looser_or_stricter():
     import dataclasses
 
-    from emoprobe.config import LOOSER_WHEN, Thresholds, shipped_thresholds, threshold_deviations
+    from emoprobe.config import DEFAULT_CONFIG_PATH, LOOSER_WHEN, StatisticsParams, Thresholds, load_config, \
+        verdict_deviations
 
     fields = {f.name for f in dataclasses.fields(Thresholds)} - {"effect_classes"}
     assert set(LOOSER_WHEN) == fields   # a new threshold cannot escape the comparison
-    standard = shipped_thresholds()
-    assert threshold_deviations(standard, standard) == ()
+    shipped = load_config(DEFAULT_CONFIG_PATH)
+    # The standard is the seed's numbers in code; the shipped file must say the same, so that an
+    # edit of it shows as a deviation rather than moving the standard (review 32b).
+    assert shipped.thresholds == Thresholds() and shipped.statistics.metric == StatisticsParams().metric
+    assert verdict_deviations(shipped) == ()
     # A GO is easier with a larger alpha or word share, and with a smaller gap, agreement,
     # decided share, sample gate or audit simulation count.
     easier = {"alpha": 0.2, "min_gap": 0.005, "acoustic_agreement": 0.6, "mode_min_decided": 0.2,
@@ -297,6 +301,14 @@ def test_every_threshold_has_a_direction_and_deviations_are_marked_looser_or_str
     assert set(easier) == set(harder) == fields
     for name in fields:
         for value, looser in ((easier[name], True), (harder[name], False)):
-            (deviation,) = threshold_deviations(dataclasses.replace(standard, **{name: value}), standard)
+            edited = dataclasses.replace(shipped, thresholds=dataclasses.replace(shipped.thresholds, **{name: value}))
+            (deviation,) = verdict_deviations(edited)
             assert (deviation.name, deviation.looser) == (name, looser), deviation
-            assert deviation.describe() == f"{name} {value:g} (shipped {getattr(standard, name):g})"
+            assert deviation.describe() == f"{name} {value!r} (standard {getattr(Thresholds(), name)!r})"
+    # Any change is seen, however small; a metric off the min_gap line's scale is looser.
+    nudged = dataclasses.replace(shipped, thresholds=dataclasses.replace(shipped.thresholds, alpha=0.0500000000000001))
+    assert verdict_deviations(nudged)[0].describe() == "alpha 0.0500000000000001 (standard 0.05)"
+    for metric, looser in (("euclidean", True), ("pearson", False)):
+        edited = dataclasses.replace(shipped, statistics=dataclasses.replace(shipped.statistics, metric=metric))
+        (deviation,) = verdict_deviations(edited)
+        assert (deviation.name, deviation.value, deviation.looser) == ("statistics.metric", metric, looser)

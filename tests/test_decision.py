@@ -217,30 +217,34 @@ def test_a_decision_that_could_not_be_made_is_recorded_as_no_verdict_not_as_a_re
     assert record.correction == "maxt"
 
 
-def test_thresholds_looser_than_the_shipped_file_give_no_go_and_a_stricter_alpha_no_no_go():
+def test_thresholds_other_than_the_standard_refuse_a_go_when_looser_and_a_no_go_or_pivot_always():
     """A config edit must not turn the verdict: alpha 0.5 or min_n_per_emotion = 5 would
-    otherwise reach GO on evidence the shipped thresholds reject (review 30b: "thresholds are
-    checked only loosely, and nothing compares them with the shipped file")."""
+    otherwise reach GO on evidence the standard rejects (review 30b: "thresholds are checked only
+    loosely"), and a looser sample gate or stricter alpha a NO-GO (review 32b)."""
     go = Outcome(20, layers((0.05, 0.0001, 0.0002)), True, 0.9)
     no_go = Outcome(20, layers((0.0, 0.5, 1.0)), True, 0.9)
+    pivot = Outcome(20, layers((0.01, 0.0001, 0.0002)), True, 0.9)
     with_ = lambda outcome, **kw: Outcome(**{**outcome.__dict__, **kw})  # noqa: E731
-    row = lambda d: {c.name: c for c in d.criteria}["thresholds against the shipped experiment file"]  # noqa: E731
+    row = lambda d: {c.name: c for c in d.criteria}["thresholds and metric against the standard"]  # noqa: E731
+    standard = dict(looser_thresholds=(), stricter_thresholds=())
+    looser = dict(looser_thresholds=("alpha 0.5 (standard 0.05)",), stricter_thresholds=())
+    stricter = dict(looser_thresholds=(), stricter_thresholds=("min_gap 0.05 (standard 0.02)",))
 
     assert row(decide(go, **RULE)).passed is None and row(decide(go, **RULE)).value == "not compared"
-    shipped = decide(with_(go, looser_thresholds=(), stricter_thresholds=()), **RULE)
-    assert shipped.verdict == GO and row(shipped).passed is True and row(shipped).value == "as shipped"
-
-    looser = decide(with_(go, looser_thresholds=("alpha 0.5 (shipped 0.05)",), stricter_thresholds=()), **RULE)
-    assert looser.verdict == INCONCLUSIVE and "alpha 0.5 (shipped 0.05)" in looser.reason, looser.reason
-    assert row(looser).passed is False and "looser: alpha 0.5" in row(looser).value
-    # Only the GO is refused: the same looser thresholds leave a NO-GO standing.
-    assert decide(with_(no_go, looser_thresholds=("alpha 0.5 (shipped 0.05)",), stricter_thresholds=()),
-                  **RULE).verdict == NO_GO
-
-    stricter = with_(go, looser_thresholds=(), stricter_thresholds=("min_gap 0.05 (shipped 0.02)",))
-    assert decide(stricter, **RULE).verdict == GO   # a stricter threshold leaves a GO standing
-    alpha_stricter = dict(looser_thresholds=(), stricter_thresholds=("alpha 0.001 (shipped 0.05)",),
-                          stricter_alpha=True)
-    refused = decide(with_(no_go, **alpha_stricter), **RULE)
-    assert refused.verdict == INCONCLUSIVE and "stricter than the shipped" in refused.reason, refused.reason
-    assert decide(with_(go, **alpha_stricter), **RULE).verdict == GO
+    for outcome, expected in ((go, GO), (no_go, NO_GO), (pivot, PIVOT)):
+        assert decide(outcome, **RULE).verdict == expected                    # not compared: not read
+        as_standard = decide(with_(outcome, **standard), **RULE)
+        assert as_standard.verdict == expected and row(as_standard).passed is True
+        assert row(as_standard).value == "the standard's"
+    refused = decide(with_(go, **looser), **RULE)
+    assert refused.verdict == INCONCLUSIVE and "alpha 0.5 (standard 0.05)" in refused.reason, refused.reason
+    assert row(refused).passed is False and row(refused).value == "looser: alpha 0.5 (standard 0.05)"
+    # A stricter threshold leaves a GO standing: it is a stronger GO.
+    assert decide(with_(go, **stricter), **RULE).verdict == GO
+    # Any deviation moves a NO-GO or PIVOT one way or the other: neither is given under one.
+    for outcome, name in ((no_go, NO_GO), (pivot, PIVOT)):
+        for deviation in (looser, stricter):
+            decision = decide(with_(outcome, **deviation), **RULE)
+            assert decision.verdict == INCONCLUSIVE, decision
+            assert decision.reason.startswith(f"{name} by the rule") and "other than the standard" in decision.reason
+            assert decision.explained_by_wording is False

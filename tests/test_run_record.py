@@ -197,12 +197,16 @@ def test_a_run_whose_data_change_while_it_runs_is_partial(small, whole, tmp_path
 
 def test_the_controller_reads_the_word_vectors_before_it_takes_the_records_digests(small, whole, tmp_path):
     """Review 32 F2: the digests were taken first and the audit's word vectors read after, so a
-    row rewritten in between was audited while the record named the old one."""
+    row rewritten in between was audited while the record named the old one; and with two models
+    (review 32b F5) the second model's digests were taken before its read."""
     log = tmp_path / "order.log"
-    result, record, _ = run(small, "read-order", "-p", "read_order", env={"EMOPROBE_TEST_ORDER_LOG": str(log)})
+    result, record, _ = run(small, "read-order", "--model", "null", "-p", "read_order",
+                            env={"EMOPROBE_TEST_ORDER_LOG": str(log)})
     assert result.returncode == 1, result.stdout[-3000:]
-    assert record["partial"] is False, record["partial_reason"]
-    assert log.read_text().splitlines()[:2] == ["word vectors", "provenance"], log.read_text()
+    assert set(record["models"]) == {"tiny", "null"}
+    for model in record["models"].values():
+        assert model["partial"] is False and model["partial_reason"] is None, model["partial_reason"]
+    assert log.read_text().splitlines()[:4] == ["word vectors"] * 2 + ["provenance"] * 2, log.read_text()
 
 
 def test_deselecting_only_exploratory_claims_keeps_the_run_complete(small, whole):
@@ -459,7 +463,7 @@ def test_a_failed_positive_control_keeps_a_run_from_go(monkeypatch):
     assert failed.verdict == INCONCLUSIVE and "positive control failed: 1 of 2" in failed.reason
 
 
-def test_the_verdict_compares_the_run_thresholds_with_the_shipped_file():
+def test_the_verdict_compares_the_run_thresholds_with_the_standard():
     import dataclasses
 
     from emoprobe.config import DEFAULT_CONFIG_PATH, load_config
@@ -468,7 +472,7 @@ def test_the_verdict_compares_the_run_thresholds_with_the_shipped_file():
     experiment = dataclasses.replace(experiment, thresholds=dataclasses.replace(
         experiment.thresholds, alpha=0.5, min_gap=0.05, word_only_null_datasets=100))
     decision = run_record.decide_model(experiment, lambda claim: [], None, False, lambda: (None, None), None)
-    row = {c.name: c for c in decision.criteria}["thresholds against the shipped experiment file"]
+    row = {c.name: c for c in decision.criteria}["thresholds and metric against the standard"]
     assert row.passed is False, row
-    assert row.value == ("looser: alpha 0.5 (shipped 0.05); word_only_null_datasets 100 (shipped 300), "
-                         "stricter: min_gap 0.05 (shipped 0.02)"), row.value
+    assert row.value == ("looser: alpha 0.5 (standard 0.05); word_only_null_datasets 100 (standard 300), "
+                         "other: min_gap 0.05 (standard 0.02)"), row.value

@@ -66,42 +66,6 @@ class Thresholds:
         default_factory=lambda: {"weak": 0.01, "moderate": 0.05, "strong": 0.15})
 
 
-# Which way each threshold makes a GO easier: +1 where a larger value is looser, -1 where a smaller
-# one is.  Every field of Thresholds but the descriptive effect_classes is here (tests/test_config.py).
-LOOSER_WHEN = {"alpha": +1, "min_gap": -1, "acoustic_agreement": -1, "mode_min_decided": -1,
-               "min_n_per_emotion": -1, "max_word_same_emotion_share": +1, "word_only_null_datasets": -1}
-
-
-@dataclass(frozen=True)
-class ThresholdDeviation:
-    """One threshold of a run set other than the shipped standard's (``configs/experiment.toml``)."""
-    name: str
-    value: float
-    standard: float
-    looser: bool   # True: it makes a GO easier than the standard does; False: harder
-
-    def describe(self) -> str:
-        return f"{self.name} {self.value:g} (shipped {self.standard:g})"
-
-
-def threshold_deviations(thresholds: Thresholds, standard: Thresholds) -> tuple[ThresholdDeviation, ...]:
-    """The thresholds in ``thresholds`` that differ from ``standard``'s, each marked looser or
-    stricter (``LOOSER_WHEN``).  The decision refuses a GO under a looser one and a NO-GO under a
-    stricter alpha: a config edit must not be able to turn the verdict."""
-    out = []
-    for name, direction in LOOSER_WHEN.items():
-        value, ref = getattr(thresholds, name), getattr(standard, name)
-        if value != ref:
-            out.append(ThresholdDeviation(name, value, ref, (value - ref) * direction > 0))
-    return tuple(out)
-
-
-def shipped_thresholds() -> Thresholds:
-    """The thresholds of the shipped experiment file (``DEFAULT_CONFIG_PATH``): the standard a
-    run's own are compared with."""
-    return load_config(DEFAULT_CONFIG_PATH).thresholds
-
-
 @dataclass(frozen=True)
 class StatisticsParams:
     metric: str = "cosine"
@@ -295,6 +259,46 @@ def _steering_from(raw: Mapping[str, Any], steer: bool) -> SteeringParams:
     params = SteeringParams(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()},
                             layers=None if layers == "significant" else tuple(sorted(set(layers))))
     return dataclasses.replace(params, enabled=True) if steer else params
+
+
+# Which way each threshold makes a GO easier: +1 where a larger value is looser, -1 where a smaller
+# one is.  Every field of Thresholds but the descriptive effect_classes is here (tests/test_config.py).
+LOOSER_WHEN = {"alpha": +1, "min_gap": -1, "acoustic_agreement": -1, "mode_min_decided": -1,
+               "min_n_per_emotion": -1, "max_word_same_emotion_share": +1, "word_only_null_datasets": -1}
+# Metrics whose gap is on the scale of the min_gap line (a similarity of at most 1); a euclidean
+# gap is in activation units, where any significant layer of a model with large norms clears it.
+GAP_LINE_METRICS = ("cosine", "pearson")
+
+
+@dataclass(frozen=True)
+class ThresholdDeviation:
+    """One number a verdict rests on that a run set other than the standard's: the seed's
+    thresholds (``Thresholds()``, which the shipped ``configs/experiment.toml`` must equal) and
+    the shipped metric."""
+    name: str
+    value: float | str
+    standard: float | str
+    looser: bool   # True: it makes a GO easier than the standard does
+
+    def describe(self) -> str:
+        return f"{self.name} {self.value!r} (standard {self.standard!r})"
+
+
+def verdict_deviations(experiment: ExperimentConfig) -> tuple[ThresholdDeviation, ...]:
+    """The thresholds of ``experiment`` that differ from the standard ``Thresholds()``, each
+    marked looser or stricter (``LOOSER_WHEN``), and its metric where it is not the standard's
+    (looser when the min_gap line does not apply to it, ``GAP_LINE_METRICS``).  The decision
+    gives no GO under a looser one, and no NO-GO or PIVOT under any: a config edit, the shipped
+    file's included, must not be able to turn the verdict."""
+    standard, out = Thresholds(), []
+    for name, direction in LOOSER_WHEN.items():
+        value, ref = getattr(experiment.thresholds, name), getattr(standard, name)
+        if value != ref:
+            out.append(ThresholdDeviation(name, value, ref, (value - ref) * direction > 0))
+    metric, ref_metric = experiment.statistics.metric, StatisticsParams().metric
+    if metric != ref_metric:
+        out.append(ThresholdDeviation("statistics.metric", metric, ref_metric, metric not in GAP_LINE_METRICS))
+    return tuple(out)
 
 
 def load_config(path: str | Path | None = None, overrides: Overrides | None = None) -> ExperimentConfig:

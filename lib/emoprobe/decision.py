@@ -50,10 +50,12 @@ not counted as explained by wording, but it cannot give GO either: like the
 acoustic check, the lexical control must have run for a GO (INCONCLUSIVE
 otherwise); the criteria table then says "not measured".
 
-The thresholds are the run's config's; a GO needs none of them looser than the shipped
-experiment file's (``Outcome.looser_thresholds``: alpha 0.5 or ``min_n_per_emotion = 5`` would
-otherwise reach GO by a config edit), and a NO-GO needs an alpha no stricter than its
-(``Outcome.stricter_alpha``); either way the verdict is INCONCLUSIVE.
+The thresholds are the run's config's, compared with the standard (``config.verdict_deviations``:
+the seed's numbers, which the shipped experiment file must equal, and its cosine metric).  A GO
+needs none of them looser (``Outcome.looser_thresholds``: alpha 0.5, ``min_n_per_emotion = 5``
+or a euclidean gap, in activation units, would otherwise reach GO by a config edit); a NO-GO or
+PIVOT needs none set otherwise at all, since a deviation either way can move them (a stricter
+alpha or a looser sample gate makes a NO-GO easier).  Refused, the verdict is INCONCLUSIVE.
 
 A run that selected a subset of the claims (``-k``) still gets a verdict, but
 ``partial`` is set and the report says the verdict covers only what ran; its
@@ -123,12 +125,10 @@ class Outcome:
     # The positive control (claim 8): (extreme pairs that separate in some layer after Holm,
     # pairs tested); None when it did not run.
     positive_control: tuple[int, int] | None = None
-    # Thresholds set other than the shipped experiment file's (``config.threshold_deviations``):
-    # those that make a GO easier, and those that make one harder, described; None when not compared.
+    # Thresholds (and metric) set other than the standard's (``config.verdict_deviations``): those
+    # that make a GO easier, and the others, described; None when not compared.
     looser_thresholds: tuple[str, ...] | None = None
     stricter_thresholds: tuple[str, ...] | None = None
-    # Whether alpha is among the stricter ones: a NO-GO rests on it alone.
-    stricter_alpha: bool = False
 
 
 @dataclass(frozen=True)
@@ -191,8 +191,8 @@ def _crossed(outcome: Outcome) -> str:
 
 def _deviations(outcome: Outcome) -> str:
     parts = [f"looser: {'; '.join(outcome.looser_thresholds)}"] if outcome.looser_thresholds else []
-    parts += [f"stricter: {'; '.join(outcome.stricter_thresholds)}"] if outcome.stricter_thresholds else []
-    return ", ".join(parts) or "as shipped"
+    parts += [f"other: {'; '.join(outcome.stricter_thresholds)}"] if outcome.stricter_thresholds else []
+    return ", ".join(parts) or "the standard's"
 
 
 def decide(outcome: Outcome, *, alpha: float, min_gap: float, min_n: int, acoustic_threshold: float,
@@ -254,13 +254,21 @@ def decide(outcome: Outcome, *, alpha: float, min_gap: float, min_n: int, acoust
                   None if outcome.positive_control is None else control_passed),
         Criterion("family tested", "not known" if family is None else family.describe(),
                   "the experiment's layers and emotions", None if family is None else family.complete),
-        Criterion("thresholds against the shipped experiment file",
+        Criterion("thresholds and metric against the standard",
                   "not compared" if outcome.looser_thresholds is None else _deviations(outcome),
-                  "none looser (for a GO); alpha no stricter (for a NO-GO)",
+                  "none looser (for a GO); none other (for a NO-GO or PIVOT)",
                   None if outcome.looser_thresholds is None else not outcome.looser_thresholds),
     )
 
+    deviations = (outcome.looser_thresholds or ()) + (outcome.stricter_thresholds or ())
+
     def verdict(verdict_name: str, reason: str, explained: bool = False) -> Decision:
+        if verdict_name in (NO_GO, PIVOT) and deviations:
+            # Either way a deviation can move them: a stricter alpha or a looser sample gate makes
+            # a NO-GO easier, a looser alpha turns a NO-GO into a PIVOT, a stricter gap a GO into one.
+            reason = (f"{verdict_name} by the rule ({reason}), but under thresholds other than the standard "
+                      f"({'; '.join(deviations)}): a NO-GO or PIVOT is given only under the standard's")
+            verdict_name, explained = INCONCLUSIVE, False
         return Decision(verdict_name, reason, criteria, partial, best.layer if best else None,
                         tuple(lo.layer for lo in significant), correction,
                         None if family is None else family.describe(), reduced, explained)
@@ -280,10 +288,6 @@ def decide(outcome: Outcome, *, alpha: float, min_gap: float, min_n: int, acoust
     if not outcome.layers:
         return verdict(INCONCLUSIVE, "no layer was analysed in this run")
     if not significant:
-        if outcome.stricter_alpha:
-            return verdict(INCONCLUSIVE, f"no layer significant after {name} correction at alpha {alpha}, "
-                                         "stricter than the shipped experiment file's; a NO-GO needs its alpha "
-                                         "or a looser one")
         return verdict(NO_GO, f"no layer significant after {name} correction across {n_layers} layers")
     if not beyond_words:
         return verdict(PIVOT, wording_reason(), explained=True)
@@ -312,8 +316,8 @@ def decide(outcome: Outcome, *, alpha: float, min_gap: float, min_n: int, acoust
                                          "not ruled out. Rerun: the lexical control stores them again")
         if outcome.looser_thresholds:
             return verdict(INCONCLUSIVE, f"layer {top.layer} reaches the gap, but under thresholds looser than "
-                                         f"the shipped experiment file's ({'; '.join(outcome.looser_thresholds)}): "
-                                         "a GO needs its thresholds or stricter ones")
+                                         f"the standard ({'; '.join(outcome.looser_thresholds)}): "
+                                         "a GO needs the standard's thresholds or stricter ones")
         reason = (f"layer {top.layer}: gap {top.gap:.4f}, lower bound {bounds[top.layer]:.4f} >= {min_gap}, "
                   f"{name} p {corrected(top):.2g} < {alpha}")
         if partial:

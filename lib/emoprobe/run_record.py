@@ -47,10 +47,10 @@ def decide_model(experiment: ExperimentConfig, claim_rows: ClaimRows, family: Fa
     (``dataset.conditioner_word_vectors``); the word-overlap audit then also simulates a
     word-only model that reads words by meaning as this conditioner does.
     """
-    from .config import shipped_thresholds, threshold_deviations
+    from .config import verdict_deviations
 
     thresholds = experiment.thresholds
-    deviations = threshold_deviations(thresholds, shipped_thresholds())
+    deviations = verdict_deviations(experiment)
     sizes = claim_rows("sample_size")
     acoustic = claim_rows("acoustic")
     worst = min(acoustic, key=lambda r: r["agreement"], default=None)
@@ -74,7 +74,6 @@ def decide_model(experiment: ExperimentConfig, claim_rows: ClaimRows, family: Fa
         positive_control=(sum(r["n_significant_holm"] >= 1 for r in extreme), len(extreme)) if extreme else None,
         looser_thresholds=tuple(d.describe() for d in deviations if d.looser),
         stricter_thresholds=tuple(d.describe() for d in deviations if not d.looser),
-        stricter_alpha=any(d.name == "alpha" and not d.looser for d in deviations),
     )
     decision = decide(outcome, alpha=thresholds.alpha, min_gap=thresholds.min_gap,
                       min_n=thresholds.min_n_per_emotion, acoustic_threshold=thresholds.acoustic_agreement,
