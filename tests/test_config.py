@@ -290,25 +290,40 @@ def test_every_threshold_has_a_direction_and_deviations_are_marked_looser_or_str
     shipped = load_config(DEFAULT_CONFIG_PATH)
     # The standard is the seed's numbers in code; the shipped file must say the same, so that an
     # edit of it shows as a deviation rather than moving the standard (review 32b).
-    assert shipped.thresholds == Thresholds() and shipped.statistics.metric == StatisticsParams().metric
-    assert verdict_deviations(shipped) == ()
+    assert shipped.thresholds == Thresholds()
+    assert (shipped.statistics.metric, shipped.statistics.correction) == \
+        (StatisticsParams().metric, StatisticsParams().correction)
+    assert shipped.extreme_pairs and verdict_deviations(shipped) == ()
     # A GO is easier with a larger alpha or word share, and with a smaller gap, agreement,
     # decided share, sample gate or audit simulation count.
     easier = {"alpha": 0.2, "min_gap": 0.005, "acoustic_agreement": 0.6, "mode_min_decided": 0.2,
               "min_n_per_emotion": 5, "max_word_same_emotion_share": 0.9, "word_only_null_datasets": 50}
     harder = {"alpha": 0.01, "min_gap": 0.05, "acoustic_agreement": 0.9, "mode_min_decided": 0.8,
               "min_n_per_emotion": 40, "max_word_same_emotion_share": 0.3, "word_only_null_datasets": 1000}
+    # Which can make a NO-GO or PIVOT: alpha and the gap line either way, the gates when looser.
+    moves_when_easier = {"alpha", "min_gap", "acoustic_agreement", "mode_min_decided", "min_n_per_emotion"}
+    moves_when_harder = {"alpha", "min_gap"}
     assert set(easier) == set(harder) == fields
     for name in fields:
-        for value, looser in ((easier[name], True), (harder[name], False)):
+        for value, looser, moves in ((easier[name], True, name in moves_when_easier),
+                                     (harder[name], False, name in moves_when_harder)):
             edited = dataclasses.replace(shipped, thresholds=dataclasses.replace(shipped.thresholds, **{name: value}))
             (deviation,) = verdict_deviations(edited)
-            assert (deviation.name, deviation.looser) == (name, looser), deviation
+            assert (deviation.name, deviation.looser, deviation.moves_no_go) == (name, looser, moves), deviation
             assert deviation.describe() == f"{name} {value!r} (standard {getattr(Thresholds(), name)!r})"
-    # Any change is seen, however small; a metric off the min_gap line's scale is looser.
+    # Any change is seen, however small.
     nudged = dataclasses.replace(shipped, thresholds=dataclasses.replace(shipped.thresholds, alpha=0.0500000000000001))
     assert verdict_deviations(nudged)[0].describe() == "alpha 0.0500000000000001 (standard 0.05)"
-    for metric, looser in (("euclidean", True), ("pearson", False)):
+    # Any other metric is looser (review 32c: a pearson gap is centred first, not on the line's
+    # scale); Holm can only make a NO-GO; no extreme pairs leaves a NO-GO without its control.
+    for metric in ("euclidean", "pearson"):
         edited = dataclasses.replace(shipped, statistics=dataclasses.replace(shipped.statistics, metric=metric))
         (deviation,) = verdict_deviations(edited)
-        assert (deviation.name, deviation.value, deviation.looser) == ("statistics.metric", metric, looser)
+        assert (deviation.name, deviation.value, deviation.looser, deviation.moves_no_go) == \
+            ("statistics.metric", metric, True, True)
+    holm = dataclasses.replace(shipped, statistics=dataclasses.replace(shipped.statistics, correction="holm"))
+    assert [(d.name, d.looser, d.moves_no_go) for d in verdict_deviations(holm)] == \
+        [("statistics.correction", False, True)]
+    no_pairs = dataclasses.replace(shipped, extreme_pairs=())
+    assert [(d.name, d.looser, d.moves_no_go) for d in verdict_deviations(no_pairs)] == \
+        [("extreme_contrasts.pairs", False, True)]

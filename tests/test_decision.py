@@ -217,34 +217,35 @@ def test_a_decision_that_could_not_be_made_is_recorded_as_no_verdict_not_as_a_re
     assert record.correction == "maxt"
 
 
-def test_thresholds_other_than_the_standard_refuse_a_go_when_looser_and_a_no_go_or_pivot_always():
+def test_settings_other_than_the_standard_refuse_the_verdicts_they_could_make():
     """A config edit must not turn the verdict: alpha 0.5 or min_n_per_emotion = 5 would
     otherwise reach GO on evidence the standard rejects (review 30b: "thresholds are checked only
-    loosely"), and a looser sample gate or stricter alpha a NO-GO (review 32b)."""
+    loosely"), and a looser sample gate or stricter alpha a NO-GO (reviews 32b, 32c)."""
     go = Outcome(20, layers((0.05, 0.0001, 0.0002)), True, 0.9)
     no_go = Outcome(20, layers((0.0, 0.5, 1.0)), True, 0.9)
     pivot = Outcome(20, layers((0.01, 0.0001, 0.0002)), True, 0.9)
-    with_ = lambda outcome, **kw: Outcome(**{**outcome.__dict__, **kw})  # noqa: E731
-    row = lambda d: {c.name: c for c in d.criteria}["thresholds and metric against the standard"]  # noqa: E731
-    standard = dict(looser_thresholds=(), stricter_thresholds=())
-    looser = dict(looser_thresholds=("alpha 0.5 (standard 0.05)",), stricter_thresholds=())
-    stricter = dict(looser_thresholds=(), stricter_thresholds=("min_gap 0.05 (standard 0.02)",))
+    with_ = lambda outcome, *deviations: Outcome(**{**outcome.__dict__, "threshold_deviations": deviations})  # noqa: E731
+    row = lambda d: {c.name: c for c in d.criteria}["thresholds and settings against the standard"]  # noqa: E731
+    looser = ("alpha 0.5 (standard 0.05)", True, True)
+    stricter_alpha = ("alpha 0.001 (standard 0.05)", False, True)
+    harmless = ("word_only_null_datasets 1000 (standard 300)", False, False)
 
     assert row(decide(go, **RULE)).passed is None and row(decide(go, **RULE)).value == "not compared"
     for outcome, expected in ((go, GO), (no_go, NO_GO), (pivot, PIVOT)):
         assert decide(outcome, **RULE).verdict == expected                    # not compared: not read
-        as_standard = decide(with_(outcome, **standard), **RULE)
+        as_standard = decide(with_(outcome), **RULE)
         assert as_standard.verdict == expected and row(as_standard).passed is True
         assert row(as_standard).value == "the standard's"
-    refused = decide(with_(go, **looser), **RULE)
+        # One that can make none of them leaves each standing.
+        assert decide(with_(outcome, harmless), **RULE).verdict == expected
+    refused = decide(with_(go, looser), **RULE)
     assert refused.verdict == INCONCLUSIVE and "alpha 0.5 (standard 0.05)" in refused.reason, refused.reason
     assert row(refused).passed is False and row(refused).value == "looser: alpha 0.5 (standard 0.05)"
-    # A stricter threshold leaves a GO standing: it is a stronger GO.
-    assert decide(with_(go, **stricter), **RULE).verdict == GO
-    # Any deviation moves a NO-GO or PIVOT one way or the other: neither is given under one.
+    # A stricter alpha leaves a GO standing (a stronger GO) but can make a NO-GO or PIVOT.
+    assert decide(with_(go, stricter_alpha), **RULE).verdict == GO
     for outcome, name in ((no_go, NO_GO), (pivot, PIVOT)):
-        for deviation in (looser, stricter):
-            decision = decide(with_(outcome, **deviation), **RULE)
+        for deviation in (looser, stricter_alpha):
+            decision = decide(with_(outcome, deviation), **RULE)
             assert decision.verdict == INCONCLUSIVE, decision
-            assert decision.reason.startswith(f"{name} by the rule") and "other than the standard" in decision.reason
+            assert decision.reason.startswith(f"{name} by the rule") and deviation[0] in decision.reason
             assert decision.explained_by_wording is False

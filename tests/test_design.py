@@ -500,3 +500,18 @@ def test_a_word_only_dataset_counts_against_the_design_only_when_both_tests_a_go
         assert design._word_only_rate(wordings, 0.05, 120, 199, 0, "weighted", None) == rate
     finally:
         design._word_only_rate.cache_clear()
+
+
+def test_the_audit_never_runs_below_the_standard_alpha(monkeypatch):
+    """Review 32c: the word-only null's 199 permutations cannot resolve a p under 1/200, so at
+    alpha 0.005 no word-only model could pass and a confounded design read as crossed, letting a
+    stricter alpha reach GO.  A stricter run is audited at the standard alpha; a looser one at its own."""
+    from emoprobe.config import Thresholds, load_config
+
+    config = load_config(REPO / "tests" / "data" / "joint_wordings.toml")
+    seen = []
+    monkeypatch.setattr(design, "audit", lambda wordings, thresholds, **_: seen.append(thresholds.alpha))
+    for alpha, audited in ((0.004, Thresholds().alpha), (0.05, 0.05), (0.1, 0.1)):
+        design.audit_experiment(dataclasses.replace(config, thresholds=dataclasses.replace(config.thresholds,
+                                                                                           alpha=alpha)))
+        assert seen[-1] == audited, (alpha, seen)

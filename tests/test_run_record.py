@@ -472,7 +472,7 @@ def test_the_verdict_compares_the_run_thresholds_with_the_standard():
     experiment = dataclasses.replace(experiment, thresholds=dataclasses.replace(
         experiment.thresholds, alpha=0.5, min_gap=0.05, word_only_null_datasets=100))
     decision = run_record.decide_model(experiment, lambda claim: [], None, False, lambda: (None, None), None)
-    row = {c.name: c for c in decision.criteria}["thresholds and metric against the standard"]
+    row = {c.name: c for c in decision.criteria}["thresholds and settings against the standard"]
     assert row.passed is False, row
     assert row.value == ("looser: alpha 0.5 (standard 0.05); word_only_null_datasets 100 (standard 300), "
                          "other: min_gap 0.05 (standard 0.02)"), row.value

@@ -265,39 +265,51 @@ def _steering_from(raw: Mapping[str, Any], steer: bool) -> SteeringParams:
 # one is.  Every field of Thresholds but the descriptive effect_classes is here (tests/test_config.py).
 LOOSER_WHEN = {"alpha": +1, "min_gap": -1, "acoustic_agreement": -1, "mode_min_decided": -1,
                "min_n_per_emotion": -1, "max_word_same_emotion_share": +1, "word_only_null_datasets": -1}
-# Metrics whose gap is on the scale of the min_gap line (a similarity of at most 1); a euclidean
-# gap is in activation units, where any significant layer of a model with large norms clears it.
-GAP_LINE_METRICS = ("cosine", "pearson")
 
 
 @dataclass(frozen=True)
 class ThresholdDeviation:
-    """One number a verdict rests on that a run set other than the standard's: the seed's
-    thresholds (``Thresholds()``, which the shipped ``configs/experiment.toml`` must equal) and
-    the shipped metric."""
+    """One setting a verdict rests on that a run chose other than the standard's: the seed's
+    thresholds (``Thresholds()``, which the shipped ``configs/experiment.toml`` must equal), the
+    shipped metric and correction, and extreme pairs to run the positive control on."""
     name: str
-    value: float | str
-    standard: float | str
-    looser: bool   # True: it makes a GO easier than the standard does
+    value: Any
+    standard: Any
+    looser: bool        # it can turn a verdict into GO: no GO under it
+    moves_no_go: bool   # it can turn a verdict into NO-GO or PIVOT: neither under it
 
     def describe(self) -> str:
         return f"{self.name} {self.value!r} (standard {self.standard!r})"
 
 
 def verdict_deviations(experiment: ExperimentConfig) -> tuple[ThresholdDeviation, ...]:
-    """The thresholds of ``experiment`` that differ from the standard ``Thresholds()``, each
-    marked looser or stricter (``LOOSER_WHEN``), and its metric where it is not the standard's
-    (looser when the min_gap line does not apply to it, ``GAP_LINE_METRICS``).  The decision
-    gives no GO under a looser one, and no NO-GO or PIVOT under any: a config edit, the shipped
-    file's included, must not be able to turn the verdict."""
-    standard, out = Thresholds(), []
+    """Where ``experiment`` departs from the standard in a way that can move its verdict.
+
+    Thresholds: looser per ``LOOSER_WHEN``.  Alpha and the gap line move a NO-GO or PIVOT either
+    way (alpha decides significance; the line splits GO from PIVOT); a looser sample gate makes
+    a NO-GO of an underpowered run, and a looser acoustic or mode threshold a PIVOT of an
+    INCONCLUSIVE.  The audit's settings gate only a GO.  Any other metric is looser (a euclidean
+    gap is in activation units, a pearson gap centred first: neither is on the gap line's
+    scale); the other correction, Holm, is less powerful, so it can only make a NO-GO; no
+    extreme pairs leaves a NO-GO without its positive control.  Run counts (permutations,
+    bootstrap resamples) are not compared: they set precision, and the design check reports
+    power.  The decision gives no GO under a looser deviation and no NO-GO or PIVOT under one
+    that moves them (``decision.Outcome.threshold_deviations``)."""
+    standard, stats, out = Thresholds(), StatisticsParams(), []
     for name, direction in LOOSER_WHEN.items():
         value, ref = getattr(experiment.thresholds, name), getattr(standard, name)
         if value != ref:
-            out.append(ThresholdDeviation(name, value, ref, (value - ref) * direction > 0))
-    metric, ref_metric = experiment.statistics.metric, StatisticsParams().metric
-    if metric != ref_metric:
-        out.append(ThresholdDeviation("statistics.metric", metric, ref_metric, metric not in GAP_LINE_METRICS))
+            looser = (value - ref) * direction > 0
+            moves = {"alpha": True, "min_gap": True, "min_n_per_emotion": looser, "acoustic_agreement": looser,
+                     "mode_min_decided": looser}.get(name, False)
+            out.append(ThresholdDeviation(name, value, ref, looser, moves))
+    if experiment.statistics.metric != stats.metric:
+        out.append(ThresholdDeviation("statistics.metric", experiment.statistics.metric, stats.metric, True, True))
+    if experiment.statistics.correction != stats.correction:
+        out.append(ThresholdDeviation("statistics.correction", experiment.statistics.correction, stats.correction,
+                                      False, True))
+    if not experiment.extreme_pairs:
+        out.append(ThresholdDeviation("extreme_contrasts.pairs", [], "some pairs", False, True))
     return tuple(out)
 
 

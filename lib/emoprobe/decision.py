@@ -51,11 +51,11 @@ acoustic check, the lexical control must have run for a GO (INCONCLUSIVE
 otherwise); the criteria table then says "not measured".
 
 The thresholds are the run's config's, compared with the standard (``config.verdict_deviations``:
-the seed's numbers, which the shipped experiment file must equal, and its cosine metric).  A GO
-needs none of them looser (``Outcome.looser_thresholds``: alpha 0.5, ``min_n_per_emotion = 5``
-or a euclidean gap, in activation units, would otherwise reach GO by a config edit); a NO-GO or
-PIVOT needs none set otherwise at all, since a deviation either way can move them (a stricter
-alpha or a looser sample gate makes a NO-GO easier).  Refused, the verdict is INCONCLUSIVE.
+the seed's numbers, which the shipped experiment file must equal, its metric and correction, and
+extreme pairs for the positive control).  A GO needs no setting looser (alpha 0.5,
+``min_n_per_emotion = 5`` or a euclidean gap would otherwise reach GO by a config edit); a NO-GO
+or PIVOT needs none that can make one (a stricter alpha, a looser sample gate, the gap line
+moved either way, Holm, no extreme pairs).  Refused, the verdict is INCONCLUSIVE.
 
 A run that selected a subset of the claims (``-k``) still gets a verdict, but
 ``partial`` is set and the report says the verdict covers only what ran; its
@@ -125,10 +125,9 @@ class Outcome:
     # The positive control (claim 8): (extreme pairs that separate in some layer after Holm,
     # pairs tested); None when it did not run.
     positive_control: tuple[int, int] | None = None
-    # Thresholds (and metric) set other than the standard's (``config.verdict_deviations``): those
-    # that make a GO easier, and the others, described; None when not compared.
-    looser_thresholds: tuple[str, ...] | None = None
-    stricter_thresholds: tuple[str, ...] | None = None
+    # Settings a run chose other than the standard's (``config.verdict_deviations``), each as
+    # (description, can make a GO, can make a NO-GO or PIVOT); None when not compared.
+    threshold_deviations: tuple[tuple[str, bool, bool], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -190,8 +189,9 @@ def _crossed(outcome: Outcome) -> str:
 
 
 def _deviations(outcome: Outcome) -> str:
-    parts = [f"looser: {'; '.join(outcome.looser_thresholds)}"] if outcome.looser_thresholds else []
-    parts += [f"other: {'; '.join(outcome.stricter_thresholds)}"] if outcome.stricter_thresholds else []
+    looser = [d for d, go, _ in outcome.threshold_deviations or () if go]
+    other = [d for d, go, _ in outcome.threshold_deviations or () if not go]
+    parts = ([f"looser: {'; '.join(looser)}"] if looser else []) + ([f"other: {'; '.join(other)}"] if other else [])
     return ", ".join(parts) or "the standard's"
 
 
@@ -224,6 +224,8 @@ def decide(outcome: Outcome, *, alpha: float, min_gap: float, min_n: int, acoust
 
     n_seen = outcome.min_n_per_emotion_seen
     top_bound = max(bounds.values(), default=None)
+    go_blocked_by = [d for d, go, _ in outcome.threshold_deviations or () if go]
+    no_go_blocked_by = [d for d, _, moves in outcome.threshold_deviations or () if moves]
     control_passed = outcome.positive_control is not None and \
         outcome.positive_control[0] == outcome.positive_control[1] > 0
     criteria = (
@@ -254,20 +256,19 @@ def decide(outcome: Outcome, *, alpha: float, min_gap: float, min_n: int, acoust
                   None if outcome.positive_control is None else control_passed),
         Criterion("family tested", "not known" if family is None else family.describe(),
                   "the experiment's layers and emotions", None if family is None else family.complete),
-        Criterion("thresholds and metric against the standard",
-                  "not compared" if outcome.looser_thresholds is None else _deviations(outcome),
-                  "none looser (for a GO); none other (for a NO-GO or PIVOT)",
-                  None if outcome.looser_thresholds is None else not outcome.looser_thresholds),
+        Criterion("thresholds and settings against the standard",
+                  "not compared" if outcome.threshold_deviations is None else _deviations(outcome),
+                  "none that could make the verdict",
+                  None if outcome.threshold_deviations is None else not go_blocked_by),
     )
 
-    deviations = (outcome.looser_thresholds or ()) + (outcome.stricter_thresholds or ())
-
     def verdict(verdict_name: str, reason: str, explained: bool = False) -> Decision:
-        if verdict_name in (NO_GO, PIVOT) and deviations:
-            # Either way a deviation can move them: a stricter alpha or a looser sample gate makes
-            # a NO-GO easier, a looser alpha turns a NO-GO into a PIVOT, a stricter gap a GO into one.
-            reason = (f"{verdict_name} by the rule ({reason}), but under thresholds other than the standard "
-                      f"({'; '.join(deviations)}): a NO-GO or PIVOT is given only under the standard's")
+        if verdict_name in (NO_GO, PIVOT) and no_go_blocked_by:
+            # A stricter alpha or a looser sample gate makes a NO-GO easier, a looser alpha turns a
+            # NO-GO into a PIVOT, a stricter gap a GO into one (config.verdict_deviations).
+            reason = (f"{verdict_name} by the rule ({reason}), but under settings other than the standard "
+                      f"that can make one ({'; '.join(no_go_blocked_by)}): a NO-GO or PIVOT is given only "
+                      "under the standard's")
             verdict_name, explained = INCONCLUSIVE, False
         return Decision(verdict_name, reason, criteria, partial, best.layer if best else None,
                         tuple(lo.layer for lo in significant), correction,
@@ -314,10 +315,10 @@ def decide(outcome: Outcome, *, alpha: float, min_gap: float, min_n: int, acoust
                                          "of each word of the design (missing or damaged under the cache's "
                                          "text/), so wordings whose words lean on the emotions by meaning are "
                                          "not ruled out. Rerun: the lexical control stores them again")
-        if outcome.looser_thresholds:
-            return verdict(INCONCLUSIVE, f"layer {top.layer} reaches the gap, but under thresholds looser than "
-                                         f"the standard ({'; '.join(outcome.looser_thresholds)}): "
-                                         "a GO needs the standard's thresholds or stricter ones")
+        if go_blocked_by:
+            return verdict(INCONCLUSIVE, f"layer {top.layer} reaches the gap, but under settings looser than "
+                                         f"the standard ({'; '.join(go_blocked_by)}): "
+                                         "a GO needs the standard's or stricter ones")
         reason = (f"layer {top.layer}: gap {top.gap:.4f}, lower bound {bounds[top.layer]:.4f} >= {min_gap}, "
                   f"{name} p {corrected(top):.2g} < {alpha}")
         if partial:

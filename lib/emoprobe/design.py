@@ -455,10 +455,19 @@ def audit_experiment(experiment, samples_per_wording: Mapping[str, int] | None =
     its wordings with the samples each has, ``samples_per_wording`` (prompt id -> count) where the
     run's are known, the plan's otherwise.  What the start-up warning, the verdict, the evidence
     page and the steering verdict all audit."""
-    from .config import audited_design
+    import dataclasses
+
+    from .config import Thresholds, audited_design
 
     wordings, seeds = audited_design(experiment, samples_per_wording)
-    return wordings, audit(wordings, experiment.thresholds, word_vectors=word_vectors, seeds_per_wording=seeds)
+    # Never below the standard alpha: the word-only null's few permutations cannot resolve a p
+    # under 1/200, so at alpha 0.005 no word-only model could pass and the audit would see no
+    # confound (review 32c); a design a word-only model passes at the standard alpha is confounded
+    # whatever alpha the run tests at.
+    thresholds = experiment.thresholds
+    if thresholds.alpha < Thresholds().alpha:
+        thresholds = dataclasses.replace(thresholds, alpha=Thresholds().alpha)
+    return wordings, audit(wordings, thresholds, word_vectors=word_vectors, seeds_per_wording=seeds)
 
 
 def conditioner_words(emotions) -> list[str]:

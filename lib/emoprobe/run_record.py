@@ -72,8 +72,7 @@ def decide_model(experiment: ExperimentConfig, claim_rows: ClaimRows, family: Fa
         audit_read_word_embeddings=audit.read_word_embeddings,
         audit_simulation=audit.simulation_line(),
         positive_control=(sum(r["n_significant_holm"] >= 1 for r in extreme), len(extreme)) if extreme else None,
-        looser_thresholds=tuple(d.describe() for d in deviations if d.looser),
-        stricter_thresholds=tuple(d.describe() for d in deviations if not d.looser),
+        threshold_deviations=tuple((d.describe(), d.looser, d.moves_no_go) for d in deviations),
     )
     decision = decide(outcome, alpha=thresholds.alpha, min_gap=thresholds.min_gap,
                       min_n=thresholds.min_n_per_emotion, acoustic_threshold=thresholds.acoustic_agreement,
