@@ -200,7 +200,9 @@ def test_the_controller_reads_the_word_vectors_before_it_takes_the_records_diges
     row rewritten in between was audited while the record named the old one; and with two models
     (review 32b F5) the second model's digests were taken before its read."""
     log = tmp_path / "order.log"
-    result, record, _ = run(small, "read-order", "--model", "null", "-p", "read_order",
+    cache = tmp_path / "cache"   # a copy: the module's cache stays one model's (other tests count its rows)
+    shutil.copytree(small / "cache", cache)
+    result, record, _ = run(small, "read-order", "--model", "null", "-p", "read_order", cache=cache,
                             env={"EMOPROBE_TEST_ORDER_LOG": str(log)})
     assert result.returncode == 1, result.stdout[-3000:]
     assert set(record["models"]) == {"tiny", "null"}
