@@ -677,11 +677,12 @@ def load_or_extract(wav_path: str | os.PathLike,
             except (KeyError, TypeError, ValueError):
                 pass  # a foreign value under the right key: recompute and overwrite
     data = wav_path.read_bytes()
-    if source_sha256 is not None and hashlib.sha256(data).hexdigest() != source_sha256:
+    actual = hashlib.sha256(data).hexdigest()
+    if source_sha256 is not None and actual != source_sha256:
         # The file changed after its checksum was taken (another writer replaced the sample):
         # features of other audio must neither be returned for it nor kept under its checksum.
         raise SourceChangedError(f"{wav_path} no longer has the checksum {source_sha256[:12]} its sample was "
-                                 f"loaded with (now {hashlib.sha256(data).hexdigest()[:12]}): the audio changed "
+                                 f"loaded with (now {actual[:12]}): the audio changed "
                                  "while the run read it; rerun on a cache no other run writes to")
     audio, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=False)
     features = extract_features(audio, int(sr), expected_sample_rate=expected_sample_rate,
@@ -689,7 +690,6 @@ def load_or_extract(wav_path: str | os.PathLike,
     if store is not None:
         store.save_derived("acoustics", EXTRACTOR_VERSION, source_sha256, features.to_dict(), params)
     return features
-
 
 
 def _load_or_extract_star(args: tuple) -> AcousticFeatures:

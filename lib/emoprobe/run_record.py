@@ -138,18 +138,24 @@ def text_rows_digest(texts: Sequence[str], rows: np.ndarray) -> str:
     return out.hexdigest()
 
 
+def _design_rows(experiment: ExperimentConfig, model: ModelInfo) -> tuple[list[str], np.ndarray | None]:
+    """(``design_texts``, the model's stored text conditioning of each, or None where any row is
+    missing or the store's text folder is not readable)."""
+    from .dataset import text_conditioning
+
+    texts = design_texts(experiment)
+    try:
+        return texts, text_conditioning(experiment, model, texts, compute_missing=False)
+    except OSError:
+        return texts, None
+
+
 def text_conditioning_digest(experiment: ExperimentConfig, model: ModelInfo) -> str | None:
     """``text_rows_digest`` of the model's stored text conditioning of ``design_texts``
     (``dataset.text_conditioning``), which the lexical control and the word-overlap
     audit read: the record names those rows as ``sample_content_digest`` names the samples' data
     (review 30c).  None when any row is missing, as on a cache filled before they were kept."""
-    from .dataset import text_conditioning
-
-    texts = design_texts(experiment)
-    try:
-        rows = text_conditioning(experiment, model, texts, compute_missing=False)
-    except OSError:
-        return None
+    texts, rows = _design_rows(experiment, model)
     return None if rows is None else text_rows_digest(texts, rows)
 
 
@@ -158,13 +164,9 @@ def read_word_vectors(experiment: ExperimentConfig, model: ModelInfo) -> tuple[d
     one read of every text of the design, so that the controller's word-overlap audit is
     covered by the same digest comparison as the workers' lexical control.  The digest is None
     where some wording's row is missing (the vectors are then read alone, as before)."""
-    from .dataset import audit_words, conditioner_word_vectors, text_conditioning
+    from .dataset import audit_words, conditioner_word_vectors
 
-    texts = design_texts(experiment)
-    try:
-        rows = text_conditioning(experiment, model, texts, compute_missing=False)
-    except OSError:
-        rows = None
+    texts, rows = _design_rows(experiment, model)
     if rows is None:
         return conditioner_word_vectors(experiment, model), None
     row_of = dict(zip(texts, rows))
